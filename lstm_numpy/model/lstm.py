@@ -1,0 +1,211 @@
+"""The LSTM layer in plain NumPy: the reference every kernel must equal.
+
+Dimension legend
+----------------
+N  batch size (sentences)         T  time steps (padded length)
+D  input size                     H  hidden size (neurons)
+
+Gate order
+----------
+The four gates are stacked along the last axis of ``Wx (D, 4H)``, ``Wh (H, 4H)``
+and ``b (4H,)`` in the order of :data:`GATES`: input ``i``, forget ``f``,
+candidate ``g``, output ``o`` (the order PyTorch uses), so gate ``k`` lives in
+columns ``k*H:(k+1)*H``.
+
+Equations (one time step, ``m`` = mask of the step, 1 real / 0 padding)
+-------------------------------------------------------------------------
+::
+
+    a      = x_t Wx + h_{t-1} Wh + b                     (N, 4H)
+    i, f, o = sigmoid(a_i), sigmoid(a_f), sigmoid(a_o)    (N, H) each
+    g      = tanh(a_g)                                    (N, H)
+    c_new  = f * c_{t-1} + i * g
+    h_new  = o * tanh(c_new) * keep          # keep (H,): 1, or 0 for an ablated neuron
+    c_t    = m * c_new + (1 - m) * c_{t-1}    # padding: the state passes through
+    h_t    = m * h_new + (1 - m) * h_{t-1}
+    out_t  = m * h_t                          # outputs at padding are zero
+
+Backward, with ``dh`` = dLoss/dh_t (from out_t and from step t+1) and ``dc``::
+
+    do     = m keep dh * tanh(c_new)
+    dc_new = m dc + m keep dh * o * (1 - tanh(c_new)^2)
+    di, df, dg = dc_new * g, dc_new * c_{t-1}, dc_new * i
+    da     = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)]
+    dc_{t-1} = dc_new * f + (1 - m) dc
+    dh_{t-1} = da Wh^T   + (1 - m) dh
+    dx_t = da Wx^T,  dWx += x_t^T da,  dWh += h_{t-1}^T da,  db += sum_n da
+
+Only the recurrence is sequential: the input projection ``x Wx + b`` and the
+weight gradients are single large matrix products over all N*T tokens, done
+outside the time loop.  At padded steps ``da`` is zero, so padding receives no
+gradient and contributes none.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+GATES = ("i", "f", "g", "o")
+"""Order of the gate blocks along the 4H axis."""
+
+
+class LSTMCache(NamedTuple):
+    """What backward needs from forward.
+
+    x (N, T, D), mask (N, T), h0 (N, H), c0 (N, H), Wx (D, 4H), Wh (H, 4H);
+    gates (N, T, 4H): activated i, f, g, o;
+    h (N, T, H), c (N, T, H): carried states after each step (h_t, c_t);
+    tanh_c (N, T, H): tanh(c_new) of each step;
+    keep (H,): the neuron mask used (ones when nothing is ablated).
+    """
+
+    x: np.ndarray
+    mask: np.ndarray
+    h0: np.ndarray
+    c0: np.ndarray
+    Wx: np.ndarray
+    Wh: np.ndarray
+    gates: np.ndarray
+    h: np.ndarray
+    c: np.ndarray
+    tanh_c: np.ndarray
+    keep: np.ndarray
+
+
+def init_lstm_params(D, H, rng, dtype=np.float64):
+    """Uniform(-1/sqrt(H), 1/sqrt(H)) weights, zero bias except forget gate = 1.
+
+    Returns dict with Wx (D, 4H), Wh (H, 4H), b (4H,).
+    """
+    scale = 1.0 / np.sqrt(H)
+    Wx = rng.uniform(-scale, scale, size=(D, 4 * H)).astype(dtype)
+    Wh = rng.uniform(-scale, scale, size=(H, 4 * H)).astype(dtype)
+    b = np.zeros(4 * H, dtype=dtype)
+    f = GATES.index("f")
+    b[f * H:(f + 1) * H] = 1.0
+    return {"Wx": Wx, "Wh": Wh, "b": b}
+
+
+def sigmoid(a):
+    """Numerically stable logistic function, elementwise, same dtype."""
+    out = np.empty_like(a)
+    pos = a >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-a[pos]))
+    e = np.exp(a[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def check_lstm_inputs(x, mask, h0, c0, Wx, Wh, b):
+    """Raise ValueError naming the argument whose shape or dtype is wrong."""
+    if x.ndim != 3:
+        raise ValueError(f"x must be (N, T, D), got shape {x.shape}")
+    N, T, D = x.shape
+    H = Wh.shape[0]
+    expected = {"mask": (mask, (N, T)), "h0": (h0, (N, H)), "c0": (c0, (N, H)),
+                "Wx": (Wx, (D, 4 * H)), "Wh": (Wh, (H, 4 * H)), "b": (b, (4 * H,))}
+    for name, (arr, shape) in expected.items():
+        if arr.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    for name, arr in (("h0", h0), ("c0", c0), ("Wx", Wx), ("Wh", Wh), ("b", b)):
+        if arr.dtype != x.dtype:
+            raise ValueError(f"{name} has dtype {arr.dtype}, x has {x.dtype}")
+
+
+def lstm_forward(x, mask, h0, c0, Wx, Wh, b, keep=None):
+    """Run the LSTM over a padded batch.
+
+    x (N, T, D), mask (N, T) of 0/1 or bool, h0 (N, H), c0 (N, H),
+    Wx (D, 4H), Wh (H, 4H), b (4H,), all of one float dtype;
+    keep (H,) or None: multiplies h_new at every step, so a 0 clamps that
+    neuron to zero inside the recurrence (the "recurrent" ablation).
+
+    Returns (out (N, T, H), (hT (N, H), cT (N, H)), cache): out is zero at
+    padded steps; hT, cT are the states after each sentence's last real step.
+    """
+    check_lstm_inputs(x, mask, h0, c0, Wx, Wh, b)
+    N, T, _ = x.shape
+    H = Wh.shape[0]
+    keep = np.ones(H, dtype=x.dtype) if keep is None else np.asarray(keep, dtype=x.dtype)
+    m = mask.astype(x.dtype)[:, :, None]                        # (N, T, 1)
+    xw = (x.reshape(N * T, -1) @ Wx).reshape(N, T, 4 * H) + b  # (N, T, 4H)
+    gates = np.empty((N, T, 4 * H), dtype=x.dtype)
+    hs = np.empty((N, T, H), dtype=x.dtype)
+    cs = np.empty((N, T, H), dtype=x.dtype)
+    tanh_cs = np.empty((N, T, H), dtype=x.dtype)
+    prev_h, prev_c = h0, c0
+    for t in range(T):
+        a = xw[:, t] + prev_h @ Wh
+        i, f = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H])
+        g, o = np.tanh(a[:, 2 * H:3 * H]), sigmoid(a[:, 3 * H:])
+        new_c = f * prev_c + i * g
+        tanh_c = np.tanh(new_c)
+        new_h = o * tanh_c * keep
+        mt = m[:, t]
+        next_c = mt * new_c + (1 - mt) * prev_c
+        next_h = mt * new_h + (1 - mt) * prev_h
+        gates[:, t, :H], gates[:, t, H:2 * H] = i, f
+        gates[:, t, 2 * H:3 * H], gates[:, t, 3 * H:] = g, o
+        hs[:, t], cs[:, t], tanh_cs[:, t] = next_h, next_c, tanh_c
+        prev_h, prev_c = next_h, next_c
+    out = hs * m
+    cache = LSTMCache(x, mask, h0, c0, Wx, Wh, gates, hs, cs, tanh_cs, keep)
+    return out, (prev_h.copy(), prev_c.copy()), cache
+
+
+def lstm_backward(dout, dhT, dcT, cache):
+    """Gradients of the loss through :func:`lstm_forward`.
+
+    dout (N, T, H): dLoss/dout (ignored at padded steps);
+    dhT, dcT (N, H): dLoss/d(final states), or None for zero.
+
+    Returns dict with dx (N, T, D), dh0, dc0 (N, H), dWx (D, 4H), dWh (H, 4H),
+    db (4H,).
+    """
+    x, mask, h0, c0, Wx, Wh, gates, hs, cs, tanh_cs, keep = cache
+    N, T, D = x.shape
+    H = Wh.shape[0]
+    dtype = x.dtype
+    m = mask.astype(dtype)[:, :, None]
+    dh_next = np.zeros((N, H), dtype) if dhT is None else dhT.astype(dtype, copy=True)
+    dc_next = np.zeros((N, H), dtype) if dcT is None else dcT.astype(dtype, copy=True)
+    da = np.empty((N, T, 4 * H), dtype=dtype)
+    for t in range(T - 1, -1, -1):
+        mt = m[:, t]
+        prev_c = cs[:, t - 1] if t > 0 else c0
+        i, f = gates[:, t, :H], gates[:, t, H:2 * H]
+        g, o = gates[:, t, 2 * H:3 * H], gates[:, t, 3 * H:]
+        tanh_c = tanh_cs[:, t]
+        dh = dh_next + mt * dout[:, t]
+        dh_new, dc = mt * dh * keep, dc_next
+        do = dh_new * tanh_c
+        dc_new = mt * dc + dh_new * o * (1 - tanh_c ** 2)
+        da[:, t, :H] = dc_new * g * i * (1 - i)
+        da[:, t, H:2 * H] = dc_new * prev_c * f * (1 - f)
+        da[:, t, 2 * H:3 * H] = dc_new * i * (1 - g ** 2)
+        da[:, t, 3 * H:] = do * o * (1 - o)
+        dc_next = dc_new * f + (1 - mt) * dc
+        dh_next = da[:, t] @ Wh.T + (1 - mt) * dh
+    return lstm_param_grads(da, dh_next, dc_next, cache)
+
+
+def lstm_param_grads(da, dh0, dc0, cache):
+    """The non-recurrent part of backward, shared by every backend.
+
+    da (N, T, 4H): dLoss/d(pre-activations), zero at padding.
+    Returns the gradient dict of :func:`lstm_backward`.
+    """
+    x, h0, Wx = cache.x, cache.h0, cache.Wx
+    N, T, D = x.shape
+    H = h0.shape[1]
+    h_prev = np.concatenate([h0[:, None], cache.h[:, :-1]], axis=1)  # (N, T, H)
+    da2 = da.reshape(N * T, 4 * H)
+    return {
+        "dx": (da2 @ Wx.T).reshape(N, T, D),
+        "dh0": dh0,
+        "dc0": dc0,
+        "dWx": x.reshape(N * T, D).T @ da2,
+        "dWh": h_prev.reshape(N * T, H).T @ da2,
+        "db": da2.sum(axis=0),
+    }
