@@ -1,0 +1,76 @@
+"""Bidirectional LSTM: one LSTM reads left to right, another right to left.
+
+Dimension legend: N batch, T padded length, D input, H hidden per direction.
+
+The backward direction must read each sentence over its *real* tokens only,
+starting at its last real word, not at the end of the padding.  We do this by
+reordering time: :func:`reverse_index` gives, per sentence, a permutation of
+the T positions that reverses the real positions among themselves and leaves
+padded positions where they are.  The permutation is its own inverse, so the
+same gather maps the reversed outputs back.  With real tokens left-aligned
+(the usual padding) it reverses the first ``length`` steps.
+
+The output is ``concat(h_forward, h_backward)`` of shape (N, T, 2H): at token
+t the first H neurons have read x_1..x_t and the last H have read x_t..x_L.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .backend import get_backend
+
+
+class BiLSTMCache(NamedTuple):
+    rev: np.ndarray        # (N, T) int: the time permutation of each sentence
+    forward: Any           # cache of the left-to-right LSTM
+    backward: Any          # cache of the right-to-left LSTM (reversed time)
+    backend: str
+
+
+def reverse_index(mask):
+    """mask (N, T) -> rev (N, T) int64 with x[n, rev[n]] reversing real tokens of n."""
+    mask = np.asarray(mask, dtype=bool)
+    N, T = mask.shape
+    rev = np.tile(np.arange(T), (N, 1))
+    for n in range(N):
+        real = np.flatnonzero(mask[n])
+        rev[n, real] = real[::-1]
+    return rev
+
+
+def _gather_time(a, rev):
+    """a (N, T, ...) reordered along time by rev (N, T)."""
+    return np.take_along_axis(a, rev.reshape(rev.shape + (1,) * (a.ndim - 2)), axis=1)
+
+
+def bilstm_forward(x, mask, params_f, params_b, backend="numpy", keep=None):
+    """x (N, T, D), mask (N, T); params_* dicts with Wx (D, 4H), Wh (H, 4H), b (4H,).
+
+    Initial states are zero.  keep (2H,) or None: neuron mask, first H for the
+    forward direction.  Returns (out (N, T, 2H), cache).
+    """
+    lstm = get_backend(backend)
+    N, T, _ = x.shape
+    H = params_f["Wh"].shape[0]
+    zeros = np.zeros((N, H), dtype=x.dtype)
+    keep_f = keep_b = None
+    if keep is not None:
+        keep_f, keep_b = keep[:H], keep[H:]
+    rev = reverse_index(mask)
+    out_f, _, cache_f = lstm.forward(x, mask, zeros, zeros, params_f["Wx"], params_f["Wh"], params_f["b"], keep_f)
+    out_r, _, cache_b = lstm.forward(_gather_time(x, rev), mask, zeros, zeros,
+                                     params_b["Wx"], params_b["Wh"], params_b["b"], keep_b)
+    out = np.concatenate([out_f, _gather_time(out_r, rev)], axis=-1)
+    return out, BiLSTMCache(rev, cache_f, cache_b, backend)
+
+
+def bilstm_backward(dout, cache):
+    """dout (N, T, 2H) -> (dx (N, T, D), grads_f, grads_b) with grads dicts dWx, dWh, db."""
+    lstm = get_backend(cache.backend)
+    H = dout.shape[-1] // 2
+    grads_f = lstm.backward(np.ascontiguousarray(dout[..., :H]), None, None, cache.forward)
+    grads_b = lstm.backward(_gather_time(dout[..., H:], cache.rev), None, None, cache.backward)
+    dx = grads_f["dx"] + _gather_time(grads_b["dx"], cache.rev)
+    return dx, grads_f, grads_b

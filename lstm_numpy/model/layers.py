@@ -1,0 +1,123 @@
+"""The tagger's layers other than the LSTM: embedding, linear, dropout, loss.
+
+Dimension legend: N batch, T time, V vocabulary, D embedding size,
+H hidden size, K labels.  ``dX`` means dLoss/dX.  Each forward returns
+``(output, cache)``; each backward takes the cache and returns gradients.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class SparseRows(NamedTuple):
+    """Gradient of an embedding table that only some rows received.
+
+    rows (R,) int64, unique and sorted; values (R, D): the summed gradient of each.
+    """
+
+    rows: np.ndarray
+    values: np.ndarray
+
+    def to_dense(self, V):
+        dense = np.zeros((V, self.values.shape[1]), dtype=self.values.dtype)
+        dense[self.rows] = self.values
+        return dense
+
+
+# --- embedding -----------------------------------------------------------------
+
+def embedding_forward(ids, table):
+    """ids (N, T) int, table (V, D) -> (x (N, T, D), cache=ids)."""
+    return table[ids], ids
+
+
+def embedding_backward(dx, ids, V, sparse=False):
+    """dx (N, T, D) -> dtable (V, D), or SparseRows when ``sparse``.
+
+    A word that occurs several times in the batch receives the sum of its
+    gradients: ``np.add.at`` accumulates; plain ``dtable[ids] += dx`` would keep
+    only the last occurrence.
+    """
+    D = dx.shape[-1]
+    flat_ids, flat_dx = ids.reshape(-1), dx.reshape(-1, D)
+    if not sparse:
+        dtable = np.zeros((V, D), dtype=dx.dtype)
+        np.add.at(dtable, flat_ids, flat_dx)
+        return dtable
+    rows, inverse = np.unique(flat_ids, return_inverse=True)
+    values = np.zeros((rows.size, D), dtype=dx.dtype)
+    np.add.at(values, inverse, flat_dx)
+    return SparseRows(rows, values)
+
+
+# --- linear output layer ---------------------------------------------------------
+
+def linear_forward(h, W, b):
+    """h (..., H), W (K, H), b (K,) -> (z (..., K), cache=h).  z = h W^T + b."""
+    return h @ W.T + b, h
+
+
+def linear_backward(dz, h, W):
+    """dz (..., K) -> dict dh (..., H), dW (K, H), db (K,)."""
+    K, H = W.shape
+    dz2, h2 = dz.reshape(-1, K), h.reshape(-1, H)
+    return {"dh": dz @ W, "dW": dz2.T @ h2, "db": dz2.sum(axis=0)}
+
+
+# --- dropout -----------------------------------------------------------------------
+
+def dropout_mask(shape, p, rng, dtype=np.float64):
+    """Inverted-dropout multiplier: 0 with probability p, else 1/(1-p)."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if p == 0.0:
+        return np.ones(shape, dtype=dtype)
+    return (rng.random(shape) >= p).astype(dtype) * np.asarray(1.0 / (1.0 - p), dtype=dtype)
+
+
+def dropout_forward(x, p, rng, train=True):
+    """Inverted dropout. x (...); returns (y, cache=multiplier or None).
+
+    At test time (train=False) or p=0 it is the identity, so no rescaling is
+    needed at inference: the 1/(1-p) is applied during training instead.
+    """
+    if not train or p == 0.0:
+        return x, None
+    keep = dropout_mask(x.shape, p, rng, x.dtype)
+    return x * keep, keep
+
+
+def dropout_backward(dy, keep):
+    """dy (...) -> dx (...): the same multiplier as forward."""
+    return dy if keep is None else dy * keep
+
+
+# --- masked softmax cross-entropy -----------------------------------------------
+
+def log_softmax(z):
+    """z (..., K) -> log softmax over the last axis, stable for large logits."""
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def masked_cross_entropy(z, y, mask):
+    """Mean cross-entropy over real tokens.
+
+    z (N, T, K) logits, y (N, T) int label ids (anything at padding),
+    mask (N, T) 1 real / 0 padding.
+    Returns (loss: float, dz (N, T, K)); padded positions get zero gradient.
+    """
+    m = mask.astype(z.dtype)
+    n_real = m.sum()
+    if n_real == 0:
+        raise ValueError("masked_cross_entropy: the batch has no real tokens")
+    logp = log_softmax(z)
+    y_safe = np.where(mask.astype(bool), y, 0)
+    picked = np.take_along_axis(logp, y_safe[..., None], axis=-1)[..., 0]  # (N, T)
+    loss = -(picked * m).sum() / n_real
+    dz = np.exp(logp)
+    np.put_along_axis(dz, y_safe[..., None], np.take_along_axis(dz, y_safe[..., None], -1) - 1, -1)
+    dz *= (m / n_real)[..., None]
+    return float(loss), dz

@@ -1,0 +1,181 @@
+"""The whole tagger: embedding -> (Bi)LSTM -> linear -> masked cross-entropy.
+
+Dimension legend: N batch, T padded length, V vocabulary, C casing classes,
+E = word_dim + case_dim (LSTM input), H hidden per direction,
+Hout = H or 2H (bidirectional), K labels.
+
+Parameters live in a flat dict of arrays with dotted names, which is also how
+checkpoints store them and how gradients are keyed::
+
+    embed.word (V, word_dim)      embed.case (C, case_dim)   [if case_dim > 0]
+    lstm.Wx (E, 4H) lstm.Wh (H, 4H) lstm.b (4H,)             [unidirectional]
+    lstm_f.* and lstm_b.* with the same shapes                [bidirectional]
+    out.W (K, Hout)  out.b (K,)
+
+The logit of label i at a token is ``z_i = sum_j W[i, j] h_j + b_i``: the
+quantity whose per-neuron terms the analysis dissects.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple, Optional
+
+import numpy as np
+
+from . import layers
+from .backend import BACKENDS, get_backend
+from .bilstm import bilstm_backward, bilstm_forward
+from .lstm import init_lstm_params
+
+
+@dataclass
+class TaggerConfig:
+    vocab_size: int
+    n_labels: int
+    word_dim: int = 100
+    case_vocab_size: int = 0
+    case_dim: int = 0
+    hidden: int = 50
+    bidirectional: bool = False
+    dropout: float = 0.5
+    backend: str = "numba"
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.case_dim > 0 and self.case_vocab_size <= 0:
+            raise ValueError("case_dim > 0 needs case_vocab_size > 0")
+
+    @property
+    def output_size(self):
+        return self.hidden * (2 if self.bidirectional else 1)
+
+    def to_dict(self):
+        return asdict(self)
+
+
+class Batch(NamedTuple):
+    word_ids: np.ndarray             # (N, T) int64
+    mask: np.ndarray                 # (N, T) bool
+    labels: Optional[np.ndarray]     # (N, T) int64, or None when predicting
+    case_ids: Optional[np.ndarray] = None  # (N, T) int64
+
+
+class TaggerCache(NamedTuple):
+    batch: Batch
+    drop_in: Any
+    lstm: Any
+    hidden: np.ndarray       # (N, T, Hout) LSTM outputs before dropout
+    drop_out: Any
+    h_out: np.ndarray        # (N, T, Hout) what entered the linear layer
+
+
+def lstm_prefixes(config):
+    return ("lstm_f", "lstm_b") if config.bidirectional else ("lstm",)
+
+
+def init_tagger(config, rng):
+    """Fresh parameters: N(0, 0.1) embeddings, LSTM as in init_lstm_params
+    (forget-gate bias 1), Uniform(+-1/sqrt(Hout)) output weights, zero output bias."""
+    dtype = np.dtype(config.dtype)
+    params = {"embed.word": rng.normal(0, 0.1, (config.vocab_size, config.word_dim)).astype(dtype)}
+    if config.case_dim > 0:
+        params["embed.case"] = rng.normal(0, 0.1, (config.case_vocab_size, config.case_dim)).astype(dtype)
+    E = config.word_dim + config.case_dim
+    for prefix in lstm_prefixes(config):
+        for name, value in init_lstm_params(E, config.hidden, rng, dtype).items():
+            params[f"{prefix}.{name}"] = value
+    scale = 1.0 / np.sqrt(config.output_size)
+    params["out.W"] = rng.uniform(-scale, scale, (config.n_labels, config.output_size)).astype(dtype)
+    params["out.b"] = np.zeros(config.n_labels, dtype=dtype)
+    return params
+
+
+def _lstm_params(params, prefix):
+    return {k: params[f"{prefix}.{k}"] for k in ("Wx", "Wh", "b")}
+
+
+def tagger_forward(params, config, batch, rng=None, train=False, keep=None, output_keep=None):
+    """Logits of a batch.
+
+    rng: np.random.Generator, needed when train and dropout > 0.
+    keep (Hout,) or None: recurrent ablation mask (neuron clamped inside the LSTM).
+    output_keep (Hout,) or None: output ablation mask (neuron zeroed only where
+    it enters the linear layer).
+    Returns (z (N, T, K), cache).
+    """
+    if train and config.dropout > 0 and rng is None:
+        raise ValueError("training with dropout needs an rng")
+    x = params["embed.word"][batch.word_ids]                          # (N, T, word_dim)
+    if config.case_dim > 0:
+        x = np.concatenate([x, params["embed.case"][batch.case_ids]], axis=-1)
+    x, drop_in = layers.dropout_forward(x, config.dropout, rng, train)
+    if config.bidirectional:
+        hidden, lstm_cache = bilstm_forward(x, batch.mask, _lstm_params(params, "lstm_f"),
+                                            _lstm_params(params, "lstm_b"), config.backend, keep)
+    else:
+        N, H = x.shape[0], config.hidden
+        zeros = np.zeros((N, H), dtype=x.dtype)
+        p = _lstm_params(params, "lstm")
+        hidden, _, lstm_cache = get_backend(config.backend).forward(
+            x, batch.mask, zeros, zeros, p["Wx"], p["Wh"], p["b"], keep)
+    h_out, drop_out = layers.dropout_forward(hidden, config.dropout, rng, train)
+    if output_keep is not None:
+        h_out = h_out * output_keep
+    z, _ = layers.linear_forward(h_out, params["out.W"], params["out.b"])
+    return z, TaggerCache(batch, drop_in, lstm_cache, hidden, drop_out, h_out)
+
+
+def tagger_backward(dz, params, config, cache, sparse_embeddings=False):
+    """dz (N, T, K) -> grads keyed like params.
+
+    With sparse_embeddings the embedding gradients are layers.SparseRows (only
+    the rows used in the batch), for the lazy optimizer update.
+    """
+    grads = {}
+    lin = layers.linear_backward(dz, cache.h_out, params["out.W"])
+    grads["out.W"], grads["out.b"] = lin["dW"], lin["db"]
+    dhidden = layers.dropout_backward(lin["dh"], cache.drop_out)
+    if config.bidirectional:
+        dx, grads_f, grads_b = bilstm_backward(dhidden, cache.lstm)
+        per_prefix = {"lstm_f": grads_f, "lstm_b": grads_b}
+    else:
+        lstm_grads = get_backend(config.backend).backward(dhidden, None, None, cache.lstm)
+        dx, per_prefix = lstm_grads["dx"], {"lstm": lstm_grads}
+    for prefix, g in per_prefix.items():
+        for k in ("Wx", "Wh", "b"):
+            grads[f"{prefix}.{k}"] = g["d" + k]
+    dx = layers.dropout_backward(dx, cache.drop_in)
+    batch = cache.batch
+    grads["embed.word"] = layers.embedding_backward(
+        dx[..., :config.word_dim], batch.word_ids, config.vocab_size, sparse_embeddings)
+    if config.case_dim > 0:
+        grads["embed.case"] = layers.embedding_backward(
+            dx[..., config.word_dim:], batch.case_ids, config.case_vocab_size, sparse_embeddings)
+    return grads
+
+
+def tagger_loss_and_grads(params, config, batch, rng=None, train=True, sparse_embeddings=False):
+    """Forward, masked cross-entropy and backward in one call.
+
+    Returns (loss: float, grads keyed like params, z (N, T, K)).
+    """
+    z, cache = tagger_forward(params, config, batch, rng, train)
+    loss, dz = layers.masked_cross_entropy(z, batch.labels, batch.mask)
+    grads = tagger_backward(dz, params, config, cache, sparse_embeddings)
+    return loss, grads, z
+
+
+def tagger_loss(params, config, batch, rng=None, train=False):
+    """The loss alone (evaluation; and the function gradient checks perturb)."""
+    z, _ = tagger_forward(params, config, batch, rng, train)
+    return layers.masked_cross_entropy(z, batch.labels, batch.mask)[0]
+
+
+def predict(params, config, batch):
+    """Label ids (N, T) of the highest logit (garbage at padding; mask it)."""
+    z, _ = tagger_forward(params, config, batch)
+    return z.argmax(axis=-1)

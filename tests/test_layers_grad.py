@@ -1,0 +1,171 @@
+"""Embedding, bidirectional LSTM, linear + loss, dropout and the whole tagger:
+every gradient against finite differences in float64."""
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lstm_numpy.gradcheck import check_gradient
+from lstm_numpy.model import layers
+from lstm_numpy.model.bilstm import bilstm_backward, bilstm_forward, reverse_index
+from lstm_numpy.model.lstm import init_lstm_params, lstm_forward
+from lstm_numpy.model.tagger import Batch, TaggerConfig, init_tagger, tagger_loss, tagger_loss_and_grads
+from strategies import lstm_problems
+
+TOL = 1e-6
+seeds = st.integers(0, 2**32 - 1)
+
+
+def random_mask(rng, N, T):
+    lengths = rng.integers(1, T + 1, size=N)
+    return np.arange(T)[None, :] < lengths[:, None]
+
+
+@settings(deadline=None, max_examples=30)
+@given(lstm_problems())
+def test_bilstm_gradients(p):
+    rng = p["rng"]
+    D, H = p["Wx"].shape[0], p["Wh"].shape[0]
+    params_f, params_b = init_lstm_params(D, H, rng), init_lstm_params(D, H, rng)
+    params_b["b"] += rng.normal(size=4 * H)
+    dout = rng.normal(size=p["x"].shape[:2] + (2 * H,))
+
+    def loss():
+        return (bilstm_forward(p["x"], p["mask"], params_f, params_b)[0] * dout).sum()
+
+    _, cache = bilstm_forward(p["x"], p["mask"], params_f, params_b)
+    dx, grads_f, grads_b = bilstm_backward(dout, cache)
+    assert check_gradient(loss, p["x"], dx).max_rel_error < TOL
+    for params, grads in ((params_f, grads_f), (params_b, grads_b)):
+        for name in ("Wx", "Wh", "b"):
+            result = check_gradient(loss, params[name], grads["d" + name])
+            assert result.max_rel_error < TOL, f"d{name}: {result}"
+
+
+@settings(deadline=None, max_examples=30)
+@given(lstm_problems())
+def test_bilstm_backward_direction_reads_only_real_tokens(p):
+    """Right-to-left outputs equal an LSTM run on the reversed real tokens alone."""
+    rng = p["rng"]
+    D, H = p["Wx"].shape[0], p["Wh"].shape[0]
+    params_f, params_b = init_lstm_params(D, H, rng), init_lstm_params(D, H, rng)
+    out, _ = bilstm_forward(p["x"], p["mask"], params_f, params_b)
+    for n in range(p["x"].shape[0]):
+        real = np.flatnonzero(p["mask"][n])
+        x_rev = p["x"][n, real[::-1]][None]
+        zeros = np.zeros((1, H))
+        alone, _, _ = lstm_forward(x_rev, np.ones((1, real.size), bool), zeros, zeros,
+                                   params_b["Wx"], params_b["Wh"], params_b["b"])
+        np.testing.assert_allclose(out[n, real, H:], alone[0, ::-1], rtol=1e-12, atol=1e-12)
+        assert np.all(out[n, ~p["mask"][n]] == 0)
+
+
+def test_reverse_index_is_an_involution_that_fixes_padding():
+    mask = np.array([[1, 1, 1, 0], [1, 0, 1, 1]], bool)
+    rev = reverse_index(mask)
+    np.testing.assert_array_equal(rev, [[2, 1, 0, 3], [3, 1, 2, 0]])
+    np.testing.assert_array_equal(np.take_along_axis(rev, rev, 1), np.tile(np.arange(4), (2, 1)))
+
+
+@settings(deadline=None, max_examples=30)
+@given(seeds)
+def test_embedding_gradient_accumulates_repeated_ids(seed):
+    rng = np.random.default_rng(seed)
+    V, D, N, T = rng.integers(1, 6), rng.integers(1, 5), rng.integers(1, 4), rng.integers(1, 6)
+    table = rng.normal(size=(V, D))
+    ids = rng.integers(0, V, size=(N, T))        # small V: repeats are certain
+    dx = rng.normal(size=(N, T, D))
+
+    def loss():
+        return (layers.embedding_forward(ids, table)[0] * dx).sum()
+
+    dtable = layers.embedding_backward(dx, ids, V)
+    assert check_gradient(loss, table, dtable).max_rel_error < TOL
+    sparse = layers.embedding_backward(dx, ids, V, sparse=True)
+    np.testing.assert_array_equal(sparse.rows, np.unique(ids))
+    np.testing.assert_allclose(sparse.to_dense(V), dtable, rtol=1e-14, atol=1e-14)
+
+
+@settings(deadline=None, max_examples=40)
+@given(seeds)
+def test_linear_and_masked_cross_entropy_gradients(seed):
+    rng = np.random.default_rng(seed)
+    N, T, H, K = rng.integers(1, 4), rng.integers(1, 6), rng.integers(1, 5), rng.integers(2, 6)
+    h = rng.normal(size=(N, T, H))
+    W, b = rng.normal(size=(K, H)), rng.normal(size=K)
+    y = rng.integers(0, K, size=(N, T))
+    mask = random_mask(rng, N, T)
+
+    def loss():
+        return layers.masked_cross_entropy(layers.linear_forward(h, W, b)[0], y, mask)[0]
+
+    z, _ = layers.linear_forward(h, W, b)
+    value, dz = layers.masked_cross_entropy(z, y, mask)
+    grads = layers.linear_backward(dz, h, W)
+    for name, arr in (("dh", h), ("dW", W), ("db", b)):
+        result = check_gradient(loss, arr, grads[name])
+        assert result.max_rel_error < TOL, f"{name}: {result}"
+    assert np.all(dz[~mask] == 0)
+    # the loss is the mean over real tokens of -log p(gold)
+    p = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    expected = -np.mean(np.log(np.take_along_axis(p, y[..., None], -1)[..., 0][mask]))
+    np.testing.assert_allclose(value, expected, rtol=1e-12)
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    z = np.array([[[1000.0, 0.0, -1000.0]]])
+    loss, dz = layers.masked_cross_entropy(z, np.array([[0]]), np.array([[True]]))
+    assert np.isfinite(loss) and loss < 1e-12 and np.all(np.isfinite(dz))
+
+
+@settings(deadline=None, max_examples=30)
+@given(seeds, st.sampled_from([0.1, 0.5, 0.8]))
+def test_dropout_gradient_with_fixed_mask(seed, p):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(3, 4, 5))
+    dy = rng.normal(size=x.shape)
+
+    def loss():  # a fresh generator with the same seed draws the same mask
+        return (layers.dropout_forward(x, p, np.random.default_rng(seed))[0] * dy).sum()
+
+    y, keep = layers.dropout_forward(x, p, np.random.default_rng(seed))
+    assert check_gradient(loss, x, layers.dropout_backward(dy, keep)).max_rel_error < TOL
+    assert set(np.unique(keep)) <= {0.0, 1.0 / (1.0 - p)}
+    y_eval, _ = layers.dropout_forward(x, p, None, train=False)
+    assert y_eval is x
+
+
+def test_dropout_keeps_the_expected_value():
+    rng = np.random.default_rng(0)
+    x = np.ones(200_000)
+    y, _ = layers.dropout_forward(x, 0.5, rng)
+    assert abs(y.mean() - 1.0) < 0.01
+    assert abs((y == 0).mean() - 0.5) < 0.01
+
+
+@settings(deadline=None, max_examples=25)
+@given(seeds, st.booleans(), st.booleans(), st.sampled_from([0.0, 0.3]))
+def test_tagger_gradients_for_every_parameter(seed, bidirectional, use_case, dropout):
+    rng = np.random.default_rng(seed)
+    N, T = int(rng.integers(1, 4)), int(rng.integers(1, 6))
+    config = TaggerConfig(vocab_size=7, n_labels=4, word_dim=3, hidden=3,
+                          case_vocab_size=4 if use_case else 0, case_dim=2 if use_case else 0,
+                          bidirectional=bidirectional, dropout=dropout, backend="numpy", dtype="float64")
+    params = init_tagger(config, rng)
+    for name in params:
+        if name.endswith(".b"):
+            params[name] += rng.normal(size=params[name].shape)
+    mask = random_mask(rng, N, T)
+    batch = Batch(rng.integers(0, 7, (N, T)), mask, rng.integers(0, 4, (N, T)),
+                  rng.integers(0, 4, (N, T)) if use_case else None)
+    drop_seed = int(rng.integers(1 << 30))
+
+    def loss():
+        return tagger_loss(params, config, batch, np.random.default_rng(drop_seed), train=True)
+
+    value, grads, _ = tagger_loss_and_grads(params, config, batch, np.random.default_rng(drop_seed))
+    np.testing.assert_allclose(value, loss(), rtol=1e-12)
+    assert set(grads) == set(params)
+    for name in params:
+        assert grads[name].shape == params[name].shape, name
+        result = check_gradient(loss, params[name], grads[name])
+        assert result.max_rel_error < TOL, f"{name}: {result}"
