@@ -1,0 +1,129 @@
+"""The steps ``run.py`` and the lessons share: load splits, build vocabularies,
+configure a tagger from a preset, train it and evaluate it.
+
+data -> vocabulary -> model -> training -> evaluation; analysis and the
+report build on what :func:`train_tagger` returns.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .data.readers import load_conll2003, read_conll, read_conllu, read_token_label
+from .data.generated import generate_corpus
+from .data.vocab import CASES, LabelVocab, Vocab, load_glove
+from .model.tagger import TaggerConfig, init_tagger
+from .training.loop import TrainConfig, encode_corpus, evaluate_split, train
+
+PRESETS = {
+    # the paper's tagger: one unidirectional LSTM of 50 neurons, 100-d words, dropout 0.5, no CRF
+    "paper": dict(hidden=50, bidirectional=False, word_dim=100, dropout=0.5),
+    # 25 neurons per direction, 50 in total, so the analysis sees as many neurons as in "paper"
+    "bilstm": dict(hidden=25, bidirectional=True, word_dim=100, dropout=0.5),
+}
+CASE_DIM = 10
+GENERATED_SIZES = {"full": dict(n_train=3000, n_dev=500, n_test=500),
+                   "quick": dict(n_train=400, n_dev=100, n_test=100)}
+
+
+def load_splits(data="generated", data_dir=None, train=None, dev=None, test=None,
+                seed=0, quick=False, label_column=-1, conllu_tag="upos"):
+    """Return {"train", "dev", "test"} -> Corpus.
+
+    data: "generated" (written to data_dir, default a fresh folder under
+    runs/), "conll2003" (data_dir, default ../shared/data/conll2003),
+    "conllu" or "columns" (train/dev/test paths; "columns" is CoNLL column
+    format with the label in ``label_column``; token<TAB>label files also read).
+    """
+    if data == "generated":
+        sizes = GENERATED_SIZES["quick" if quick else "full"]
+        paths = generate_corpus(data_dir, seed=seed, **sizes)
+        return {split: read_conll(path) for split, path in paths.items()}
+    if data == "conll2003":
+        splits = load_conll2003(data_dir)
+        return {"train": splits["train"], "dev": splits["valid"], "test": splits["test"]}
+    paths = {"train": train, "dev": dev, "test": test}
+    if data_dir is not None:
+        for split, names in (("train", ("train",)), ("dev", ("dev", "valid")), ("test", ("test",))):
+            for name in names:
+                for ext in (".txt", ".conllu", ".tsv"):
+                    candidate = Path(data_dir) / f"{name}{ext}"
+                    if paths[split] is None and candidate.is_file():
+                        paths[split] = candidate
+    missing = [s for s, p in paths.items() if p is None]
+    if missing:
+        raise FileNotFoundError(f"--data {data} needs --train, --dev and --test (or --data-dir); missing {missing}")
+    if data == "conllu":
+        return {s: read_conllu(p, tag=conllu_tag) for s, p in paths.items()}
+    if data == "columns":
+        return {s: read_conll(p, label_column=label_column, scheme=None) for s, p in paths.items()}
+    if data == "tsv":
+        return {s: read_token_label(p) for s, p in paths.items()}
+    raise ValueError(f"unknown data source {data!r}")
+
+
+class Prepared(NamedTuple):
+    vocab: Vocab
+    labels: LabelVocab
+    splits: dict        # split name -> EncodedSplit
+
+
+def prepare(corpora, unknown_labels="error"):
+    """Vocabularies from the training split; every split encoded.
+
+    unknown_labels: "error" (default) raises on a dev/test label the training
+    split never had; "O" maps such labels to O with a warning.
+    """
+    vocab = Vocab.build(corpora["train"].sentences)
+    labels = LabelVocab.build(corpora["train"].labels)
+    for name in ("dev", "test"):
+        seen = {label for seq in corpora[name].labels for label in seq}
+        unknown = sorted(seen - set(labels.labels))
+        if not unknown:
+            continue
+        where = corpora[name].path
+        if unknown_labels == "error":
+            raise ValueError(f"{where}: labels {unknown} never occur in the training split; "
+                             "pass --unknown-labels O to map them to O")
+        warnings.warn(f"{where}: labels {unknown} not in training; mapped to O")
+        for seq in corpora[name].labels:
+            seq[:] = [label if label in labels.index else "O" for label in seq]
+    splits = {name: encode_corpus(c, vocab, labels) for name, c in corpora.items()}
+    return Prepared(vocab, labels, splits)
+
+
+def make_config(preset, n_words, n_labels, backend="numba", dtype="float32", hidden=None, case_dim=CASE_DIM):
+    """TaggerConfig of a preset; ``hidden`` (per direction) overrides the preset's."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    options = dict(PRESETS[preset])
+    if hidden is not None:
+        options["hidden"] = hidden
+    return TaggerConfig(vocab_size=n_words, n_labels=n_labels, case_vocab_size=len(CASES),
+                        case_dim=case_dim, backend=backend, dtype=dtype, **options)
+
+
+def train_tagger(prepared, config, train_cfg, out_dir=None, embeddings=None, progress=True):
+    """Initialise (seeded by train_cfg.seed), train, evaluate on dev and test.
+
+    embeddings: optional GloVe text file; its vectors replace the random rows.
+    Returns (params, summary) with summary["dev"], summary["test"] metric dicts.
+    """
+    rng = np.random.default_rng(train_cfg.seed)
+    params = init_tagger(config, rng)
+    coverage = None
+    if embeddings is not None:
+        table, coverage = load_glove(embeddings, prepared.vocab, config.word_dim, rng)
+        params["embed.word"][...] = table
+    meta = {"config": config.to_dict(), "vocab": prepared.vocab.to_dict(),
+            "labels": prepared.labels.to_dict(), "embeddings_coverage": coverage}
+    singletons = prepared.vocab.singleton_mask()
+    summary = train(params, config, train_cfg, prepared.splits["train"], prepared.splits["dev"],
+                    prepared.labels.labels, out_dir, meta, singletons, progress)
+    for split in ("dev", "test"):
+        summary[split] = evaluate_split(params, config, prepared.splits[split], prepared.labels.labels)
+    summary["embeddings_coverage"] = coverage
+    return params, summary

@@ -1,0 +1,130 @@
+"""Train an LSTM tagger end to end and write everything under runs/<name>/.
+
+    python run.py                      # generated corpus, no download, ~1-3 minutes
+    python run.py --quick              # tiny smoke run, seconds
+    python run.py --data conll2003 --preset bilstm
+    python run.py --data conllu --train tr.conllu --dev dev.conllu --test te.conllu
+
+With no arguments it generates a corpus (written into the run directory),
+trains, evaluates on dev and test, and writes metrics.json, the best
+checkpoint (best.npz + best.json) and train_log.jsonl.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lstm_numpy.atomic import atomic_write_json
+from lstm_numpy.data.baseline import most_frequent_label_baseline
+from lstm_numpy.model.backend import BACKENDS
+from lstm_numpy.pipeline import PRESETS, load_splits, make_config, prepare, train_tagger
+from lstm_numpy.training.loop import TrainConfig
+from lstm_numpy.training.metrics import entity_prf
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = p.add_argument_group("data")
+    data.add_argument("--data", choices=("generated", "conll2003", "conllu", "columns", "tsv"), default="generated",
+                      help="generated corpus (default), CoNLL-2003, CoNLL-U treebank, CoNLL column files, "
+                           "or token<TAB>label files")
+    data.add_argument("--data-dir", help="folder with the split files (conll2003: default ../shared/data/conll2003)")
+    data.add_argument("--train", help="training file (conllu/columns/tsv)")
+    data.add_argument("--dev", help="development file")
+    data.add_argument("--test", help="test file")
+    data.add_argument("--label-column", type=int, default=-1, help="label column for --data columns (default last)")
+    data.add_argument("--conllu-tag", choices=("upos", "xpos"), default="upos", help="CoNLL-U tag to predict")
+    data.add_argument("--unknown-labels", choices=("error", "O"), default="error",
+                      help="a dev/test label never seen in training: stop (default) or map it to O")
+    data.add_argument("--embeddings", help="pretrained vectors in GloVe text format (dimension must equal 100)")
+    model = p.add_argument_group("model")
+    model.add_argument("--preset", choices=sorted(PRESETS), default="bilstm",
+                       help="paper: 1 LSTM of 50 neurons; bilstm: 25 neurons per direction (default)")
+    model.add_argument("--hidden", type=int, help="neurons per direction (overrides the preset)")
+    model.add_argument("--backend", choices=BACKENDS, default="numba", help="LSTM implementation (default numba)")
+    model.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    train = p.add_argument_group("training")
+    train.add_argument("--epochs", type=int, help="maximum epochs (default 15; 2 with --quick)")
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    train.add_argument("--lr", type=float, help="learning rate (default: adam 1e-3, sgd 0.1)")
+    train.add_argument("--patience", type=int, default=3, help="early stopping patience in epochs")
+    train.add_argument("--seed", type=int, default=0)
+    out = p.add_argument_group("output")
+    out.add_argument("--out", help="run directory (default runs/<data>-<preset>-seed<seed>)")
+    out.add_argument("--force", action="store_true", help="overwrite an existing run directory")
+    out.add_argument("--quick", action="store_true", help="tiny corpus, hidden 16, 2 epochs: a smoke test")
+    out.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def prepare_out_dir(args):
+    out = Path(args.out) if args.out else Path("runs") / f"{args.data}-{args.preset}-seed{args.seed}"
+    if out.exists() and any(out.iterdir()):
+        if not args.force:
+            sys.exit(f"error: {out} already exists and is not empty; pass --force to overwrite it "
+                     "or --out to choose another directory")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    start = time.perf_counter()
+    out = prepare_out_dir(args)
+    data_dir = args.data_dir
+    if args.data == "generated":
+        data_dir = out / "data"
+    corpora = load_splits(args.data, data_dir, args.train, args.dev, args.test, seed=args.seed,
+                          quick=args.quick, label_column=args.label_column, conllu_tag=args.conllu_tag)
+    for split, corpus in corpora.items():
+        s = corpus.summary()
+        print(f"{split:5s}: {s['sentences']:6,d} sentences {s['tokens']:8,d} tokens  ({corpus.path})")
+    prepared = prepare(corpora, args.unknown_labels)
+    is_ner = any(label.startswith(("B-", "I-")) for label in prepared.labels.labels)
+    config = make_config(args.preset, len(prepared.vocab), len(prepared.labels), args.backend, args.dtype,
+                         hidden=16 if args.quick and args.hidden is None else args.hidden)
+    train_cfg = TrainConfig(epochs=args.epochs or (2 if args.quick else 15), batch_size=args.batch_size,
+                            optimizer=args.optimizer, lr=args.lr, patience=args.patience, seed=args.seed,
+                            select="entity_f1" if is_ner else "token_acc")
+    print(f"model: {args.preset} ({config.output_size} neurons, {'Bi' if config.bidirectional else ''}LSTM), "
+          f"vocabulary {len(prepared.vocab):,}, {len(prepared.labels)} labels, backend {config.backend}, "
+          f"{config.dtype}")
+    params, summary = train_tagger(prepared, config, train_cfg, out, args.embeddings, not args.no_progress)
+
+    metrics = {"command": "python " + " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+               "data": args.data, "preset": args.preset, "seed": args.seed, "config": config.to_dict(),
+               "dev": summary["dev"], "test": summary["test"], "epochs": summary["epochs"],
+               "best_epoch": summary["best_epoch"], "seconds_per_epoch": summary["seconds_per_epoch"],
+               "train_seconds": summary["train_seconds"], "history": summary["history"],
+               "embeddings_coverage": summary["embeddings_coverage"]}
+    if is_ner:
+        baseline = most_frequent_label_baseline(corpora["train"].sentences, corpora["train"].labels,
+                                                corpora["test"].sentences)
+        metrics["test_baseline_entity_f1"] = entity_prf(corpora["test"].labels, baseline)[2]
+    metrics["total_seconds"] = time.perf_counter() - start
+    atomic_write_json(out / "metrics.json", metrics)
+
+    for split in ("dev", "test"):
+        m = summary[split]
+        print(f"{split}: token accuracy {m['token_acc']:.4f}  entity F1 {m['entity_f1']:.2f}")
+    if is_ner:
+        print(f"test: most-frequent-label baseline entity F1 {metrics['test_baseline_entity_f1']:.2f}")
+    width = max(len(label) for label in prepared.labels.labels)
+    print("dev per-label accuracy: " + "  ".join(
+        f"{label:>{width}s} {acc:.3f}" if acc is not None else f"{label} n/a"
+        for label, acc in summary["dev"]["per_label_acc"].items()))
+    print(f"{summary['epochs']} epochs, {summary['seconds_per_epoch']:.1f} s/epoch, "
+          f"total {metrics['total_seconds']:.1f} s; wrote {out}/metrics.json")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
