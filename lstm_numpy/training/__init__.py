@@ -1,0 +1,1 @@
+"""Training: the optimiser loop, metrics and checkpoints."""
