@@ -1,0 +1,210 @@
+"""Word and label vocabularies, casing features, word dropout and GloVe vectors.
+
+Dimension legend: T tokens in a sentence, V words in the vocabulary, E
+embedding size.  Ids are ``int64``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Collection, Iterable, Sequence
+
+import numpy as np
+
+from lstm_numpy.data.readers import iter_lines
+from lstm_numpy.errors import DataFormatError
+
+PAD, UNK = "<pad>", "<unk>"
+PAD_ID, UNK_ID = 0, 1
+
+# Casing of the original token, a small categorical feature (id 0 is padding).
+CASES = ("pad", "lower", "upper", "title", "digit", "other")
+CASE_PAD, CASE_LOWER, CASE_UPPER, CASE_TITLE, CASE_DIGIT, CASE_OTHER = range(len(CASES))
+
+
+class Vocab:
+    """Lower-cased word -> id, with ``<pad>`` = 0 and ``<unk>`` = 1.
+
+    ``counts[i]`` is how often word ``i`` occurred in the training sentences
+    (0 for the two specials); words seen fewer than ``min_count`` times are left out.
+    """
+
+    def __init__(self, words: Sequence[str], counts: Sequence[int], min_count: int = 1):
+        if list(words[:2]) != [PAD, UNK]:
+            raise ValueError(f"a Vocab starts with {PAD!r}, {UNK!r}; got {list(words[:2])}")
+        if len(words) != len(counts):
+            raise ValueError(f"{len(words)} words but {len(counts)} counts")
+        self.words = list(words)
+        self.counts = [int(c) for c in counts]
+        self.min_count = int(min_count)
+        self.index = {word: i for i, word in enumerate(self.words)}
+        if len(self.index) != len(self.words):
+            raise ValueError("duplicate words in a Vocab")
+
+    @classmethod
+    def build(cls, sentences: Iterable[Sequence[str]], min_count: int = 1) -> "Vocab":
+        """Vocabulary of the lower-cased training words, most frequent first (ties alphabetical)."""
+        counter = Counter(word.lower() for words in sentences for word in words)
+        kept = sorted((w for w, c in counter.items() if c >= min_count), key=lambda w: (-counter[w], w))
+        return cls([PAD, UNK, *kept], [0, 0, *(counter[w] for w in kept)], min_count)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: str) -> bool:
+        return word.lower() in self.index
+
+    def encode(self, words: Sequence[str]) -> np.ndarray:
+        """``(T,) int64`` ids of the lower-cased words; unknown words get ``UNK_ID``."""
+        return np.array([self.index.get(w.lower(), UNK_ID) for w in words], dtype=np.int64)
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.words[int(i)] for i in ids]
+
+    def singleton_mask(self) -> np.ndarray:
+        """``(V,) bool``: True for words seen exactly once in training."""
+        return np.array(self.counts, dtype=np.int64) == 1
+
+    def to_dict(self) -> dict:
+        return {"kind": "Vocab", "words": list(self.words), "counts": list(self.counts), "min_count": self.min_count}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Vocab":
+        if data.get("kind") != "Vocab":
+            raise ValueError(f"not a Vocab dict (kind={data.get('kind')!r})")
+        return cls(data["words"], data["counts"], data.get("min_count", 1))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Vocab) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Vocab({len(self)} words, min_count={self.min_count})"
+
+
+def case_id(word: str) -> int:
+    """One of ``CASE_*``: digit wins, then lower, UPPER, Title, else other."""
+    if any(ch.isdigit() for ch in word):
+        return CASE_DIGIT
+    if word.islower():
+        return CASE_LOWER
+    if word.isupper():
+        return CASE_UPPER
+    if word[:1].isupper() and not any(ch.isupper() for ch in word[1:]):
+        return CASE_TITLE
+    return CASE_OTHER
+
+
+def case_ids(words: Sequence[str]) -> np.ndarray:
+    """``(T,) int64`` casing ids of the original (not lower-cased) tokens."""
+    return np.array([case_id(w) for w in words], dtype=np.int64)
+
+
+class LabelVocab:
+    """Label -> id; ``build`` puts "O" first and the rest sorted, the constructor keeps the given order."""
+
+    def __init__(self, labels: Sequence[str]):
+        self.labels = list(labels)
+        self.index = {label: i for i, label in enumerate(self.labels)}
+        if len(self.index) != len(self.labels):
+            raise ValueError(f"duplicate labels in {self.labels}")
+
+    @classmethod
+    def build(cls, label_seqs: Iterable[Sequence[str]]) -> "LabelVocab":
+        seen = {label for labels in label_seqs for label in labels}
+        return cls((["O"] if "O" in seen else []) + sorted(seen - {"O"}))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def encode(self, labels: Sequence[str], sentence_index: int | None = None) -> np.ndarray:
+        """``(T,) int64`` label ids; an unknown label raises DataFormatError naming it."""
+        try:
+            return np.array([self.index[label] for label in labels], dtype=np.int64)
+        except KeyError as err:
+            where = "" if sentence_index is None else f" in sentence {sentence_index}"
+            raise DataFormatError(
+                f"unknown label {err.args[0]!r}{where}; known labels: {', '.join(self.labels)}"
+            ) from None
+
+    def encode_all(self, label_seqs: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        return [self.encode(labels, i) for i, labels in enumerate(label_seqs)]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.labels[int(i)] for i in ids]
+
+    def to_dict(self) -> dict:
+        return {"kind": "LabelVocab", "labels": list(self.labels)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LabelVocab":
+        if data.get("kind") != "LabelVocab":
+            raise ValueError(f"not a LabelVocab dict (kind={data.get('kind')!r})")
+        return cls(data["labels"])
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, LabelVocab) and self.labels == other.labels
+
+    def __repr__(self) -> str:
+        return f"LabelVocab({self.labels})"
+
+
+def replace_singletons(
+    ids: np.ndarray, singletons: np.ndarray | Collection[int], p: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Word dropout: each training singleton in ``ids`` becomes ``UNK_ID`` with probability ``p``.
+
+    ``ids`` any shape, int; ``singletons`` a ``(V,) bool`` mask (``Vocab.singleton_mask()``)
+    or a collection of ids.  Returns a new array; ``ids`` is not changed.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    ids = np.asarray(ids)
+    if isinstance(singletons, np.ndarray) and singletons.dtype == bool:
+        is_singleton = singletons[ids]
+    else:
+        is_singleton = np.isin(ids, np.fromiter(singletons, dtype=np.int64))
+    drop = is_singleton & (rng.random(ids.shape) < p)
+    return np.where(drop, UNK_ID, ids).astype(ids.dtype)
+
+
+def load_glove(
+    path: str | os.PathLike, vocab: Vocab, dim: int, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """Read GloVe text (``word f1 ... f_dim`` a line) into a ``(V, dim) float64`` matrix.
+
+    Words match lower-cased (an exact lower-case entry wins over a cased one).
+    Rows of words not found are drawn from ``rng`` as normal noise with the
+    standard deviation of the found vectors (``1/sqrt(dim)`` if none); the
+    ``<pad>`` row is zero.  Returns ``(vectors, coverage)`` where coverage is the
+    fraction of vocabulary words (specials excluded) found in the file.
+    """
+    vectors = np.zeros((len(vocab), dim), dtype=np.float64)
+    found = np.zeros(len(vocab), dtype=bool)
+    exact = np.zeros(len(vocab), dtype=bool)
+    for number, line in iter_lines(path):
+        if not line.strip():
+            continue
+        fields = line.rstrip().split(" ")
+        if len(fields) != dim + 1:
+            raise DataFormatError(
+                f"{path} line {number}: expected a word and {dim} numbers, got {len(fields)} fields"
+            )
+        word = fields[0]
+        i = vocab.index.get(word.lower())
+        if i is None or i < 2 or exact[i]:
+            continue
+        try:
+            vectors[i] = [float(x) for x in fields[1:]]
+        except ValueError:
+            raise DataFormatError(f"{path} line {number}: expected {dim} numbers after {word!r}") from None
+        found[i] = True
+        exact[i] = word == word.lower()
+    missing = ~found
+    missing[PAD_ID] = False
+    scale = float(vectors[found].std()) if found.any() else 0.0
+    scale = scale if scale > 0 else 1.0 / np.sqrt(dim)
+    vectors[missing] = rng.normal(0.0, scale, size=(int(missing.sum()), dim))
+    n_words = len(vocab) - 2
+    coverage = float(found.sum()) / n_words if n_words else 0.0
+    return vectors, coverage
