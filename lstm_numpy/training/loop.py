@@ -115,7 +115,9 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
     *_split: EncodedSplit; label_names: list of K labels; out_dir: where
     ``best.npz/.json`` and ``train_log.jsonl`` go (None: nothing written);
     checkpoint_meta: extra JSON metadata for the checkpoint (vocabularies...);
-    singletons: (V,) bool mask of training singletons for <unk> replacement.
+    singletons: (V,) bool mask of training singletons for <unk> replacement;
+    progress: True for bars and a line per epoch, False for the lines only,
+    None for silence.
     The best parameters (by dev ``train_cfg.select``) are copied back into
     ``params`` at the end.
     """
@@ -124,6 +126,8 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
     optimizer = make_optimizer(train_cfg.optimizer, train_cfg.lr)
     lengths = np.array([len(w) for w in train_split.words])
     out_dir = Path(out_dir) if out_dir is not None else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
     log_lines, history = [], []
     best_score, best_epoch, best_params, epochs_since_best = -np.inf, 0, None, 0
     train_start = time.perf_counter()
@@ -169,7 +173,7 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
         log_lines.append(json.dumps(record))
         if out_dir is not None:
             atomic_write_text(out_dir / "train_log.jsonl", "\n".join(log_lines) + "\n")
-        if progress:
+        if progress is not None:
             tqdm.write(f"epoch {epoch}: loss {record['train_loss']:.4f}  dev token acc "
                        f"{dev['token_acc']:.4f}  dev entity F1 {dev['entity_f1']:.2f}  "
                        f"{record['train_tok_s']:,.0f} tok/s{'  *best' if improved else ''}")
