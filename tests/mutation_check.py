@@ -1,0 +1,43 @@
+"""Mutation check: break the code on purpose, one mutation at a time, and see which test catches it.
+
+Run from a scratch copy, never from a checkout with uncommitted work (each file is restored after
+its mutation, but an interrupt could leave one mutated):
+
+    d=$(mktemp -d) && git clone -q . "$d" && python "$d/tests/mutation_check.py"
+
+Not collected by pytest (its name does not start with test_).
+"""
+import os
+import pathlib
+import subprocess
+import sys
+
+root = pathlib.Path(__file__).resolve().parents[1]
+M = [
+ ("drop forget-gate term from dc_prev", "lstm_numpy/model/lstm.py", "dc_next = dc_new * f + (1 - mt) * dc", "dc_next = (1 - mt) * dc", "tests/test_lstm_grad.py"),
+ ("swap i and f gate blocks in backward", "lstm_numpy/model/lstm.py", "da[:, t, :H] = dc_new * g * i * (1 - i)\n        da[:, t, H:2 * H] = dc_new * prev_c * f * (1 - f)", "da[:, t, H:2 * H] = dc_new * g * i * (1 - i)\n        da[:, t, :H] = dc_new * prev_c * f * (1 - f)", "tests/test_lstm_grad.py"),
+ ("drop tanh'(c) in dc_new", "lstm_numpy/model/lstm.py", "dh_new * o * (1 - tanh_c ** 2)", "dh_new * o", "tests/test_lstm_grad.py"),
+ ("upstream grad at padded steps not masked", "lstm_numpy/model/lstm.py", "dh = dh_next + mt * dout[:, t]", "dh = dh_next + dout[:, t]", "tests/test_lstm_grad.py"),
+ ("no pass-through of dh over padding", "lstm_numpy/model/lstm.py", "dh_next = da[:, t] @ Wh.T + (1 - mt) * dh", "dh_next = da[:, t] @ Wh.T", "tests/test_lstm_grad.py"),
+ ("dWh uses h_t instead of h_{t-1}", "lstm_numpy/model/lstm.py", "h_prev.reshape(N * T, H).T @ da2", "cache.h.reshape(N * T, H).T @ da2", "tests/test_lstm_grad.py"),
+ ("embedding grad overwrites repeats", "lstm_numpy/model/layers.py", "np.add.at(dtable, flat_ids, flat_dx)", "dtable[flat_ids] += flat_dx", "tests/test_layers_grad.py"),
+ ("dropout backward ignores mask", "lstm_numpy/model/layers.py", "return dy if keep is None else dy * keep", "return dy", "tests/test_layers_grad.py"),
+ ("cross-entropy grad not averaged", "lstm_numpy/model/layers.py", "dz *= (m / n_real)[..., None]", "dz *= m[..., None]", "tests/test_layers_grad.py"),
+ ("bilstm: backward-direction dx not reordered", "lstm_numpy/model/bilstm.py", "dx = grads_f[\"dx\"] + _gather_time(grads_b[\"dx\"], cache.rev)", "dx = grads_f[\"dx\"] + grads_b[\"dx\"]", "tests/test_layers_grad.py"),
+ ("bilstm: backward direction runs over padding", "lstm_numpy/model/bilstm.py", "rev[n, real] = real[::-1]", "rev[n] = np.arange(T)[::-1]", "tests/test_layers_grad.py"),
+ ("Adam without bias correction", "lstm_numpy/training/optim.py", "m_hat, v_hat = m[rows] / correct1, v[rows] / correct2", "m_hat, v_hat = m[rows], v[rows]", "tests/test_optim.py"),
+ ("clipping scales the wrong way", "lstm_numpy/training/optim.py", "scale = max_norm / (norm + 1e-12)", "scale = norm / max_norm", "tests/test_optim.py"),
+ ("SGD momentum applied after update", "lstm_numpy/training/optim.py", "                v *= self.momentum\n                v += g\n                w -= self.lr * v", "                w -= self.lr * v\n                v *= self.momentum\n                v += g", "tests/test_optim.py"),
+ ("linear dW transposed", "lstm_numpy/model/layers.py", "\"dW\": dz2.T @ h2", "\"dW\": (h2.T @ dz2).T * 1.0001", "tests/test_layers_grad.py"),
+]
+for name, f, old, new, test in M:
+    p = root / f
+    src = p.read_text()
+    assert old in src, (name, old)
+    p.write_text(src.replace(old, new, 1))
+    try:
+        r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", test], cwd=root, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(root)})
+        failed = [l for l in r.stdout.splitlines() if l.startswith("FAILED")]
+        print(f"{name:50s} -> {'CAUGHT by ' + failed[0].split(' ')[1] if r.returncode else 'NOT CAUGHT'}", flush=True)
+    finally:
+        p.write_text(src)
