@@ -22,6 +22,7 @@ import numpy as np
 
 from lstm_numpy.atomic import atomic_write_json
 from lstm_numpy.data.baseline import most_frequent_label_baseline
+from lstm_numpy.errors import TrainingError
 from lstm_numpy.model.backend import BACKENDS
 from lstm_numpy.pipeline import PRESETS, load_splits, make_config, prepare, train_tagger
 from lstm_numpy.training.loop import TrainConfig
@@ -59,6 +60,8 @@ def parse_args(argv=None):
     out = p.add_argument_group("output")
     out.add_argument("--out", help="run directory (default runs/<data>-<preset>-seed<seed>)")
     out.add_argument("--force", action="store_true", help="overwrite an existing run directory")
+    out.add_argument("--resume", action="store_true",
+                     help="continue the run in --out (or the default directory) that Ctrl-C interrupted")
     out.add_argument("--quick", action="store_true", help="tiny corpus, hidden 16, 2 epochs: a smoke test")
     out.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
@@ -66,6 +69,10 @@ def parse_args(argv=None):
 
 def prepare_out_dir(args):
     out = Path(args.out) if args.out else Path("runs") / f"{args.data}-{args.preset}-seed{args.seed}"
+    if args.resume:
+        if not (out / "resume.json").is_file():
+            sys.exit(f"error: nothing to resume: {out / 'resume.json'} does not exist")
+        return out
     if out.exists() and any(out.iterdir()):
         if not args.force:
             sys.exit(f"error: {out} already exists and is not empty; pass --force to overwrite it "
@@ -97,7 +104,14 @@ def main(argv=None):
     print(f"model: {args.preset} ({config.output_size} neurons, {'Bi' if config.bidirectional else ''}LSTM), "
           f"vocabulary {len(prepared.vocab):,}, {len(prepared.labels)} labels, backend {config.backend}, "
           f"{config.dtype}")
-    params, summary = train_tagger(prepared, config, train_cfg, out, args.embeddings, not args.no_progress)
+    try:
+        params, summary = train_tagger(prepared, config, train_cfg, out, args.embeddings,
+                                       not args.no_progress, resume=args.resume)
+    except KeyboardInterrupt:
+        sys.exit(f"\ninterrupted: the state after the last batch is saved in {out}/resume.npz; "
+                 f"continue with the same command plus --resume" + ("" if args.out else f" (or --out {out})"))
+    except TrainingError as err:
+        sys.exit(f"error: {err}")
 
     metrics = {"command": "python " + " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
                "data": args.data, "preset": args.preset, "seed": args.seed, "config": config.to_dict(),

@@ -106,10 +106,11 @@ def make_config(preset, n_words, n_labels, backend="numba", dtype="float32", hid
                         case_dim=case_dim, backend=backend, dtype=dtype, **options)
 
 
-def train_tagger(prepared, config, train_cfg, out_dir=None, embeddings=None, progress=True):
+def train_tagger(prepared, config, train_cfg, out_dir=None, embeddings=None, progress=True, resume=False):
     """Initialise (seeded by train_cfg.seed), train, evaluate on dev and test.
 
     embeddings: optional GloVe text file; its vectors replace the random rows.
+    resume: continue the interrupted run saved in out_dir (see training.loop.train).
     Returns (params, summary) with summary["dev"], summary["test"] metric dicts.
     """
     rng = np.random.default_rng(train_cfg.seed)
@@ -122,7 +123,7 @@ def train_tagger(prepared, config, train_cfg, out_dir=None, embeddings=None, pro
             "labels": prepared.labels.to_dict(), "embeddings_coverage": coverage}
     singletons = prepared.vocab.singleton_mask()
     summary = train(params, config, train_cfg, prepared.splits["train"], prepared.splits["dev"],
-                    prepared.labels.labels, out_dir, meta, singletons, progress)
+                    prepared.labels.labels, out_dir, meta, singletons, progress, resume)
     for split in ("dev", "test"):
         summary[split] = evaluate_split(params, config, prepared.splits[split], prepared.labels.labels)
     summary["embeddings_coverage"] = coverage

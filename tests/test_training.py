@@ -9,7 +9,8 @@ from lstm_numpy.data.generated import load_generated
 from lstm_numpy.errors import TrainingError
 from lstm_numpy.pipeline import make_config, prepare, train_tagger
 from lstm_numpy.training.checkpoint import load_checkpoint
-from lstm_numpy.training.loop import TrainConfig, evaluate_split
+from lstm_numpy.model.tagger import init_tagger
+from lstm_numpy.training.loop import TrainConfig, evaluate_split, train
 from lstm_numpy.training.metrics import entity_prf
 
 
@@ -58,7 +59,6 @@ def test_nan_loss_stops_with_epoch_and_batch_and_keeps_best_checkpoint(tiny, tmp
     params, _ = run_tiny(tiny, tmp_path, epochs=1)
     before = (tmp_path / "best.npz").read_bytes()
     config = make_config("bilstm", len(tiny.vocab), len(tiny.labels), backend="numpy", hidden=6)
-    from lstm_numpy.training.loop import train
     params["out.b"][0] = np.nan
     with pytest.raises(TrainingError, match=r"epoch 1, batch 1"):
         train(params, config, TrainConfig(epochs=1, seed=0), tiny.splits["train"], tiny.splits["dev"],
@@ -90,8 +90,41 @@ def test_bilstm_beats_most_frequent_label_baseline_by_15_points():
 def test_numba_and_numpy_backends_evaluate_alike(tiny):
     config_np = make_config("bilstm", len(tiny.vocab), len(tiny.labels), backend="numpy", dtype="float64", hidden=5)
     config_nb = make_config("bilstm", len(tiny.vocab), len(tiny.labels), backend="numba", dtype="float64", hidden=5)
-    from lstm_numpy.model.tagger import init_tagger
     params = init_tagger(config_np, np.random.default_rng(0))
     a = evaluate_split(params, config_np, tiny.splits["dev"], tiny.labels.labels)
     b = evaluate_split(params, config_nb, tiny.splits["dev"], tiny.labels.labels)
     assert a == b
+
+
+@pytest.mark.parametrize("stop_at", [(1, 3), (2, 1)])
+def test_interrupt_then_resume_equals_uninterrupted_run_bit_for_bit(tiny, tmp_path, stop_at):
+    """Ctrl-C saves a resumable state; --resume ends with the very same weights (numpy backend)."""
+    config = make_config("bilstm", len(tiny.vocab), len(tiny.labels), backend="numpy", hidden=6)
+    cfg = TrainConfig(epochs=3, batch_size=16, seed=4, patience=5)
+
+    def fresh():
+        return init_tagger(config, np.random.default_rng(0))
+
+    args = (config, cfg, tiny.splits["train"], tiny.splits["dev"], tiny.labels.labels)
+    straight = fresh()
+    summary_straight = train(straight, *args, tmp_path / "straight", progress=None)
+
+    def interrupt(epoch, batch):
+        if (epoch, batch) == stop_at:
+            raise KeyboardInterrupt
+
+    run_dir = tmp_path / "interrupted"
+    interrupted = fresh()
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, *args, run_dir, progress=None, on_batch_end=interrupt)
+    assert (run_dir / "resume.npz").is_file()
+    best_before = (run_dir / "best.npz").read_bytes() if (run_dir / "best.npz").exists() else None
+    resumed = fresh()                      # weights come from the saved state, not from here
+    summary_resumed = train(resumed, *args, run_dir, progress=None, resume=True)
+    for name in straight:
+        np.testing.assert_array_equal(resumed[name], straight[name], err_msg=name)
+    assert [r["train_loss"] for r in summary_resumed["history"]] == \
+        [r["train_loss"] for r in summary_straight["history"]]
+    assert not (run_dir / "resume.npz").exists(), "a finished run removes its resume state"
+    if best_before is not None:
+        assert (run_dir / "best.npz").exists()

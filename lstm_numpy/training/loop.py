@@ -8,6 +8,8 @@ The trainer knows the tagger only through ``tagger_loss_and_grads`` and
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,9 +21,9 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write_text
 from ..data.batching import make_batches, pad_batch
 from ..data.vocab import case_ids, replace_singletons
-from ..errors import TrainingError
+from ..errors import CheckpointError, TrainingError
 from ..model.tagger import Batch, tagger_forward, tagger_loss_and_grads
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import evaluate
 from .optim import clip_by_global_norm, make_optimizer
 
@@ -107,8 +109,55 @@ def _check_finite(loss, norm, epoch, batch_number):
                             "training stopped and the best checkpoint on disk is untouched")
 
 
+RESUME_STEM = "resume"
+
+
+class _DeferredInterrupt:
+    """Ctrl-C during a batch is held until the batch's optimizer step is complete,
+    so the saved state is never half-updated; a second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("interrupt: saving a resumable state after this batch (Ctrl-C again to stop at once)")
+
+    def raise_if_requested(self):
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def restore(self):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _save_resume_state(out_dir, params, optimizer, progress_state, train_cfg):
+    """Everything needed to continue bit for bit: weights, optimizer moments, rng states, counters."""
+    opt_meta, opt_arrays = optimizer.state_dict()
+    arrays = dict(params)
+    arrays.update({f"optimizer:{k}": v for k, v in opt_arrays.items()})
+    meta = {"kind": "resume", "train_config": asdict(train_cfg), "optimizer": opt_meta, **progress_state}
+    save_checkpoint(out_dir / RESUME_STEM, arrays, meta)
+
+
+def load_resume_state(out_dir):
+    """(params, optimizer arrays, meta) of ``out_dir/resume.npz/.json``."""
+    arrays, meta = load_checkpoint(Path(out_dir) / RESUME_STEM)
+    if meta.get("kind") != "resume":
+        raise CheckpointError(f"{Path(out_dir) / RESUME_STEM}.json is not a resumable training state")
+    params = {k: v for k, v in arrays.items() if not k.startswith("optimizer:")}
+    opt_arrays = {k.split(":", 1)[1]: v for k, v in arrays.items() if k.startswith("optimizer:")}
+    return params, opt_arrays, meta
+
+
 def train(params, config, train_cfg, train_split, dev_split, label_names, out_dir=None,
-          checkpoint_meta=None, singletons=None, progress=True):
+          checkpoint_meta=None, singletons=None, progress=True, resume=False, on_batch_end=None):
     """Train ``params`` in place; return a summary dict.
 
     params: dict from init_tagger; config: TaggerConfig; train_cfg: TrainConfig;
@@ -118,6 +167,13 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
     singletons: (V,) bool mask of training singletons for <unk> replacement;
     progress: True for bars and a line per epoch, False for the lines only,
     None for silence.
+
+    On Ctrl-C (KeyboardInterrupt) the state after the last finished batch is
+    saved to ``out_dir/resume.npz/.json`` and the interrupt re-raised; the
+    best checkpoint is left as it was.  ``resume=True`` continues from that
+    state and ends with the same weights as an uninterrupted run (bit for bit
+    on the numpy backend).  ``on_batch_end(epoch, batch_number)`` is called
+    after each optimizer step (tests use it to interrupt).
     The best parameters (by dev ``train_cfg.select``) are copied back into
     ``params`` at the end.
     """
@@ -128,60 +184,101 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
     out_dir = Path(out_dir) if out_dir is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    log_lines, history = [], []
-    best_score, best_epoch, best_params, epochs_since_best = -np.inf, 0, None, 0
-    train_start = time.perf_counter()
-    for epoch in range(1, train_cfg.epochs + 1):
-        epoch_start = time.perf_counter()
-        batches = make_batches(lengths, train_cfg.batch_size, batch_rng, shuffle=True)
-        total_loss, total_tokens = 0.0, 0
-        bar = tqdm(batches, desc=f"epoch {epoch}/{train_cfg.epochs}", unit="batch",
-                   disable=not progress, leave=False)
-        for batch_number, index in enumerate(bar, start=1):
-            words = [train_split.words[i] for i in index]
-            if singletons is not None and train_cfg.unk_replace > 0:
-                words = [replace_singletons(w, singletons, train_cfg.unk_replace, unk_rng) for w in words]
-            batch = make_batch(train_split, index, words)
-            loss, grads, _ = tagger_loss_and_grads(params, config, batch, dropout_rng, train=True,
-                                                   sparse_embeddings=True)
-            grads, norm = clip_by_global_norm(grads, train_cfg.clip)
-            _check_finite(loss, norm, epoch, batch_number)
-            optimizer.step(params, grads)
-            n = int(batch.mask.sum())
-            total_loss += loss * n
-            total_tokens += n
-            elapsed = time.perf_counter() - epoch_start
-            bar.set_postfix(loss=f"{total_loss / total_tokens:.4f}", tok_s=f"{total_tokens / elapsed:,.0f}")
-        epoch_seconds = time.perf_counter() - epoch_start
-        dev = evaluate_split(params, config, dev_split, label_names)
-        score = dev[train_cfg.select]
-        record = {"epoch": epoch, "train_loss": total_loss / max(total_tokens, 1),
-                  "train_seconds": epoch_seconds, "train_tok_s": total_tokens / epoch_seconds,
-                  "dev_token_acc": dev["token_acc"], "dev_entity_f1": dev["entity_f1"]}
-        improved = score > best_score
-        if improved:
-            best_score, best_epoch, epochs_since_best = score, epoch, 0
-            best_params = {k: v.copy() for k, v in params.items()}
+    state = {"epoch": 1, "batches_done": 0, "epoch_loss": 0.0, "epoch_tokens": 0, "epoch_seconds": 0.0,
+             "best_score": None, "best_epoch": 0, "epochs_since_best": 0, "history": [],
+             "train_seconds": 0.0, "epoch_start_batch_rng": None}
+    best_params = None
+    if resume:
+        if out_dir is None:
+            raise ValueError("resume needs the run directory")
+        saved, opt_arrays, meta = load_resume_state(out_dir)
+        for k in params:
+            params[k][...] = saved[k]
+        optimizer.load_state(opt_arrays, meta["optimizer"]["t"])
+        state = {k: meta[k] for k in state}
+        for rng, key in ((dropout_rng, "dropout_rng"), (unk_rng, "unk_rng")):
+            rng.bit_generator.state = meta[key]
+        batch_rng.bit_generator.state = state["epoch_start_batch_rng"]
+        if state["best_epoch"] > 0:
+            best_params, _ = load_checkpoint(out_dir / "best")
+    run_start = epoch_start = time.perf_counter() - state["train_seconds"]
+    stop = _DeferredInterrupt()
+    try:
+        while state["epoch"] <= train_cfg.epochs:
+            epoch = state["epoch"]
+            state["epoch_start_batch_rng"] = batch_rng.bit_generator.state
+            batches = make_batches(lengths, train_cfg.batch_size, batch_rng, shuffle=True)
+            epoch_start = time.perf_counter() - state["epoch_seconds"]
+            bar = tqdm(batches, desc=f"epoch {epoch}/{train_cfg.epochs}", unit="batch",
+                       disable=not progress, leave=False, initial=state["batches_done"])
+            for batch_number, index in enumerate(bar, start=1):
+                if batch_number <= state["batches_done"]:
+                    continue          # resuming: these batches were trained before the interrupt
+                words = [train_split.words[i] for i in index]
+                if singletons is not None and train_cfg.unk_replace > 0:
+                    words = [replace_singletons(w, singletons, train_cfg.unk_replace, unk_rng) for w in words]
+                batch = make_batch(train_split, index, words)
+                loss, grads, _ = tagger_loss_and_grads(params, config, batch, dropout_rng, train=True,
+                                                       sparse_embeddings=True)
+                grads, norm = clip_by_global_norm(grads, train_cfg.clip)
+                _check_finite(loss, norm, epoch, batch_number)
+                optimizer.step(params, grads)
+                n = int(batch.mask.sum())
+                state["epoch_loss"] += loss * n
+                state["epoch_tokens"] += n
+                state["batches_done"] = batch_number
+                elapsed = time.perf_counter() - epoch_start
+                bar.set_postfix(loss=f"{state['epoch_loss'] / state['epoch_tokens']:.4f}",
+                                tok_s=f"{state['epoch_tokens'] / elapsed:,.0f}")
+                if on_batch_end is not None:
+                    on_batch_end(epoch, batch_number)
+                stop.raise_if_requested()
+            bar.close()
+            epoch_seconds = time.perf_counter() - epoch_start
+            dev = evaluate_split(params, config, dev_split, label_names)
+            score = dev[train_cfg.select]
+            record = {"epoch": epoch, "train_loss": state["epoch_loss"] / max(state["epoch_tokens"], 1),
+                      "train_seconds": epoch_seconds, "train_tok_s": state["epoch_tokens"] / epoch_seconds,
+                      "dev_token_acc": dev["token_acc"], "dev_entity_f1": dev["entity_f1"]}
+            improved = state["best_score"] is None or score > state["best_score"]
+            if improved:
+                state.update(best_score=score, best_epoch=epoch, epochs_since_best=0)
+                best_params = {k: v.copy() for k, v in params.items()}
+                if out_dir is not None:
+                    meta = dict(checkpoint_meta or {})
+                    meta["training"] = {"epoch": epoch, "dev": dev, "train_config": asdict(train_cfg)}
+                    save_checkpoint(out_dir / "best", best_params, meta)
+            else:
+                state["epochs_since_best"] += 1
+            record["best"] = improved
+            state["history"].append(record)
             if out_dir is not None:
-                meta = dict(checkpoint_meta or {})
-                meta["training"] = {"epoch": epoch, "dev": dev, "train_config": asdict(train_cfg)}
-                save_checkpoint(out_dir / "best", best_params, meta)
-        else:
-            epochs_since_best += 1
-        record["best"] = improved
-        history.append(record)
-        log_lines.append(json.dumps(record))
+                atomic_write_text(out_dir / "train_log.jsonl",
+                                  "".join(json.dumps(r) + "\n" for r in state["history"]))
+            if progress is not None:
+                tqdm.write(f"epoch {epoch}: loss {record['train_loss']:.4f}  dev token acc "
+                           f"{dev['token_acc']:.4f}  dev entity F1 {dev['entity_f1']:.2f}  "
+                           f"{record['train_tok_s']:,.0f} tok/s{'  *best' if improved else ''}")
+            state.update(epoch=epoch + 1, batches_done=0, epoch_loss=0.0, epoch_tokens=0, epoch_seconds=0.0)
+            if state["epochs_since_best"] >= train_cfg.patience:
+                break
+    except KeyboardInterrupt:
         if out_dir is not None:
-            atomic_write_text(out_dir / "train_log.jsonl", "\n".join(log_lines) + "\n")
-        if progress is not None:
-            tqdm.write(f"epoch {epoch}: loss {record['train_loss']:.4f}  dev token acc "
-                       f"{dev['token_acc']:.4f}  dev entity F1 {dev['entity_f1']:.2f}  "
-                       f"{record['train_tok_s']:,.0f} tok/s{'  *best' if improved else ''}")
-        if epochs_since_best >= train_cfg.patience:
-            break
+            state["epoch_seconds"] = time.perf_counter() - epoch_start
+            state["train_seconds"] = time.perf_counter() - run_start
+            state["dropout_rng"] = dropout_rng.bit_generator.state
+            state["unk_rng"] = unk_rng.bit_generator.state
+            _save_resume_state(out_dir, params, optimizer, state, train_cfg)
+        raise
+    finally:
+        stop.restore()
+    if out_dir is not None and (out_dir / f"{RESUME_STEM}.json").exists():
+        for suffix in (".npz", ".json"):
+            (out_dir / f"{RESUME_STEM}{suffix}").unlink(missing_ok=True)
     for k in params:
         params[k][...] = best_params[k]
-    return {"epochs": len(history), "best_epoch": best_epoch, "best_dev_score": best_score,
-            "train_seconds": time.perf_counter() - train_start,
+    history = state["history"]
+    return {"epochs": len(history), "best_epoch": state["best_epoch"], "best_dev_score": state["best_score"],
+            "train_seconds": time.perf_counter() - run_start,
             "seconds_per_epoch": float(np.mean([r["train_seconds"] for r in history])),
             "history": history}

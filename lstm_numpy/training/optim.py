@@ -68,11 +68,12 @@ class SGD:
                 w -= self.lr * v
 
     def state_dict(self):
-        return {"type": "sgd", "lr": self.lr, "momentum": self.momentum}, \
-            {f"velocity/{k}": v for k, v in self.velocity.items()}
+        """(JSON-ready settings, {"velocity:<param>": array}) for resumable checkpoints."""
+        return {"type": "sgd", "lr": self.lr, "momentum": self.momentum, "t": 0}, \
+            {f"velocity:{k}": v for k, v in self.velocity.items()}
 
-    def load_state(self, arrays):
-        self.velocity = {k.split("/", 1)[1]: v.copy() for k, v in arrays.items() if k.startswith("velocity/")}
+    def load_state(self, arrays, t=0):
+        self.velocity = {k.split(":", 1)[1]: v.copy() for k, v in arrays.items() if k.startswith("velocity:")}
 
 
 class Adam:
@@ -112,14 +113,14 @@ class Adam:
     def state_dict(self):
         meta = {"type": "adam", "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2,
                 "eps": self.eps, "t": self.t}
-        arrays = {f"m/{k}": a for k, a in self.m.items()}
-        arrays.update({f"v/{k}": a for k, a in self.v.items()})
+        arrays = {f"m:{k}": a for k, a in self.m.items()}
+        arrays.update({f"v:{k}": a for k, a in self.v.items()})
         return meta, arrays
 
     def load_state(self, arrays, t):
         self.t = int(t)
-        self.m = {k[2:]: a.copy() for k, a in arrays.items() if k.startswith("m/")}
-        self.v = {k[2:]: a.copy() for k, a in arrays.items() if k.startswith("v/")}
+        self.m = {k[2:]: a.copy() for k, a in arrays.items() if k.startswith("m:")}
+        self.v = {k[2:]: a.copy() for k, a in arrays.items() if k.startswith("v:")}
 
 
 def make_optimizer(name, lr=None, momentum=0.9):

@@ -1,0 +1,1 @@
+"""Figures (`plots`) and the written report (`markdown`: report.md and analysis.json)."""

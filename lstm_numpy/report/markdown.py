@@ -1,0 +1,352 @@
+"""report.md and analysis.json from one plain dict of results.
+
+Notation: K labels, H hidden neurons. Accuracies and drops are fractions in the
+context and shown in the report as percentages / accuracy points (x 100);
+entity F1 is already a percentage (as `training.metrics.evaluate` gives it).
+
+The context dict (every key optional; a missing part is skipped or explained):
+
+  "title"        str
+  "command"      str, the exact command line that produced the run
+  "seeds"        list[int], one per model; the first is the model the
+                 single-model sections describe
+  "timings"      {step: seconds}
+  "data"         {name: scalar} shown as a list, and/or {name: {column: value}}
+                 (e.g. "splits": {"train": {"sentences": .., "tokens": ..}}) as a table
+  "model"        {name: value}, the model configuration
+  "labels"       list of K label names
+  "metrics"      {split: `training.metrics.evaluate` dict}; uses "token_acc"
+                 (or "token_accuracy"), "entity_f1", "per_label_acc" {label: acc}
+  "metrics_by_seed"  {seed: {split: metrics dict}}, a per-seed summary table
+  "sensitivity"  {"matrix": (K, H), "labels": K names (default "labels"),
+                  "top_k": neurons per label in the table (default 5), "split": str}
+  "ablation"     {"summary": {mode: {strategy: {label: {k: drop}}}},
+                  "random_ci": {mode: {label: {k: [low, high]}}} (or, as
+                  `analysis.ablation.run_ablation_sweep` gives it, summary[mode]["random_ci"]),
+                  "split": str,
+                  "n_random_draws": int}; mode in "output", "recurrent",
+                  strategy in "top", "random", "bottom", "control"
+  "drop_matrix"  {"k": int, "matrix": (K, K) drops, rows ablated label, columns measured label}
+  "single_neuron_drops"  (H,) overall token-accuracy drop when ablating each neuron alone
+  "consistency"  the dict `analysis.consistency.pairwise_consistency` returns
+  "paper_findings"  list of `analysis.consistency.paper_findings` dicts, one per
+                 model; used when "consistency" is absent (e.g. a single seed)
+  "figures"      {name: path}; paths relative to the report's folder (absolute
+                 paths are made relative). Known names are shown in their section:
+                 sensitivity_heatmap, tuning_curves, ablation_grid_output,
+                 ablation_grid_recurrent, output_vs_recurrent, drop_matrix,
+                 single_neuron_histogram, label_correlations; others at the end.
+  "notes"        list[str], shown at the top
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lstm_numpy.atomic import atomic_write_json, atomic_write_text
+
+__all__ = ["write_report", "write_analysis_json", "markdown_table", "format_value"]
+
+MODES = ("output", "recurrent")
+SECTION_FIGURES = {
+    "sensitivity": ("sensitivity_heatmap", "tuning_curves"),
+    "ablation": ("ablation_grid_output", "ablation_grid_recurrent", "output_vs_recurrent", "drop_matrix"),
+    "single": ("single_neuron_histogram",),
+    "consistency": ("label_correlations",),
+}
+
+
+def format_value(value, float_format: str = "{:.3f}") -> str:
+    """One table cell: floats with `float_format`, NaN/None as "n/a", bools as yes/no."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return "n/a" if math.isnan(value) else float_format.format(float(value))
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence], float_format: str = "{:.3f}") -> str:
+    """A GitHub-flavoured markdown table; numbers right-aligned, cells via `format_value`."""
+    numeric = [all(isinstance(row[c], (int, float, np.integer, np.floating)) and not isinstance(row[c], bool)
+                   for row in rows if c < len(row)) and len(rows) > 0 for c in range(len(headers))]
+    lines = ["| " + " | ".join(format_value(h) for h in headers) + " |",
+             "|" + "|".join("---:" if is_number else "---" for is_number in numeric) + "|"]
+    for row in rows:
+        cells = [format_value(cell, float_format) for cell in row] + [""] * (len(headers) - len(row))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _points(value) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
+
+
+def _number(value) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _token_acc(metrics: Mapping):
+    return metrics.get("token_acc", metrics.get("token_accuracy"))
+
+
+def _get_k(mapping, k):
+    if not isinstance(mapping, Mapping):
+        return None
+    value = mapping.get(k, mapping.get(str(k)))
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _figure(context, name, report_dir: Path, used: set) -> list[str]:
+    path = context.get("figures", {}).get(name)
+    if path is None:
+        return []
+    used.add(name)
+    path = Path(path)
+    if path.is_absolute():
+        path = Path(os.path.relpath(path, report_dir))
+    return [f"![{name.replace('_', ' ')}]({path.as_posix()})", ""]
+
+
+def _metrics_section(context) -> list[str]:
+    metrics, labels = context.get("metrics"), context.get("labels")
+    if not metrics:
+        return ["## Metrics", "", "No metrics were given.", ""]
+    lines = ["## Metrics", ""]
+    splits = list(metrics)
+    rows = [[split, 100 * _number(_token_acc(metrics[split])), _number(metrics[split].get("entity_f1"))]
+            for split in splits]
+    lines += [markdown_table(["split", "token accuracy (%)", "entity F1 (%)"], rows, "{:.2f}"), ""]
+    per_label = {split: metrics[split].get("per_label_acc") or {} for split in splits}
+    names = labels or list(next((pl for pl in per_label.values() if pl), {}))
+    if names and any(per_label.values()):
+        rows = [[name] + [100 * _number(per_label[split].get(name)) for split in splits] for name in names]
+        lines += ["Per-label accuracy (%, recall of the gold label):", "",
+                  markdown_table(["label"] + splits, rows, "{:.2f}"), ""]
+    by_seed = context.get("metrics_by_seed")
+    if by_seed:
+        rows = [[seed, split, 100 * _number(_token_acc(m)), _number(m.get("entity_f1"))]
+                for seed, per_split in by_seed.items() for split, m in per_split.items()]
+        lines += ["Per seed:", "", markdown_table(["seed", "split", "token accuracy (%)", "entity F1 (%)"],
+                                                  rows, "{:.2f}"), ""]
+    return lines
+
+
+def _sensitivity_section(context, report_dir, used) -> list[str]:
+    sensitivity = context.get("sensitivity")
+    lines = ["## Sensitivity", ""]
+    if not sensitivity or sensitivity.get("matrix") is None:
+        return lines + ["No sensitivity matrix was given.", ""]
+    S = np.asarray(sensitivity["matrix"], dtype=float)
+    labels = sensitivity.get("labels") or context.get("labels") or [str(k) for k in range(S.shape[0])]
+    top_k = int(sensitivity.get("top_k", 5))
+    where = f" on {sensitivity['split']}" if sensitivity.get("split") else ""
+    lines += [f"Sensitivity of neuron j to label i{where}: mean of W[i, j] h_j on tokens of label i "
+              f"minus its mean on other tokens. Top {top_k} neurons per label (neuron: sensitivity):", ""]
+    rows = []
+    for name, row in zip(labels, S):
+        if np.all(np.isnan(row)):
+            rows.append([name, "label absent from the split"])
+            continue
+        order = np.argsort(-np.nan_to_num(row, nan=-np.inf))[:top_k]
+        rows.append([name, ", ".join(f"{j}: {row[j]:.3f}" for j in order)])
+    lines += [markdown_table(["label", f"top {top_k} neurons"], rows), ""]
+    for name in SECTION_FIGURES["sensitivity"]:
+        lines += _figure(context, name, report_dir, used)
+    return lines
+
+
+def _ablation_section(context, report_dir, used) -> list[str]:
+    ablation = context.get("ablation")
+    lines = ["## Ablation", ""]
+    if not ablation or not ablation.get("summary"):
+        return lines + ["No ablation results were given.", ""]
+    summary, ci = ablation["summary"], ablation.get("random_ci") or {}
+    where = f" on {ablation['split']}" if ablation.get("split") else ""
+    draws = f" over {ablation['n_random_draws']} draws" if ablation.get("n_random_draws") else ""
+    lines += [f"Target-label accuracy drop (points){where} after zeroing k neurons: the label's top-k "
+              f"sensitive neurons, k random neurons (mean [95% interval{draws}]), its k least sensitive "
+              "(bottom), and the top-k of another label (control).", ""]
+    labels = context.get("labels")
+    for mode in MODES:
+        if mode not in summary:
+            lines += [f"No {mode} ablation in this run.", ""]
+            continue
+        per_strategy = summary[mode]
+        names = labels or sorted({name for per_label in per_strategy.values() for name in per_label})
+        ks = sorted({int(k) for per_label in per_strategy.values() for per_k in per_label.values() for k in per_k})
+        strategies = [s for s in ("top", "random", "bottom", "control") if s in per_strategy]
+        rows = []
+        for name in names:
+            for k in ks:
+                row = [name, k]
+                interval = _get_k((ci.get(mode) or per_strategy.get("random_ci") or {}).get(name), k)
+                for strategy in strategies:
+                    drop = _get_k(per_strategy[strategy].get(name), k)
+                    cell = _points(drop)
+                    if strategy == "random" and drop is not None and interval is not None:
+                        cell += f" [{_points(interval[0])}, {_points(interval[1])}]"
+                    row.append(cell)
+                top = _get_k(per_strategy.get("top", {}).get(name), k)
+                high = None if interval is None else interval[1]
+                row.append(None if top is None or high is None else bool(top > high))
+                rows.append(row)
+        lines += [f"### {mode.capitalize()} ablation", "",
+                  markdown_table(["label", "k"] + strategies + ["top above random interval"], rows), ""]
+        lines += _figure(context, f"ablation_grid_{mode}", report_dir, used)
+    lines += _figure(context, "output_vs_recurrent", report_dir, used)
+    drop_matrix = context.get("drop_matrix")
+    if drop_matrix and drop_matrix.get("matrix") is not None:
+        M = np.asarray(drop_matrix["matrix"], dtype=float)
+        names = labels or [str(k) for k in range(M.shape[0])]
+        lines += [f"### Which labels suffer (k={drop_matrix.get('k')})", "",
+                  "Rows: label whose top-k neurons are ablated; columns: label whose accuracy drop (points) "
+                  "is measured.", "",
+                  markdown_table(["ablated \\ measured"] + list(names),
+                                 [[name] + list(100 * M[i]) for i, name in enumerate(names)], "{:.1f}"), ""]
+    lines += _figure(context, "drop_matrix", report_dir, used)
+    return lines
+
+
+def _single_neuron_section(context, report_dir, used) -> list[str]:
+    lines = ["## Single-neuron ablation", ""]
+    drops = context.get("single_neuron_drops")
+    if drops is None:
+        return lines + ["No single-neuron drops were given.", ""]
+    drops = np.asarray(drops, dtype=float)
+    finite = drops[np.isfinite(drops)]
+    if finite.size == 0:
+        return lines + ["All single-neuron drops are undefined.", ""]
+    rows = [["neurons with a defined drop", finite.size], ["mean drop (points)", 100 * finite.mean()],
+            ["max drop (points)", 100 * finite.max()], ["neuron with the max drop", int(np.nanargmax(drops))],
+            ["fraction of neurons below 0.5 points", float(np.mean(finite < 0.005))]]
+    lines += ["Overall token-accuracy drop from zeroing one neuron at a time:", "",
+              markdown_table(["statistic", "value"], rows, "{:.3f}"), ""]
+    return lines + _figure(context, "single_neuron_histogram", report_dir, used)
+
+
+def _findings_lines(findings: dict, title: str) -> list[str]:
+    rows = []
+    for name, finding in findings["findings"].items():
+        failing = [f"{a}/{b} ({value:+.2f})" for a, b, value, holds in finding["pairs"] if not holds]
+        skipped = ", ".join(f"{a}/{b}" for a, b, _ in finding["skipped"])
+        rows.append([name, f"{finding['n_holding']}/{finding['n_checked']}", ", ".join(failing) or "-",
+                     skipped or "-"])
+    return [f"{title}: {findings['n_holding']}/{findings['n_checked']} pairs agree with the paper.", "",
+            markdown_table(["finding", "holds", "pairs that do not hold", "skipped (label missing or absent)"], rows), ""]
+
+
+def _consistency_section(context, report_dir, used) -> list[str]:
+    lines = ["## Consistency across seeds", ""]
+    consistency, seeds = context.get("consistency"), list(context.get("seeds") or [])
+    findings = consistency.get("findings") if consistency else context.get("paper_findings")
+    names = [f"seed {s}" for s in seeds] if findings and len(seeds) == len(findings) else \
+        [f"model {m}" for m in range(len(findings or []))]
+    for name, one in zip(names, findings or []):
+        lines += _findings_lines(one, f"Paper findings, {name}")
+    if not consistency or not consistency.get("pairs"):
+        lines += [f"No comparison across seeds: it needs at least two models with different seeds, "
+                  f"and this run has {len(seeds) or 'one'} ({', '.join(map(str, seeds)) or 'seed not given'}).", ""]
+        return lines + _figure(context, "label_correlations", report_dir, used)
+    label = (lambda m: f"seed {seeds[m]}") if len(seeds) == len(consistency.get("correlations", seeds)) \
+        else (lambda m: f"model {m}")
+    threshold = consistency.get("threshold", 0.8)
+    rows = [[label(p["a"]), label(p["b"]), p["mantel_r"], p["mantel_p"],
+             f"{p['n_matched_above']}/{p['n_matched']}", p.get("n_matched_above_shuffled", "n/a")]
+            for p in consistency["pairs"]]
+    lines += ["Mantel test on the label x label correlation matrices (labels permuted; one-sided p), and a "
+              f"Hungarian matching of neurons by sensitivity profile (pairs with profile r > {threshold}; "
+              "the last column is the same count after shuffling one model's labels, a chance level):", "",
+              markdown_table(["model A", "model B", "Mantel r", "p", f"matched r > {threshold}",
+                              "chance level"], rows, "{:.3g}"), "",
+              f"Mean Mantel r: {format_value(consistency.get('mean_mantel_r'))}; "
+              f"largest p: {format_value(consistency.get('max_mantel_p'), '{:.3g}')}.", ""]
+    return lines + _figure(context, "label_correlations", report_dir, used)
+
+
+def write_report(path, context: dict) -> Path:
+    """Write report.md at `path` (atomically) from `context` (keys in the module docstring)."""
+    path = Path(path)
+    report_dir = path.parent.resolve()
+    used: set = set()
+    lines = [f"# {context.get('title', 'What part of the LSTM does this? Neuron analysis')}", ""]
+    lines += [f"> {note}" for note in context.get("notes", [])] + ([""] if context.get("notes") else [])
+    lines += ["## Run", ""]
+    if context.get("command"):
+        lines += ["```", context["command"], "```", ""]
+    if context.get("seeds") is not None:
+        lines += [f"Seeds: {', '.join(map(str, context['seeds']))}", ""]
+    if context.get("timings"):
+        lines += [markdown_table(["step", "seconds"], list(context["timings"].items()), "{:.1f}"), ""]
+    data = context.get("data") or {}
+    if data:
+        lines += ["## Data", ""]
+        lines += [f"- {key}: {format_value(value)}" for key, value in data.items() if not isinstance(value, Mapping)]
+        for key, table in data.items():
+            if isinstance(table, Mapping):
+                columns = list(dict.fromkeys(c for row in table.values() if isinstance(row, Mapping) for c in row))
+                rows = [[name] + [row.get(c) if isinstance(row, Mapping) else row for c in columns]
+                        for name, row in table.items()]
+                lines += ["", markdown_table([key] + columns, rows)]
+        lines += [""]
+    if context.get("model"):
+        lines += ["## Model", "", markdown_table(["setting", "value"],
+                                                 [[k, format_value(v)] for k, v in context["model"].items()]), ""]
+    lines += _metrics_section(context)
+    lines += _sensitivity_section(context, report_dir, used)
+    lines += _ablation_section(context, report_dir, used)
+    lines += _single_neuron_section(context, report_dir, used)
+    lines += _consistency_section(context, report_dir, used)
+    others = [name for name in context.get("figures", {}) if name not in used]
+    if others:
+        lines += ["## Other figures", ""]
+        for name in others:
+            lines += _figure(context, name, report_dir, used)
+    atomic_write_text(path, "\n".join(lines).rstrip() + "\n")
+    return path
+
+
+def write_analysis_json(path, context: dict) -> Path:
+    """Write analysis.json at `path` (atomically; NaN -> null) with the numbers behind the report.
+
+    Keys: "labels", "seeds", "command", "metrics", "sensitivity" {"labels", "matrix"},
+    "ablation" {mode: {strategy: {label: {k: drop}}}}, "ablation_random_ci",
+    "drop_matrix", "single_neuron_overall_acc_drops", "consistency" {"mantel_r"
+    (mean over pairs), "mantel_p" (largest over pairs), "pairs", "label_correlations",
+    "paper_findings"}; absent parts are null.
+    """
+    labels = context.get("labels")
+    sensitivity = context.get("sensitivity") or {}
+    ablation = context.get("ablation") or {}
+    consistency = context.get("consistency") or {}
+    drops = context.get("single_neuron_drops")
+    out = {
+        "labels": labels,
+        "seeds": context.get("seeds"),
+        "command": context.get("command"),
+        "metrics": context.get("metrics"),
+        "sensitivity": {"labels": sensitivity.get("labels") or labels,
+                        "matrix": None if sensitivity.get("matrix") is None
+                        else np.asarray(sensitivity["matrix"], dtype=float)},
+        "ablation": ablation.get("summary"),
+        "ablation_random_ci": ablation.get("random_ci"),
+        "drop_matrix": context.get("drop_matrix"),
+        "single_neuron_overall_acc_drops": None if drops is None else np.asarray(drops, dtype=float),
+        "consistency": {
+            "mantel_r": consistency.get("mean_mantel_r"),
+            "mantel_p": consistency.get("max_mantel_p"),
+            "pairs": consistency.get("pairs"),
+            "label_correlations": consistency.get("correlations"),
+            "paper_findings": consistency.get("findings") or context.get("paper_findings"),
+        },
+    }
+    atomic_write_json(path, out)
+    return Path(path)
