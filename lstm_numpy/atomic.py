@@ -60,7 +60,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str = "utf-
 
     Parameters
     ----------
-    path : the final file name. Its directory must exist.
+    path : the final file name. Missing parent directories are created.
     mode : "wb" (bytes) or "w"/"wt" (text, `encoding`, newline "\\n").
 
     If the `with` block raises, the temporary file is removed, the exception
@@ -71,6 +71,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str = "utf-
         raise ValueError(f"atomic_open: mode must be one of {_ALLOWED_MODES}, got {mode!r}")
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
         try:

@@ -13,12 +13,12 @@ IOB2 (``B-`` opens every entity) and BIOES (``S-`` single, ``E-`` last token).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from lstm_numpy.atomic import atomic_write_text
 from lstm_numpy.errors import DataFormatError
 
 DOCSTART = "-DOCSTART-"
@@ -284,19 +284,10 @@ def write_conll(path: str | os.PathLike, sentences: Sequence[Sequence[str]], lab
             if not item or item != "".join(item.split()):
                 raise ValueError(f"sentence {i}: token or label {item!r} is empty or holds whitespace")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(
         "".join(f"{w} {t}\n" for w, t in zip(words, tags)) + "\n" for words, tags in zip(sentences, labels)
     )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, text)
     return path
 
 
