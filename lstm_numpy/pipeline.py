@@ -128,3 +128,27 @@ def train_tagger(prepared, config, train_cfg, out_dir=None, embeddings=None, pro
         summary[split] = evaluate_split(params, config, prepared.splits[split], prepared.labels.labels)
     summary["embeddings_coverage"] = coverage
     return params, summary
+
+
+def expected_shapes(config):
+    """name -> shape of every parameter a tagger with ``config`` has."""
+    params = init_tagger(config, np.random.default_rng(0))
+    return {name: value.shape for name, value in params.items()}
+
+
+def load_tagger(path):
+    """A trained tagger from a checkpoint written by training: (params, config, vocab, labels).
+
+    The checkpoint's every shape is checked against its own config, so a
+    checkpoint whose weights were edited or mismatched is refused.
+    """
+    from .training.checkpoint import load_checkpoint
+    from .errors import CheckpointError
+    _, meta = load_checkpoint(path)
+    try:
+        config = TaggerConfig(**meta["config"])
+        vocab, labels = Vocab.from_dict(meta["vocab"]), LabelVocab.from_dict(meta["labels"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a tagger checkpoint ({err})") from None
+    params, _ = load_checkpoint(path, expected_shapes(config))
+    return params, config, vocab, labels

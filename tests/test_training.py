@@ -128,3 +128,12 @@ def test_interrupt_then_resume_equals_uninterrupted_run_bit_for_bit(tiny, tmp_pa
     assert not (run_dir / "resume.npz").exists(), "a finished run removes its resume state"
     if best_before is not None:
         assert (run_dir / "best.npz").exists()
+
+
+def test_load_tagger_restores_a_working_model(tiny, tmp_path):
+    from lstm_numpy.pipeline import load_tagger
+    params, summary = run_tiny(tiny, tmp_path)
+    loaded, config, vocab, labels = load_tagger(tmp_path / "best")
+    assert labels.labels == tiny.labels.labels and len(vocab) == len(tiny.vocab)
+    assert evaluate_split(loaded, config, tiny.splits["dev"], labels.labels) == \
+        evaluate_split(params, config, tiny.splits["dev"], labels.labels)
