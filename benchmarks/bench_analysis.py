@@ -1,0 +1,147 @@
+"""Time the analysis: Xin sensitivity, the other measures, the output-mode
+ablation sweep, and a few recurrent-mode ablations.
+
+Data: CoNLL-2003 dev (51,362 tokens) when ../shared/data/conll2003 (or
+--data-dir) exists, else synthetic random sentences of the same size. The model
+is the ``paper`` preset (50 neurons, 9 labels), randomly initialised unless
+--epochs > 0 (then trained quickly on the training split first). Timing does
+not depend on how good the model is; with a random model some labels are never
+predicted, so the ablation ranking groups tokens by gold label to keep all 9.
+
+    PYTHONPATH=. python benchmarks/bench_analysis.py [--json] [--data synthetic]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from lstm_numpy.analysis import (ablate_recurrent, all_measures, collect_states, run_ablation_sweep,
+                                 sensitivity_from_states, single_neuron_sweep, xin_sensitivity)
+from lstm_numpy.model.tagger import TaggerConfig, init_tagger
+from lstm_numpy.training.loop import EncodedSplit
+
+CONLL_LABELS = ["O", "B-LOC", "B-MISC", "B-ORG", "B-PER", "I-LOC", "I-MISC", "I-ORG", "I-PER"]
+N_TOKENS = 51362
+
+
+def conll_setup(data_dir, epochs, seed):
+    from lstm_numpy.data.readers import load_conll2003
+    from lstm_numpy.pipeline import make_config, prepare, train_tagger
+    from lstm_numpy.training.loop import TrainConfig
+    splits = load_conll2003(data_dir)
+    prepared = prepare({"train": splits["train"], "dev": splits["valid"], "test": splits["test"]})
+    config = make_config("paper", len(prepared.vocab), len(prepared.labels))
+    if epochs > 0:
+        params, _ = train_tagger(prepared, config, TrainConfig(epochs=epochs, seed=seed), progress=None)
+    else:
+        params = init_tagger(config, np.random.default_rng(seed))
+    return params, config, prepared.splits["dev"], prepared.labels.labels
+
+
+def synthetic_setup(seed, vocab_size=2000, mean_length=14):
+    rng = np.random.default_rng(seed)
+    config = TaggerConfig(vocab_size=vocab_size, n_labels=len(CONLL_LABELS), hidden=50)
+    params = init_tagger(config, rng)
+    lengths = []
+    while sum(lengths) < N_TOKENS:
+        lengths.append(int(min(rng.integers(2, 2 * mean_length), N_TOKENS - sum(lengths))))
+    words = [rng.integers(0, vocab_size, L) for L in lengths]
+    labels = [rng.choice(len(CONLL_LABELS), L, p=[0.83] + [0.02125] * 8) for L in lengths]
+    split = EncodedSplit(words, [np.zeros(L, dtype=np.int64) for L in lengths], labels, [["w"] * L for L in lengths])
+    return params, config, split, CONLL_LABELS
+
+
+def best_of(fn, repeats):
+    """(result, first-call seconds, best of ``repeats`` further calls)."""
+    start = time.perf_counter()
+    result = fn()
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return result, first, min(times) if times else first
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", choices=("auto", "conll2003", "synthetic"), default="auto")
+    parser.add_argument("--data-dir", default=None, help="CoNLL-2003 folder (default ../shared/data/conll2003)")
+    parser.add_argument("--epochs", type=int, default=0, help="train the paper model this long first (0: random init)")
+    parser.add_argument("--n-random", type=int, default=20, help="random draws per (label, k)")
+    parser.add_argument("--recurrent", type=int, default=3, help="recurrent-mode ablations to time")
+    parser.add_argument("--repeats", type=int, default=5, help="repeats of the fast timings (best is kept)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    args = parser.parse_args(argv)
+
+    data_dir = Path(args.data_dir) if args.data_dir else Path(__file__).resolve().parents[2] / "shared/data/conll2003"
+    use_conll = args.data == "conll2003" or (args.data == "auto" and (data_dir / "valid.txt").is_file())
+    setup_start = time.perf_counter()
+    if use_conll:
+        params, config, split, names = conll_setup(data_dir, args.epochs, args.seed)
+    else:
+        params, config, split, names = synthetic_setup(args.seed)
+    setup_seconds = time.perf_counter() - setup_start
+    W, b = params["out.W"], params["out.b"]
+
+    states, states_first, states_best = best_of(lambda: collect_states(params, config, split), 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")        # a random model leaves labels unpredicted: NaN rows
+        _, xin_first, xin_best = best_of(lambda: xin_sensitivity(states.hidden, states.pred, W), args.repeats)
+        _, _, measures_best = best_of(lambda: all_measures(states, W, b, measured=False), 1)
+        _, _, single_best = best_of(lambda: single_neuron_sweep(states, W, b), 1)
+        ranking = sensitivity_from_states(states, W, "gold")
+        sweep_start = time.perf_counter()
+        result = run_ablation_sweep(params, config, split, names, states, ranking=ranking, modes=("output",),
+                                    n_random=args.n_random, rng=np.random.default_rng(args.seed),
+                                    single_neuron=False, progress=False)
+        sweep_seconds = time.perf_counter() - sweep_start
+    rng = np.random.default_rng(args.seed)
+    recurrent_times = []
+    for _ in range(args.recurrent):
+        neurons = rng.choice(W.shape[1], size=5, replace=False)
+        start = time.perf_counter()
+        ablate_recurrent(params, config, split, neurons)
+        recurrent_times.append(time.perf_counter() - start)
+
+    report = {
+        "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
+        "data": "conll2003 dev" if use_conll else "synthetic", "epochs": args.epochs,
+        "n_tokens": states.n_tokens, "n_neurons": int(W.shape[1]), "n_labels": int(W.shape[0]),
+        "backend": config.backend, "setup_s": setup_seconds,
+        "collect_states_s": states_first,
+        "xin_sensitivity_first_s": xin_first, "xin_sensitivity_s": xin_best,
+        "other_measures_s": measures_best, "single_neuron_sweep_s": single_best,
+        "output_sweep_s": sweep_seconds, "output_sweep_ablations": len(result["records"]),
+        "output_sweep_labels": len(result["summary"].get("output", {}).get("top", {})),
+        "recurrent_ablation_s": recurrent_times,
+    }
+    if args.json:
+        print(json.dumps(report))
+        return report
+    print(f"$ {report['command']}")
+    print(f"data: {report['data']}, {report['n_tokens']:,} tokens x {report['n_neurons']} neurons x "
+          f"{report['n_labels']} labels (setup {setup_seconds:.1f} s)")
+    print(f"collect_states ({config.backend}):       {states_first:8.3f} s")
+    print(f"xin sensitivity (first / best):  {xin_first:8.4f} s / {xin_best:.4f} s")
+    print(f"competitor, spread, grad x act:  {measures_best:8.3f} s")
+    print(f"single-neuron sweep (output):    {single_best:8.3f} s")
+    print(f"output sweep ({report['output_sweep_ablations']} ablations, {report['output_sweep_labels']} labels): "
+          f"{sweep_seconds:.2f} s")
+    if recurrent_times:
+        print(f"recurrent ablation (k=5), each:  {np.mean(recurrent_times):8.3f} s "
+              f"(n={len(recurrent_times)})")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Collect what the analysis needs from one pass of a trained tagger over a split.
+
+Dimension legend: n real tokens of the split (padding removed), S sentences,
+Hout neurons entering the linear layer (H, or 2H for a BiLSTM: forward
+directions first, then backward, exactly as ``tagger_forward`` concatenates
+them), K labels.
+
+Every array is flat over the real tokens, sentences in the split's order and
+tokens in sentence order, so ``np.split(pred, np.cumsum(lengths)[:-1])``
+gives the sentences back.  The hidden states are the evaluation-time ones
+(dropout off), i.e. exactly what multiplies ``out.W``::
+
+    logits[t] = hidden[t] @ W.T + b            W = params["out.W"] (K, Hout)
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..model.tagger import tagger_forward
+from ..training.loop import iterate_batches
+
+
+class States(NamedTuple):
+    hidden: np.ndarray    # (n, Hout) model dtype: what enters the linear layer
+    logits: np.ndarray    # (n, K)   model dtype
+    gold: np.ndarray      # (n,) int64 gold label ids
+    pred: np.ndarray      # (n,) int64 argmax of logits
+    lengths: np.ndarray   # (S,) int64 sentence lengths, summing to n
+
+    @property
+    def n_tokens(self):
+        return int(self.gold.size)
+
+
+def collect_states(params, config, split, batch_size=256, keep=None):
+    """Run the tagger (eval mode) over ``split`` and flatten its states.
+
+    params: dict from ``init_tagger``; config: TaggerConfig;
+    split: EncodedSplit; keep: (Hout,) recurrent ablation mask or None
+    (passed to ``tagger_forward``: ablated neurons are clamped to zero inside
+    the LSTM at every step, so ``hidden`` shows zeros in their columns).
+    Returns States.
+    """
+    if keep is not None:
+        keep = np.asarray(keep, dtype=np.dtype(config.dtype))
+        if keep.shape != (config.output_size,):
+            raise ValueError(f"keep must have shape ({config.output_size},), got {keep.shape}")
+    lengths = np.array([len(w) for w in split.words], dtype=np.int64)     # (S,)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    n = int(lengths.sum())
+    dtype = np.dtype(config.dtype)
+    hidden = np.zeros((n, config.output_size), dtype=dtype)
+    logits = np.zeros((n, config.n_labels), dtype=dtype)
+    for index, batch in iterate_batches(split, batch_size):
+        z, cache = tagger_forward(params, config, batch, keep=keep)      # (N, T, K)
+        # batch.mask is left-aligned, so boolean indexing walks sentence by
+        # sentence in batch order; `where` sends each token to its flat slot.
+        row_lengths = lengths[index]
+        offsets = np.repeat(starts[index] - np.concatenate([[0], np.cumsum(row_lengths)[:-1]]), row_lengths)
+        where = offsets + np.arange(int(row_lengths.sum()))
+        hidden[where] = cache.h_out[batch.mask]
+        logits[where] = z[batch.mask]
+    empty = np.zeros(0, dtype=np.int64)
+    gold = np.concatenate([np.asarray(labels, dtype=np.int64) for labels in split.labels] or [empty])
+    return States(hidden, logits, gold, logits.argmax(axis=1).astype(np.int64), lengths)
