@@ -6,13 +6,22 @@
     python run.py --data conllu --train tr.conllu --dev dev.conllu --test te.conllu
 
 With no arguments it generates a corpus (written into the run directory),
-trains, evaluates on dev and test, and writes metrics.json, the best
-checkpoint (best.npz + best.json) and train_log.jsonl.
+trains three models (seeds 0, 1, 2), evaluates them on dev and test, dissects
+their neurons on dev (sensitivity, ablation, consistency across seeds) and
+writes metrics.json, report.md, analysis.json, ablation.csv, figures/ and,
+per seed, seed<N>/best.npz + best.json and train_log.jsonl.
 """
 from __future__ import annotations
 
-import argparse
-import json
+import os
+
+# The Numba kernels already use both cores; BLAS threads on top of them oversubscribe a
+# small machine (GEMMs 10x slower measured on 2 cores). This must happen before NumPy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
 import shutil
 import sys
 import time
@@ -24,7 +33,8 @@ from lstm_numpy.atomic import atomic_write_json
 from lstm_numpy.data.baseline import most_frequent_label_baseline
 from lstm_numpy.errors import TrainingError
 from lstm_numpy.model.backend import BACKENDS
-from lstm_numpy.pipeline import PRESETS, load_splits, make_config, prepare, train_tagger
+from lstm_numpy.dissect import dissect_model, write_outputs
+from lstm_numpy.pipeline import PRESETS, load_splits, load_tagger, make_config, prepare, train_tagger
 from lstm_numpy.training.loop import TrainConfig
 from lstm_numpy.training.metrics import entity_prf
 
@@ -63,6 +73,13 @@ def parse_args(argv=None):
     out.add_argument("--resume", action="store_true",
                      help="continue the run in --out (or the default directory) that Ctrl-C interrupted")
     out.add_argument("--quick", action="store_true", help="tiny corpus, hidden 16, 2 epochs: a smoke test")
+    analysis = p.add_argument_group("analysis")
+    analysis.add_argument("--seeds", type=int, default=3,
+                          help="train this many models, seeds --seed, --seed+1, ... (default 3), "
+                               "for the consistency analysis")
+    analysis.add_argument("--random-draws", type=int, default=20, help="random-k ablations per label and k")
+    analysis.add_argument("--no-recurrent", action="store_true", help="skip recurrent-mode ablation (slow)")
+    analysis.add_argument("--no-analysis", action="store_true", help="train and evaluate only")
     out.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -82,6 +99,24 @@ def prepare_out_dir(args):
     return out
 
 
+def train_one_seed(args, seed, prepared, config, is_ner, seed_dir):
+    """Train (or, with --resume, finish or reload) the model of one seed."""
+    from lstm_numpy.atomic import atomic_write_json as write_json
+    done = seed_dir / "summary.json"
+    if args.resume and done.is_file():
+        params, _, _, _ = load_tagger(seed_dir / "best")
+        return params, json.loads(done.read_text())
+    train_cfg = TrainConfig(epochs=args.epochs or (2 if args.quick else 15), batch_size=args.batch_size,
+                            optimizer=args.optimizer, lr=args.lr, patience=args.patience, seed=seed,
+                            select="entity_f1" if is_ner else "token_acc")
+    resume = args.resume and (seed_dir / "resume.json").is_file()
+    print(f"seed {seed}: {'resuming' if resume else 'training'} -> {seed_dir}")
+    params, summary = train_tagger(prepared, config, train_cfg, seed_dir, args.embeddings,
+                                   not args.no_progress, resume=resume)
+    write_json(done, summary)
+    return params, summary
+
+
 def main(argv=None):
     args = parse_args(argv)
     start = time.perf_counter()
@@ -91,51 +126,72 @@ def main(argv=None):
         data_dir = out / "data"
     corpora = load_splits(args.data, data_dir, args.train, args.dev, args.test, seed=args.seed,
                           quick=args.quick, label_column=args.label_column, conllu_tag=args.conllu_tag)
+    data_summary = {}
     for split, corpus in corpora.items():
         s = corpus.summary()
+        data_summary[split] = {"sentences": s["sentences"], "tokens": s["tokens"], "path": str(corpus.path)}
         print(f"{split:5s}: {s['sentences']:6,d} sentences {s['tokens']:8,d} tokens  ({corpus.path})")
     prepared = prepare(corpora, args.unknown_labels)
-    is_ner = any(label.startswith(("B-", "I-")) for label in prepared.labels.labels)
+    labels = prepared.labels.labels
+    is_ner = any(label.startswith(("B-", "I-")) for label in labels)
     config = make_config(args.preset, len(prepared.vocab), len(prepared.labels), args.backend, args.dtype,
                          hidden=16 if args.quick and args.hidden is None else args.hidden)
-    train_cfg = TrainConfig(epochs=args.epochs or (2 if args.quick else 15), batch_size=args.batch_size,
-                            optimizer=args.optimizer, lr=args.lr, patience=args.patience, seed=args.seed,
-                            select="entity_f1" if is_ner else "token_acc")
     print(f"model: {args.preset} ({config.output_size} neurons, {'Bi' if config.bidirectional else ''}LSTM), "
-          f"vocabulary {len(prepared.vocab):,}, {len(prepared.labels)} labels, backend {config.backend}, "
-          f"{config.dtype}")
-    try:
-        params, summary = train_tagger(prepared, config, train_cfg, out, args.embeddings,
-                                       not args.no_progress, resume=args.resume)
-    except KeyboardInterrupt:
-        sys.exit(f"\ninterrupted: the state after the last batch is saved in {out}/resume.npz; "
-                 f"continue with the same command plus --resume" + ("" if args.out else f" (or --out {out})"))
-    except TrainingError as err:
-        sys.exit(f"error: {err}")
+          f"vocabulary {len(prepared.vocab):,}, {len(labels)} labels, backend {config.backend}, {config.dtype}")
+    seeds = [args.seed + i for i in range(args.seeds)]
+    trained = []
+    for seed in seeds:
+        try:
+            trained.append(train_one_seed(args, seed, prepared, config, is_ner, out / f"seed{seed}"))
+        except KeyboardInterrupt:
+            sys.exit(f"\ninterrupted: the state after the last batch is saved in {out / f'seed{seed}'}; "
+                     f"continue with the same command plus --resume" + ("" if args.out else f" (or --out {out})"))
+        except TrainingError as err:
+            sys.exit(f"error: {err}")
+    train_seconds = time.perf_counter() - start
+    params, summary = trained[0]
 
     metrics = {"command": "python " + " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
-               "data": args.data, "preset": args.preset, "seed": args.seed, "config": config.to_dict(),
+               "data": args.data, "preset": args.preset, "seeds": seeds, "config": config.to_dict(),
                "dev": summary["dev"], "test": summary["test"], "epochs": summary["epochs"],
                "best_epoch": summary["best_epoch"], "seconds_per_epoch": summary["seconds_per_epoch"],
                "train_seconds": summary["train_seconds"], "history": summary["history"],
-               "embeddings_coverage": summary["embeddings_coverage"]}
+               "embeddings_coverage": summary["embeddings_coverage"],
+               "by_seed": {str(seed): {"dev": s["dev"], "test": s["test"], "epochs": s["epochs"],
+                                        "train_seconds": s["train_seconds"]} for seed, (_, s) in zip(seeds, trained)}}
     if is_ner:
         baseline = most_frequent_label_baseline(corpora["train"].sentences, corpora["train"].labels,
                                                 corpora["test"].sentences)
         metrics["test_baseline_entity_f1"] = entity_prf(corpora["test"].labels, baseline)[2]
+
+    if not args.no_analysis:
+        analysis_start = time.perf_counter()
+        rng = np.random.default_rng(args.seed)
+        models = []
+        for seed, (seed_params, _) in zip(seeds, trained):
+            print(f"dissecting the model of seed {seed} on dev")
+            models.append(dissect_model(seed_params, config, prepared.splits["dev"], labels, rng,
+                                        recurrent=not args.no_recurrent, n_random=args.random_draws,
+                                        progress=not args.no_progress))
+        timings = {"training (all seeds)": train_seconds, **models[0]["timings"]}
+        write_outputs(out, models, labels, metrics["command"], seeds,
+                      {"dev": summary["dev"], "test": summary["test"]}, timings, rng, data_summary,
+                      {**config.to_dict(), "preset": args.preset})
+        metrics["analysis_seconds"] = time.perf_counter() - analysis_start
+        print(f"wrote {out}/report.md and {out}/analysis.json")
     metrics["total_seconds"] = time.perf_counter() - start
     atomic_write_json(out / "metrics.json", metrics)
 
     for split in ("dev", "test"):
         m = summary[split]
-        print(f"{split}: token accuracy {m['token_acc']:.4f}  entity F1 {m['entity_f1']:.2f}")
+        print(f"{split}: token accuracy {m['token_acc']:.4f}  entity F1 {m['entity_f1']:.2f}  (seed {seeds[0]})")
     if is_ner:
         print(f"test: most-frequent-label baseline entity F1 {metrics['test_baseline_entity_f1']:.2f}")
-    width = max(len(label) for label in prepared.labels.labels)
+    width = max(len(label) for label in labels)
     print("dev per-label accuracy: " + "  ".join(
         f"{label:>{width}s} {acc:.3f}" if acc is not None else f"{label} n/a"
         for label, acc in summary["dev"]["per_label_acc"].items()))
-    print(f"{summary['epochs']} epochs, {summary['seconds_per_epoch']:.1f} s/epoch, "
+    print(f"{len(seeds)} seed(s), {summary['epochs']} epochs, {summary['seconds_per_epoch']:.1f} s/epoch, "
           f"total {metrics['total_seconds']:.1f} s; wrote {out}/metrics.json")
     return metrics
 

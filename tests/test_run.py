@@ -21,13 +21,23 @@ def test_help():
 
 def test_quick_run_writes_metrics(tmp_path):
     out = tmp_path / "run"
-    result = run("--quick", "--out", str(out), "--no-progress")
+    result = run("--quick", "--out", str(out), "--no-progress", "--seeds", "2", "--random-draws", "3")
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     for split in ("dev", "test"):
         assert {"token_acc", "entity_f1", "per_label_acc"} <= set(metrics[split])
     assert {"epochs", "seconds_per_epoch", "train_seconds"} <= set(metrics)
-    assert (out / "best.npz").is_file() and (out / "best.json").is_file()
+    for seed in (0, 1):
+        assert (out / f"seed{seed}" / "best.npz").is_file() and (out / f"seed{seed}" / "best.json").is_file()
+    analysis = json.loads((out / "analysis.json").read_text())
+    assert {"sensitivity", "ablation", "single_neuron_overall_acc_drops", "consistency"} <= set(analysis)
+    assert set(analysis["ablation"]) == {"output", "recurrent"}
+    assert analysis["consistency"]["mantel_r"] is not None
+    report = (out / "report.md").read_text()
+    assert "figures/sensitivity_heatmap.png" in report
+    assert all((out / "figures" / name).stat().st_size > 0 for name in
+               ("sensitivity_heatmap.png", "tuning_curves.png", "ablation_grid_output.png", "drop_matrix.png",
+                "single_neuron_histogram.png", "label_correlations.png", "output_vs_recurrent.png"))
     # a second run into the same directory is refused without --force
     again = run("--quick", "--out", str(out), "--no-progress")
     assert again.returncode != 0 and "--force" in again.stderr

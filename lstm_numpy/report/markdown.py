@@ -321,7 +321,8 @@ def write_analysis_json(path, context: dict) -> Path:
     "ablation" {mode: {strategy: {label: {k: drop}}}}, "ablation_random_ci",
     "drop_matrix", "single_neuron_overall_acc_drops", "consistency" {"mantel_r"
     (mean over pairs), "mantel_p" (largest over pairs), "pairs", "label_correlations",
-    "paper_findings"}; absent parts are null.
+    "paper_findings"}; absent parts are null.  Anything under the context key
+    "extra" (a dict) is added at the top level as it is.
     """
     labels = context.get("labels")
     sensitivity = context.get("sensitivity") or {}
@@ -348,5 +349,6 @@ def write_analysis_json(path, context: dict) -> Path:
             "paper_findings": consistency.get("findings") or context.get("paper_findings"),
         },
     }
+    out.update(context.get("extra") or {})
     atomic_write_json(path, out)
     return Path(path)

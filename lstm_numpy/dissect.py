@@ -1,0 +1,168 @@
+"""Measuring and dissecting trained taggers, end to end: what ``run.py`` calls
+after training.
+
+For each model (one per seed): hidden states of a split -> Xin sensitivity
+(grouped by predicted and by gold label) and the other importance measures ->
+ablation sweeps (output mode with 20 random draws; recurrent mode, which
+reruns the LSTM, with fewer draws) -> single-neuron sweeps.  Across models:
+label-label correlations and their agreement (Mantel test, neuron matching).
+Then the figures, ``report.md`` and ``analysis.json``.
+
+Dimension legend: K labels, H neurons (Hout), M models.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .analysis.ablation import run_ablation_sweep, write_ablation_csv, flatten_record
+from .analysis.consistency import label_correlation, paper_findings, pairwise_consistency
+from .analysis.rankings import neurons_for_mass, rank_correlations
+from .analysis.sensitivity import all_measures, sensitivity_pred_and_gold
+from .analysis.states import collect_states
+from .report import plots
+from .report.markdown import write_analysis_json, write_report
+
+DEFAULT_KS = (1, 2, 3, 5, 10, 20)
+RECURRENT_KS = (1, 3, 5, 10)
+DROP_MATRIX_K = 5
+
+
+def _merge_sweeps(first, second):
+    """One sweep result from an output-mode and a recurrent-mode sweep."""
+    merged = dict(first)
+    merged["modes"] = list(first["modes"]) + list(second["modes"])
+    merged["records"] = first["records"] + second["records"]
+    merged["summary"] = {**first["summary"], **second["summary"]}
+    merged["single_neuron"] = {**first.get("single_neuron", {}), **second.get("single_neuron", {})}
+    return merged
+
+
+def drop_matrix(sweep, label_names, k, mode="output"):
+    """(K, K) accuracy drops: row = label whose top-k neurons were ablated, column = label measured."""
+    K = len(label_names)
+    M = np.full((K, K), np.nan)
+    for record in sweep["records"]:
+        if record["mode"] == mode and record["strategy"] == "top" and record["k"] == k:
+            i = label_names.index(record["label"])
+            M[i] = [np.nan if record["per_label_acc_drop"][name] is None else record["per_label_acc_drop"][name]
+                    for name in label_names]
+    return M
+
+
+def dissect_model(params, config, split, label_names, rng, recurrent=True, ks=DEFAULT_KS,
+                  recurrent_ks=RECURRENT_KS, n_random=20, n_random_recurrent=5, progress=True):
+    """Everything measured on one model. Returns a dict of arrays and sweep results."""
+    timings = {}
+    start = time.perf_counter()
+    states = collect_states(params, config, split)
+    timings["hidden states"] = time.perf_counter() - start
+    W, b = params["out.W"].astype(np.float64), params["out.b"].astype(np.float64)
+
+    start = time.perf_counter()
+    both = sensitivity_pred_and_gold(states, W)
+    timings["sensitivity (both groupings)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    measures = all_measures(states, W, b, group_by="predicted", measured=True)
+    timings["other importance measures"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    sweep = run_ablation_sweep(params, config, split, label_names, states, both["predicted"],
+                               modes=("output",), ks=ks, n_random=n_random, rng=rng, progress=progress)
+    timings["output-mode sweep"] = time.perf_counter() - start
+    if recurrent:
+        start = time.perf_counter()
+        rec = run_ablation_sweep(params, config, split, label_names, states, both["predicted"],
+                                 modes=("recurrent",), ks=recurrent_ks, n_random=n_random_recurrent,
+                                 rng=rng, progress=progress)
+        sweep = _merge_sweeps(sweep, rec)
+        timings["recurrent-mode sweep"] = time.perf_counter() - start
+
+    # which ranking's top-k ablation hurts each label most (output mode, no random draws)
+    start = time.perf_counter()
+    by_measure = {}
+    for name, ranking in measures.items():
+        result = run_ablation_sweep(params, config, split, label_names, states, ranking, modes=("output",),
+                                    ks=(1, 3, 5, 10), n_random=0, single_neuron=False, progress=False)
+        by_measure[name] = result["summary"]["output"]["top"]
+    timings["top-k ablation per ranking"] = time.perf_counter() - start
+    return {"states": states, "sensitivity": both["predicted"], "sensitivity_gold": both["gold"],
+            "group_spearman": both["spearman"], "measures": measures,
+            "rank_correlations": rank_correlations(measures), "mass": neurons_for_mass(both["predicted"]),
+            "sweep": sweep, "top_k_by_measure": by_measure, "timings": timings}
+
+
+def _measure_table(result, label_names, k=5):
+    """{label: {measure: top-k drop}} and the best measure per label."""
+    table = {}
+    for label in label_names:
+        row = {name: drops.get(label, {}).get(k) for name, drops in result["top_k_by_measure"].items()}
+        valid = {n: v for n, v in row.items() if v is not None and np.isfinite(v)}
+        row["best"] = max(valid, key=valid.get) if valid else None
+        table[label] = row
+    return table
+
+
+def write_outputs(out_dir, models, label_names, command, seeds, metrics, timings, rng, data_summary=None,
+                  model_summary=None):
+    """Figures, ablation CSV, report.md and analysis.json for M dissected models.
+
+    models: list of dissect_model results (the first is described in detail);
+    metrics: {split: evaluate dict} of the first model.
+    """
+    figures_dir = out_dir / "figures"
+    first = models[0]
+    S, states, sweep = first["sensitivity"], first["states"], first["sweep"]
+    summary = sweep["summary"]
+    figures = {
+        "sensitivity_heatmap": plots.plot_sensitivity_heatmap(S, label_names, figures_dir / "sensitivity_heatmap.png"),
+        "tuning_curves": plots.plot_tuning_curves(states.hidden, states.pred, label_names, None,
+                                                  figures_dir / "tuning_curves.png", S=S),
+        "ablation_grid_output": plots.plot_ablation_grid(summary, None, label_names,
+                                                         figures_dir / "ablation_grid_output.png", "output"),
+        "single_neuron_histogram": plots.plot_single_neuron_histogram(
+            sweep["single_neuron"]["output"]["token_acc_drop"], figures_dir / "single_neuron_histogram.png"),
+    }
+    k = DROP_MATRIX_K
+    M = drop_matrix(sweep, label_names, k)
+    figures["drop_matrix"] = plots.plot_drop_matrix(M, label_names, figures_dir / "drop_matrix.png", k)
+    if "recurrent" in summary:
+        figures["ablation_grid_recurrent"] = plots.plot_ablation_grid(
+            summary, None, label_names, figures_dir / "ablation_grid_recurrent.png", "recurrent")
+        figures["output_vs_recurrent"] = plots.plot_output_vs_recurrent(
+            summary, label_names, k, figures_dir / "output_vs_recurrent.png")
+    correlations = [label_correlation(m["sensitivity"]) for m in models]
+    figures["label_correlations"] = plots.plot_label_correlations(
+        correlations, label_names, figures_dir / "label_correlations.png", [f"seed {s}" for s in seeds])
+    consistency = pairwise_consistency([m["sensitivity"] for m in models], label_names, rng) \
+        if len(models) > 1 else None
+    write_ablation_csv([flatten_record(r) for r in sweep["records"]], out_dir / "ablation.csv")
+
+    context = {
+        "title": "Measuring and dissecting the neurons of an LSTM tagger",
+        "command": command, "seeds": list(seeds), "timings": timings, "labels": list(label_names),
+        "data": data_summary or {}, "model": model_summary or {}, "metrics": metrics,
+        "sensitivity": {"matrix": S, "labels": list(label_names), "top_k": 5, "split": "dev"},
+        "ablation": {"summary": summary, "split": "dev", "n_random_draws": sweep["n_random"]},
+        "drop_matrix": {"k": k, "matrix": M},
+        "single_neuron_drops": sweep["single_neuron"]["output"]["token_acc_drop"],
+        "paper_findings": [paper_findings(C, label_names) for C in correlations],
+        "figures": figures,
+    }
+    if consistency is not None:
+        context["consistency"] = consistency
+    write_report(out_dir / "report.md", context)
+    context["extra"] = {
+        "sensitivity_gold": first["sensitivity_gold"],
+        "sensitivity_group_spearman": first["group_spearman"],
+        "rank_correlations": first["rank_correlations"],
+        "top5_drop_by_measure": _measure_table(first, label_names),
+        "neurons_for_mass": {"fractions": [0.5, 0.8], "counts": first["mass"]},
+        "single_neuron_recurrent_acc_drops": sweep["single_neuron"].get("recurrent", {}).get("token_acc_drop"),
+        "per_seed": [{"seed": s, "sensitivity": m["sensitivity"], "ablation": m["sweep"]["summary"],
+                      "single_neuron": m["sweep"]["single_neuron"], "top_k_by_measure": m["top_k_by_measure"]}
+                     for s, m in zip(seeds, models)],
+    }
+    write_analysis_json(out_dir / "analysis.json", context)
+    return context
