@@ -6,6 +6,7 @@ report build on what :func:`train_tagger` returns.
 """
 from __future__ import annotations
 
+import tempfile
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -33,13 +34,14 @@ def load_splits(data="generated", data_dir=None, train=None, dev=None, test=None
                 seed=0, quick=False, label_column=-1, conllu_tag="upos"):
     """Return {"train", "dev", "test"} -> Corpus.
 
-    data: "generated" (written to data_dir, default a fresh folder under
-    runs/), "conll2003" (data_dir, default ../shared/data/conll2003),
+    data: "generated" (written to data_dir, default a new temporary folder), "conll2003" (data_dir, default ../shared/data/conll2003),
     "conllu" or "columns" (train/dev/test paths; "columns" is CoNLL column
     format with the label in ``label_column``; token<TAB>label files also read).
     """
     if data == "generated":
         sizes = GENERATED_SIZES["quick" if quick else "full"]
+        if data_dir is None:
+            data_dir = tempfile.mkdtemp(prefix="lstm_numpy_generated_")
         paths = generate_corpus(data_dir, seed=seed, **sizes)
         return {split: read_conll(path) for split, path in paths.items()}
     if data == "conll2003":
