@@ -169,13 +169,19 @@ def main(argv=None):
         rng = np.random.default_rng(args.seed)
         models = []
         for seed, (seed_params, _) in zip(seeds, trained):
-            print(f"dissecting the model of seed {seed} on dev")
+            # recurrent ablation reruns the LSTM hundreds of times: done for the first model only
+            recurrent = not args.no_recurrent and seed == seeds[0]
+            print(f"dissecting the model of seed {seed} on dev ({'output and recurrent' if recurrent else 'output'}"
+                  " ablation)")
             models.append(dissect_model(seed_params, config, prepared.splits["dev"], labels, rng,
-                                        recurrent=not args.no_recurrent, n_random=args.random_draws,
+                                        recurrent=recurrent, n_random=args.random_draws,
                                         progress=not args.no_progress))
-        timings = {"training (all seeds)": train_seconds, **models[0]["timings"]}
+        timings = {"training (all seeds)": train_seconds,
+                   **{f"{step} (seed {seeds[0]})": sec for step, sec in models[0]["timings"].items()},
+                   "analysis (all seeds)": time.perf_counter() - analysis_start}
         write_outputs(out, models, labels, metrics["command"], seeds,
-                      {"dev": summary["dev"], "test": summary["test"]}, timings, rng, data_summary,
+                      {"dev": summary["dev"], "test": summary["test"]}, timings, rng,
+                      {"source": args.data, "splits": data_summary},
                       {**config.to_dict(), "preset": args.preset})
         metrics["analysis_seconds"] = time.perf_counter() - analysis_start
         print(f"wrote {out}/report.md and {out}/analysis.json")
