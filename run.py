@@ -107,7 +107,8 @@ def train_one_seed(args, seed, prepared, config, is_ner, seed_dir):
         params, _, _, _ = load_tagger(seed_dir / "best")
         return params, json.loads(done.read_text())
     train_cfg = TrainConfig(epochs=args.epochs or (2 if args.quick else 15), batch_size=args.batch_size,
-                            optimizer=args.optimizer, lr=args.lr, patience=args.patience, seed=seed,
+                            optimizer=args.optimizer, lr=args.lr or (1e-2 if args.quick else None),
+                            patience=args.patience, seed=seed,
                             select="entity_f1" if is_ner else "token_acc")
     resume = args.resume and (seed_dir / "resume.json").is_file()
     print(f"seed {seed}: {'resuming' if resume else 'training'} -> {seed_dir}")

@@ -1,7 +1,11 @@
-"""Shared by the lessons: quick mode and the output folder.
+"""Shared by the lessons: quick mode, the output folder, and one trained tagger.
 
 ``LSTM_NUMPY_QUICK=1`` makes every lesson run a smaller version of itself
 (the test suite sets it).  Figures go to ``lessons/out/`` (git-ignored).
+
+Lessons 07-10 study a trained tagger; :func:`trained_tagger` trains the
+BiLSTM of lesson 06 once per seed and mode and keeps it in ``lessons/out/``,
+so the next lesson loads it in a fraction of a second.
 """
 import os
 from pathlib import Path
@@ -9,3 +13,39 @@ from pathlib import Path
 QUICK = os.environ.get("LSTM_NUMPY_QUICK") == "1"
 OUT = Path(__file__).resolve().parent / "out"
 OUT.mkdir(exist_ok=True)
+
+
+def trained_tagger(seed=0, hidden=None, epochs=None):
+    """(params, config, prepared) of a BiLSTM trained on the generated corpus.
+
+    The corpus is always the one of seed 0 (so models of different seeds see
+    the same data); ``seed`` only seeds the initialisation and the batches.
+    Defaults: 25 neurons per direction, 10 epochs at Adam's default rate, as
+    in lesson 06 (quick: 8 neurons, up to 20 epochs at a rate of 0.03 on the
+    small corpus, a weaker tagger that still finds some entities).  The
+    weights are cached in ``lessons/out/tagger_<mode>_h<hidden>_e<epochs>_seed<seed>``
+    and reused when their configuration matches; delete the files to retrain.
+    """
+    from lstm_numpy.errors import CheckpointError
+    from lstm_numpy.pipeline import expected_shapes, load_splits, make_config, prepare, train_tagger
+    from lstm_numpy.training.checkpoint import load_checkpoint, save_checkpoint
+    from lstm_numpy.training.loop import TrainConfig
+
+    hidden = hidden if hidden is not None else (8 if QUICK else 25)
+    epochs = epochs if epochs is not None else (20 if QUICK else 10)
+    corpora = load_splits("generated", OUT / "generated", seed=0, quick=QUICK)
+    prepared = prepare(corpora)
+    config = make_config("bilstm", len(prepared.vocab), len(prepared.labels), hidden=hidden)
+    train_cfg = TrainConfig(epochs=epochs, batch_size=32, lr=0.03 if QUICK else None, seed=seed)
+    stem = OUT / f"tagger_{'quick' if QUICK else 'full'}_h{hidden}_e{epochs}_seed{seed}"
+    try:
+        params, meta = load_checkpoint(stem, expected_shapes(config))
+        if meta.get("config") == config.to_dict() and meta.get("train") == vars(train_cfg):
+            return params, config, prepared
+    except CheckpointError:
+        pass
+    print(f"training the seed-{seed} tagger ({hidden} neurons per direction, up to {epochs} epochs); "
+          f"cached in {stem.relative_to(OUT.parent)}")
+    params, _ = train_tagger(prepared, config, train_cfg, progress=False)
+    save_checkpoint(stem, params, {"config": config.to_dict(), "train": vars(train_cfg)})
+    return params, config, prepared

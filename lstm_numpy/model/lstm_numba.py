@@ -25,17 +25,32 @@ Speed notes
   ``sigmoid(x) = 0.5 + 0.5 tanh(x/2)``; both are only mul/add/div/min/max,
   which LLVM vectorizes to AVX2.  float64 uses exact ``math.tanh`` and
   ``math.exp`` (parity with the reference to 1e-10).
-* The batch is split into blocks of sentences, one or more per thread
-  (``prange``); inside a block each row of ``Wh`` is loaded once per step and
-  used for every sentence of the block, which keeps ``Wh`` traffic low when it
-  does not fit in cache (H=256: 1 MiB in float32).
+* The batch is split into one block of sentences per thread (``prange``).
+  The recurrent products are tiles of dot products: 2 sentences x 4 columns
+  of the output share each load of ``h`` (or ``da``) and of ``Wh`` in 8
+  running sums, and every row of ``Wh`` is reused for all sentences of the
+  block while it is in L1 (``Wh`` is 1 MiB at H=256 in float32 and does not
+  fit in L2).  Forward reads ``Wh.T`` (copied contiguous) so that its dot
+  products run over contiguous k; backward reads ``Wh`` rows directly, in
+  column chunks of 256 so the block's rows of ``da`` stay in L1.  The inner
+  loops index with unsigned integers: Numba's negative-index wraparound on
+  signed ones otherwise stops LLVM from vectorizing them.
+* ``error_model="numpy"``: with Python's error model every division checks
+  for zero, which also stops vectorization.
+* Padding: forward still computes the gates at padded steps (the cache holds
+  them, as in the reference); backward skips ``da Wh^T`` where ``da`` is zero.
 
 Threads
 -------
 The kernels use Numba's thread pool: set ``NUMBA_NUM_THREADS`` before
 importing numba to fix its size, or call ``numba.set_num_threads(k)`` at run
-time (k <= the pool size).  NumPy's BLAS threads (the GEMMs) are separate:
-control them with ``threadpoolctl.threadpool_limits`` or ``OPENBLAS_NUM_THREADS``.
+time (k <= the pool size); the batch is split into that many blocks.  NumPy's
+BLAS threads (the GEMMs) are separate: control them with
+``threadpoolctl.threadpool_limits`` or ``OPENBLAS_NUM_THREADS``.  Numba's
+``omp`` threading layer (the default when an OpenMP runtime is found) keeps its
+threads spinning after a kernel, which slows the BLAS threads that run next on
+a 2-core machine; ``NUMBA_THREADING_LAYER=workqueue`` avoids that (see
+docs/performance.md).
 """
 from __future__ import annotations
 
@@ -57,15 +72,20 @@ _A13 = np.float32(-2.76076847742355e-16)
 _B0, _B2 = np.float32(4.89352518554385e-03), np.float32(2.26843463243900e-03)
 _B4, _B6 = np.float32(1.18534705686654e-04), np.float32(1.19825839466702e-06)
 _HALF32 = np.float32(0.5)
+_CHUNK = 256  # columns of the 4H axis per backward sweep: the block's rows of a chunk stay in L1
 
 
 def _tanh(x):
-    """Scalar tanh used inside the kernels (float32: rational, float64: exact)."""
+    """Scalar tanh inside the kernels: float32 rational, float64 exact (see the overload).
+
+    The Python bodies of ``_tanh`` and ``_sigmoid`` only name the functions;
+    Numba compiles the implementation the overload below picks for the dtype.
+    """
     return math.tanh(x)
 
 
 def _sigmoid(x):
-    """Scalar logistic used inside the kernels (float32: via rational tanh)."""
+    """Scalar logistic inside the kernels: float32 0.5 + 0.5 tanh(x/2), float64 exact."""
     return 1.0 / (1.0 + math.exp(-x))
 
 
@@ -95,21 +115,21 @@ def _sigmoid_exact(x):
     return e / (1.0 + e)
 
 
-@overload(_tanh, inline="always", jit_options={"fastmath": True})
+@overload(_tanh, inline="always", jit_options={"fastmath": True, "error_model": "numpy"})
 def _ol_tanh(x):
     if x == types.float32:
         return _tanh_rational
     return lambda x: math.tanh(x)
 
 
-@overload(_sigmoid, inline="always", jit_options={"fastmath": True})
+@overload(_sigmoid, inline="always", jit_options={"fastmath": True, "error_model": "numpy"})
 def _ol_sigmoid(x):
     if x == types.float32:
         return _sigmoid_rational
     return _sigmoid_exact
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def _activation_kernel(x, tanh_out, sigmoid_out):
     """The kernels' scalar tanh and sigmoid over an array (for tests)."""
     for j in range(x.size):
@@ -125,39 +145,55 @@ def tanh_approx(x):
     return tanh_out, sigmoid_out
 
 
-@njit(cache=True, fastmath=True, parallel=True)
-def _lstm_forward_kernel(mask, b, Wh, keep, block, gates, hs, cs, tanh_cs, out, h_state, c_state):
+@njit(cache=True, fastmath=True, error_model="numpy", parallel=True)
+def _lstm_forward_kernel(mask, b, WhT, keep, block, gates, hs, cs, tanh_cs, out, h_state, c_state):
     """Time loop of :func:`lstm_numpy.model.lstm.lstm_forward`; must equal it.
 
-    mask (N, T) in the float dtype, b (4H,), Wh (H, 4H), keep (H,), block: sentences per block.
+    mask (N, T) in the float dtype, b (4H,), WhT (4H, H) = Wh.T contiguous, keep (H,),
+    block: sentences per block.
     In/out: gates (N, T, 4H) holds x Wx on entry and the activated gates on exit;
     h_state, c_state (N, H) hold h0, c0 on entry and hT, cT on exit.
     Out: hs, cs, tanh_cs, out (N, T, H).
     """
     N, T, H4 = gates.shape
     H = H4 // 4
+    zero = gates.dtype.type(0)
     one = gates.dtype.type(1)  # a bare 1 would promote float32 arithmetic to float64
     n_blocks = (N + block - 1) // block
     for blk in prange(n_blocks):
         n0 = blk * block
         n1 = min(n0 + block, N)
         for t in range(T):
-            # gates[n, t] += h_{t-1}[n] @ Wh, four rows of Wh per sweep over a row of gates
-            k = 0
-            while k + 4 <= H:
-                for n in range(n0, n1):
-                    h_a, h_b = h_state[n, k], h_state[n, k + 1]
-                    h_c, h_d = h_state[n, k + 2], h_state[n, k + 3]
-                    for j in range(H4):
-                        gates[n, t, j] += (h_a * Wh[k, j] + h_b * Wh[k + 1, j]
-                                           + h_c * Wh[k + 2, j] + h_d * Wh[k + 3, j])
-                k += 4
-            while k < H:
-                for n in range(n0, n1):
-                    h_a = h_state[n, k]
-                    for j in range(H4):
-                        gates[n, t, j] += h_a * Wh[k, j]
-                k += 1
+            # gates[n, t] += h_{t-1}[n] @ Wh as dot products over k (WhT rows are
+            # contiguous): a tile of 2 sentences x 4 gate columns is 8 running sums
+            # that share every load of h and WhT
+            for j in range(0, H4, 4):
+                n = n0
+                while n < n1:
+                    n_b = min(n + 1, n1 - 1)  # the last sentence of an odd block pairs with itself
+                    s_a0, s_a1, s_a2, s_a3 = zero, zero, zero, zero
+                    s_b0, s_b1, s_b2, s_b3 = zero, zero, zero, zero
+                    for k in range(H):
+                        h_a, h_b = h_state[n, k], h_state[n_b, k]
+                        w0, w1, w2, w3 = WhT[j, k], WhT[j + 1, k], WhT[j + 2, k], WhT[j + 3, k]
+                        s_a0 += h_a * w0
+                        s_a1 += h_a * w1
+                        s_a2 += h_a * w2
+                        s_a3 += h_a * w3
+                        s_b0 += h_b * w0
+                        s_b1 += h_b * w1
+                        s_b2 += h_b * w2
+                        s_b3 += h_b * w3
+                    gates[n, t, j] += s_a0
+                    gates[n, t, j + 1] += s_a1
+                    gates[n, t, j + 2] += s_a2
+                    gates[n, t, j + 3] += s_a3
+                    if n_b != n:
+                        gates[n_b, t, j] += s_b0
+                        gates[n_b, t, j + 1] += s_b1
+                        gates[n_b, t, j + 2] += s_b2
+                        gates[n_b, t, j + 3] += s_b3
+                    n += 2
             # gate nonlinearities, cell update, masking: one neuron j per iteration
             for n in range(n0, n1):
                 m = mask[n, t]
@@ -179,7 +215,7 @@ def _lstm_forward_kernel(mask, b, Wh, keep, block, gates, hs, cs, tanh_cs, out, 
                     out[n, t, j] = next_h * m
 
 
-@njit(cache=True, fastmath=True, parallel=True)
+@njit(cache=True, fastmath=True, error_model="numpy", parallel=True)
 def _lstm_backward_kernel(dout, mask, c0, Wh, keep, gates, cs, tanh_cs, block, da, dh_state, dc_state):
     """Time loop of :func:`lstm_numpy.model.lstm.lstm_backward` (everything before
     ``lstm_param_grads``); must equal it.
@@ -215,28 +251,49 @@ def _lstm_backward_kernel(dout, mask, c0, Wh, keep, gates, cs, tanh_cs, block, d
                     da[n, t, 3 * H + j] = do * o * (one - o)
                     dc_state[n, j] = dc_new * f + (one - m) * dc
                     dh_state[n, j] = (one - m) * dh
-            # dh_state[n] += da[n, t] @ Wh.T: two rows of Wh per sweep over da[n, t]
-            k = 0
-            while k + 2 <= H:
-                for n in range(n0, n1):
-                    if mask[n, t] != 0:
-                        s_a = zero
-                        s_b = zero
-                        for j in range(H4):
-                            d = da[n, t, j]
-                            s_a += d * Wh[k, j]
-                            s_b += d * Wh[k + 1, j]
-                        dh_state[n, k] += s_a
-                        dh_state[n, k + 1] += s_b
-                k += 2
-            while k < H:
-                for n in range(n0, n1):
-                    if mask[n, t] != 0:
-                        s_a = zero
-                        for j in range(H4):
-                            s_a += da[n, t, j] * Wh[k, j]
-                        dh_state[n, k] += s_a
-                k += 1
+            # dh_state[n] += da[n, t] @ Wh.T as dot products over column chunks of da
+            # (the block's rows of a chunk stay in L1): a tile of 2 sentences x 4 rows
+            # of Wh is 8 running sums that share every load of da and Wh
+            for j0 in range(0, H4, _CHUNK):
+                u0, u1 = np.uint64(j0), np.uint64(min(j0 + _CHUNK, H4))  # unsigned: see module doc
+                k = 0
+                while k + 4 <= H:
+                    n = n0
+                    while n < n1:
+                        n_b = min(n + 1, n1 - 1)  # the last sentence of an odd block pairs with itself
+                        if mask[n, t] != 0 or mask[n_b, t] != 0:  # da is zero at padding
+                            s_a0, s_a1, s_a2, s_a3 = zero, zero, zero, zero
+                            s_b0, s_b1, s_b2, s_b3 = zero, zero, zero, zero
+                            for j in range(u0, u1):
+                                d_a, d_b = da[n, t, j], da[n_b, t, j]
+                                w0, w1, w2, w3 = Wh[k, j], Wh[k + 1, j], Wh[k + 2, j], Wh[k + 3, j]
+                                s_a0 += d_a * w0
+                                s_a1 += d_a * w1
+                                s_a2 += d_a * w2
+                                s_a3 += d_a * w3
+                                s_b0 += d_b * w0
+                                s_b1 += d_b * w1
+                                s_b2 += d_b * w2
+                                s_b3 += d_b * w3
+                            dh_state[n, k] += s_a0
+                            dh_state[n, k + 1] += s_a1
+                            dh_state[n, k + 2] += s_a2
+                            dh_state[n, k + 3] += s_a3
+                            if n_b != n:
+                                dh_state[n_b, k] += s_b0
+                                dh_state[n_b, k + 1] += s_b1
+                                dh_state[n_b, k + 2] += s_b2
+                                dh_state[n_b, k + 3] += s_b3
+                        n += 2
+                    k += 4
+                while k < H:
+                    for n in range(n0, n1):
+                        if mask[n, t] != 0:
+                            s_a0 = zero
+                            for j in range(u0, u1):
+                                s_a0 += da[n, t, j] * Wh[k, j]
+                            dh_state[n, k] += s_a0
+                    k += 1
 
 
 def _block_size(N):
@@ -273,7 +330,7 @@ def lstm_forward_numba(x, mask, h0, c0, Wx, Wh, b, keep=None):
     hT = np.array(h0, dtype=dtype, order="C", copy=True)
     cT = np.array(c0, dtype=dtype, order="C", copy=True)
     _lstm_forward_kernel(np.ascontiguousarray(mask, dtype=dtype), np.ascontiguousarray(b),
-                         np.ascontiguousarray(Wh), np.ascontiguousarray(keep), _block_size(N),
+                         np.ascontiguousarray(Wh.T), np.ascontiguousarray(keep), _block_size(N),
                          gates, hs, cs, tanh_cs, out, hT, cT)
     cache = LSTMCache(x, mask, h0, c0, Wx, Wh, gates, hs, cs, tanh_cs, keep)
     return out, (hT, cT), cache
