@@ -32,7 +32,7 @@ import numpy as np
 from lstm_numpy.atomic import atomic_write_json
 from lstm_numpy.data.baseline import most_frequent_label_baseline
 from lstm_numpy.errors import TrainingError
-from lstm_numpy.model.backend import BACKENDS
+from lstm_numpy.model.backend import BACKENDS, get_backend
 from lstm_numpy.dissect import dissect_model, write_outputs
 from lstm_numpy.pipeline import PRESETS, load_splits, load_tagger, make_config, prepare, train_tagger
 from lstm_numpy.training.loop import TrainConfig
@@ -64,7 +64,7 @@ def parse_args(argv=None):
     train.add_argument("--epochs", type=int, help="maximum epochs (default 15; 2 with --quick)")
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    train.add_argument("--lr", type=float, help="learning rate (default: adam 1e-3, sgd 0.1)")
+    train.add_argument("--lr", type=float, help="learning rate (default: adam 1e-3, sgd 0.1; 1e-2 with --quick)")
     train.add_argument("--patience", type=int, default=3, help="early stopping patience in epochs")
     train.add_argument("--seed", type=int, default=0)
     out = p.add_argument_group("output")
@@ -121,6 +121,10 @@ def train_one_seed(args, seed, prepared, config, is_ner, seed_dir):
 def main(argv=None):
     args = parse_args(argv)
     start = time.perf_counter()
+    try:
+        get_backend(args.backend)       # --backend cuda without a GPU fails here, before any work
+    except RuntimeError as err:
+        sys.exit(f"error: {err}")
     out = prepare_out_dir(args)
     data_dir = args.data_dir
     if args.data == "generated":

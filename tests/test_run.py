@@ -42,3 +42,21 @@ def test_quick_run_writes_metrics(tmp_path):
     again = run("--quick", "--out", str(out), "--no-progress")
     assert again.returncode != 0 and "--force" in again.stderr
     assert json.loads((out / "metrics.json").read_text()) == metrics
+
+
+def test_cuda_backend_without_gpu_fails_at_once_with_a_clear_message(tmp_path):
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "--backend", "cuda", "--quick",
+                             "--out", str(tmp_path / "run")], capture_output=True, text=True, cwd=ROOT,
+                            timeout=300, env=env)
+    try:
+        from numba import cuda
+        if cuda.is_available():
+            import pytest
+            pytest.skip("a GPU is present")
+    except ImportError:
+        pass
+    assert result.returncode != 0
+    assert "cuda backend needs an NVIDIA GPU" in result.stderr
+    assert not (tmp_path / "run" / "metrics.json").exists()

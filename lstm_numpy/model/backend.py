@@ -30,6 +30,7 @@ def get_backend(name: str = DEFAULT_BACKEND) -> LSTMBackend:
         from .lstm_numba import lstm_backward_numba, lstm_forward_numba
         return LSTMBackend("numba", lstm_forward_numba, lstm_backward_numba)
     if name == "cuda":
-        from .lstm_cuda import lstm_backward_cuda, lstm_forward_cuda
+        from .lstm_cuda import lstm_backward_cuda, lstm_forward_cuda, require_cuda
+        require_cuda()          # no usable GPU (and no simulator): fail now, naming what is missing
         return LSTMBackend("cuda", lstm_forward_cuda, lstm_backward_cuda)
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
