@@ -1,0 +1,122 @@
+"""Lesson 08: the biologist's view: how single neurons respond to each label.
+
+Goal
+    A neuroscientist records one neuron while showing stimuli and plots its
+    firing rate per stimulus: a tuning curve.  Do the same with the tagger:
+    for a neuron j, the distribution of its activation h_j over the tokens of
+    each label.  Look at the most specialized neurons (the highest
+    sensitivity S[i, j] of lesson 07 for some label i) and at the least
+    specialized ones (the smallest max_i |S[i, j]|).  A specialized neuron
+    should respond differently to its label than to the rest.
+
+    Remember that S[i, j] = W[i, j] (mean_i h_j - mean_not_i h_j): the
+    activation gap times the output weight.  A positive S can come from a
+    neuron that is *lower* on its label, with a negative weight; and a small S
+    can come from a neuron with a large gap whose weights are small.  The
+    biologist sees only the gap; the sensitivity also asks whether the next
+    layer listens.
+
+What you will see
+    For three specialized and three unspecialized neurons: the label each
+    pushes most, its sensitivity, its mean activation on that label vs on
+    other tokens, and its largest output weight; e.g. "neuron 11 (top label
+    I-PER, S=+1.10): mean h on I-PER -0.76 vs +0.71 elsewhere, gap -1.47";
+    the figure ``lessons/out/08_tuning_curves.png`` (one panel per neuron,
+    a box per label, the neuron's top label in red).
+
+Run it (from the repository root, after ``pip install .``)::
+
+    python lessons/08_the_biologists_view.py
+
+Runtime: about 4 seconds once the tagger of ``_quick.trained_tagger`` is
+cached in lessons/out/ (lesson 07 trains it; about 20 s more otherwise; quick
+mode: about 4 seconds).
+
+Dimension legend: n tokens of the dev split, H neurons, K labels.
+"""
+import warnings
+
+import numba
+import numpy as np
+
+from _quick import OUT, trained_tagger
+from lstm_numpy.analysis import collect_states, xin_sensitivity
+from lstm_numpy.report import plots
+
+rng = np.random.default_rng(0)      # nothing is random below; kept for the lessons' common form
+try:
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(limits=1, user_api="blas")
+except ImportError:
+    pass
+numba.set_num_threads(1)
+warnings.filterwarnings("ignore", message=".*have no tokens")   # NaN rows: labels never predicted (quick mode)
+
+# ---------------------------------------------------------------------------
+# 1. Activations and sensitivity, tokens grouped by predicted label
+# ---------------------------------------------------------------------------
+params, config, prepared = trained_tagger(seed=0)
+labels = prepared.labels.labels
+states = collect_states(params, config, prepared.splits["dev"])
+W = params["out.W"].astype(np.float64)                                # (K, H)
+h = states.hidden.astype(np.float64)                                  # (n, H)
+S = xin_sensitivity(h, states.pred, W)                                # (K, H), NaN rows for unpredicted labels
+K, H = S.shape
+print(f"{states.n_tokens:,} dev tokens, {H} neurons, {K} labels")
+
+# ---------------------------------------------------------------------------
+# 2. Specialized and unspecialized neurons
+# ---------------------------------------------------------------------------
+best_sensitivity = np.nanmax(S, axis=0)                 # (H,) how strongly j pushes its favourite label
+largest_magnitude = np.nanmax(np.abs(S), axis=0)        # (H,) how strongly j pushes or holds back any label
+specialized = np.argsort(-best_sensitivity)[:3]
+unspecialized = np.argsort(largest_magnitude)[:3]
+
+
+def describe(j):
+    """The label neuron j pushes most, and its activation there vs elsewhere."""
+    top = int(np.nanargmax(S[:, j]))
+    on_label = states.pred == top
+    mean_on, mean_off = h[on_label, j].mean(), h[~on_label, j].mean()
+    print(f"  neuron {j:2d} (top label {labels[top]:6s}, S={S[top, j]:+.2f}): mean h on {labels[top]} "
+          f"{mean_on:+.2f} vs {mean_off:+.2f} elsewhere, gap {mean_on - mean_off:+.2f}; "
+          f"largest |W[:, {j}]| {np.abs(W[:, j]).max():.2f}")
+    return mean_on - mean_off
+
+
+print("\nspecialized neurons (highest sensitivity for some label):")
+specialized_gaps = np.array([describe(j) for j in specialized])
+print("unspecialized neurons (smallest largest |sensitivity|):")
+unspecialized_gaps = np.array([describe(j) for j in unspecialized])
+print(f"\n|activation gap| on the top label: specialized {np.abs(specialized_gaps).round(2)}, "
+      f"unspecialized {np.abs(unspecialized_gaps).round(2)}")
+print(f"largest output weight |W|: specialized {np.abs(W[:, specialized]).max(axis=0).round(2)}, "
+      f"unspecialized {np.abs(W[:, unspecialized]).max(axis=0).round(2)}")
+# Read the signs: a specialized neuron is often *lower* on its label than
+# elsewhere (negative gap) with a negative weight, and the product is a
+# positive push.  And the unspecialized neurons are not silent: their gaps
+# can be sizeable, but their weights are small, so the output hardly hears them.
+
+# ---------------------------------------------------------------------------
+# 3. Tuning curves
+# ---------------------------------------------------------------------------
+figure = plots.plot_tuning_curves(h, states.pred, labels, list(specialized) + list(unspecialized),
+                                  OUT / "08_tuning_curves.png", S=S)
+print(f"wrote {figure}  (top row: specialized, bottom row: unspecialized; red box = the neuron's top label)")
+
+# ---------------------------------------------------------------------------
+# 4. What we just showed
+# ---------------------------------------------------------------------------
+most, least = specialized[0], unspecialized[0]
+print(f"most specialized neuron {most}: |gap| {abs(specialized_gaps[0]):.2f}; "
+      f"least specialized neuron {least}: |gap| {abs(unspecialized_gaps[0]):.2f}")
+assert best_sensitivity[most] > largest_magnitude[least] >= 0
+assert abs(specialized_gaps[0]) > abs(unspecialized_gaps[0]), \
+    "the most specialized neuron separates its label more than the least specialized one separates its own"
+assert np.abs(W[:, specialized]).max() > np.abs(W[:, unspecialized]).max(), \
+    "the specialized neurons carry larger output weights"
+for j, gap in zip(specialized, specialized_gaps):
+    top = int(np.nanargmax(S[:, j]))
+    assert np.isclose(S[top, j], W[top, j] * gap), "S = W x activation gap"
+assert figure.exists()
+print("\nall checks passed")
