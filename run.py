@@ -25,6 +25,7 @@ import json  # noqa: E402
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,10 +62,10 @@ def parse_args(argv=None):
     model.add_argument("--backend", choices=BACKENDS, default="numba", help="LSTM implementation (default numba)")
     model.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     train = p.add_argument_group("training")
-    train.add_argument("--epochs", type=int, help="maximum epochs (default 15; 2 with --quick)")
+    train.add_argument("--epochs", type=int, help="maximum epochs (default 15; 8 with --quick)")
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    train.add_argument("--lr", type=float, help="learning rate (default: adam 1e-3, sgd 0.1; 1e-2 with --quick)")
+    train.add_argument("--lr", type=float, help="learning rate (default: adam 1e-3, sgd 0.1; 2e-2 with --quick)")
     train.add_argument("--patience", type=int, default=3, help="early stopping patience in epochs")
     train.add_argument("--seed", type=int, default=0)
     out = p.add_argument_group("output")
@@ -72,7 +73,7 @@ def parse_args(argv=None):
     out.add_argument("--force", action="store_true", help="overwrite an existing run directory")
     out.add_argument("--resume", action="store_true",
                      help="continue the run in --out (or the default directory) that Ctrl-C interrupted")
-    out.add_argument("--quick", action="store_true", help="tiny corpus, hidden 16, 2 epochs: a smoke test")
+    out.add_argument("--quick", action="store_true", help="tiny corpus, hidden 16, 8 epochs: a smoke test")
     analysis = p.add_argument_group("analysis")
     analysis.add_argument("--seeds", type=int, default=3,
                           help="train this many models, seeds --seed, --seed+1, ... (default 3), "
@@ -106,8 +107,8 @@ def train_one_seed(args, seed, prepared, config, is_ner, seed_dir):
     if args.resume and done.is_file():
         params, _, _, _ = load_tagger(seed_dir / "best")
         return params, json.loads(done.read_text())
-    train_cfg = TrainConfig(epochs=args.epochs or (2 if args.quick else 15), batch_size=args.batch_size,
-                            optimizer=args.optimizer, lr=args.lr or (1e-2 if args.quick else None),
+    train_cfg = TrainConfig(epochs=args.epochs or (8 if args.quick else 15), batch_size=args.batch_size,
+                            optimizer=args.optimizer, lr=args.lr or (2e-2 if args.quick else None),
                             patience=args.patience, seed=seed,
                             select="entity_f1" if is_ner else "token_acc")
     resume = args.resume and (seed_dir / "resume.json").is_file()
@@ -120,6 +121,7 @@ def train_one_seed(args, seed, prepared, config, is_ner, seed_dir):
 
 def main(argv=None):
     args = parse_args(argv)
+    warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     start = time.perf_counter()
     try:
         get_backend(args.backend)       # --backend cuda without a GPU fails here, before any work

@@ -26,6 +26,7 @@ from .report.markdown import write_analysis_json, write_report
 
 DEFAULT_KS = (1, 2, 3, 5, 10, 20)
 RECURRENT_KS = (1, 3, 5, 10)
+CLAIM_KS = (1, 3, 5, 10)
 DROP_MATRIX_K = 5
 
 
@@ -49,6 +50,18 @@ def drop_matrix(sweep, label_names, k, mode="output"):
             M[i] = [np.nan if record["per_label_acc_drop"][name] is None else record["per_label_acc_drop"][name]
                     for name in label_names]
     return M
+
+
+def random_k_summary(sweep, label_names, mode="output"):
+    """{label: {k: {"drop", "selectivity"}}}: means over the random draws of a sweep."""
+    sums = {}
+    for record in sweep["records"]:
+        if record["mode"] == mode and record["strategy"] == "random":
+            entry = sums.setdefault(record["label"], {}).setdefault(record["k"], [])
+            entry.append((record["target_acc_drop"], record["selectivity"]))
+    return {label: {k: {"drop": float(np.nanmean([d for d, _ in v])),
+                        "selectivity": float(np.nanmean([s for _, s in v]))} for k, v in ks.items()}
+            for label, ks in sums.items()}
 
 
 def dissect_model(params, config, split, label_names, rng, recurrent=True, ks=DEFAULT_KS,
@@ -84,10 +97,14 @@ def dissect_model(params, config, split, label_names, rng, recurrent=True, ks=DE
     by_measure = {}
     for name, ranking in measures.items():
         result = run_ablation_sweep(params, config, split, label_names, states, ranking, modes=("output",),
-                                    ks=(1, 3, 5, 10), n_random=0, single_neuron=False, progress=False)
-        by_measure[name] = result["summary"]["output"]["top"]
+                                    ks=CLAIM_KS, n_random=0, single_neuron=False, progress=False)
+        by_measure[name] = {label: {} for label in label_names}
+        for record in result["records"]:
+            if record["strategy"] == "top":
+                by_measure[name][record["label"]][record["k"]] = {
+                    "drop": record["target_acc_drop"], "selectivity": record["selectivity"]}
     timings["top-k ablation per ranking"] = time.perf_counter() - start
-    return {"states": states, "sensitivity": both["predicted"], "sensitivity_gold": both["gold"],
+    return {"random_k": random_k_summary(sweep, label_names), "states": states, "sensitivity": both["predicted"], "sensitivity_gold": both["gold"],
             "group_spearman": both["spearman"], "measures": measures,
             "rank_correlations": rank_correlations(measures), "mass": neurons_for_mass(both["predicted"]),
             "sweep": sweep, "top_k_by_measure": by_measure, "timings": timings}
@@ -97,7 +114,7 @@ def _measure_table(result, label_names, k=5):
     """{label: {measure: top-k drop}} and the best measure per label."""
     table = {}
     for label in label_names:
-        row = {name: drops.get(label, {}).get(k) for name, drops in result["top_k_by_measure"].items()}
+        row = {name: drops.get(label, {}).get(k, {}).get("drop") for name, drops in result["top_k_by_measure"].items()}
         valid = {n: v for n, v in row.items() if v is not None and np.isfinite(v)}
         row["best"] = max(valid, key=valid.get) if valid else None
         table[label] = row
@@ -161,7 +178,9 @@ def write_outputs(out_dir, models, label_names, command, seeds, metrics, timings
         "neurons_for_mass": {"fractions": [0.5, 0.8], "counts": first["mass"]},
         "single_neuron_recurrent_acc_drops": sweep["single_neuron"].get("recurrent", {}).get("token_acc_drop"),
         "per_seed": [{"seed": s, "sensitivity": m["sensitivity"], "ablation": m["sweep"]["summary"],
-                      "single_neuron": m["sweep"]["single_neuron"], "top_k_by_measure": m["top_k_by_measure"]}
+                      "single_neuron": m["sweep"]["single_neuron"], "top_k_by_measure": m["top_k_by_measure"],
+                      "random_k": m["random_k"], "label_correlation": label_correlation(m["sensitivity"]),
+                      "paper_findings": paper_findings(label_correlation(m["sensitivity"]), label_names)}
                      for s, m in zip(seeds, models)],
     }
     write_analysis_json(out_dir / "analysis.json", context)
