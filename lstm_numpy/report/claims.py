@@ -1,0 +1,207 @@
+"""The paper's claims, checked on finished runs: ``docs/results/<name>.md``.
+
+    python -m lstm_numpy.report.claims runs/conll2003-paper runs/conll2003-bilstm \
+        --out docs/results/conll2003.md
+
+Each run directory is what ``run.py`` wrote (``metrics.json``, ``analysis.json``,
+``figures/``).  For every claim the numbers are computed from those files and
+the verdict follows from the numbers, stated before any reading of it:
+
+C1  model quality: dev/test entity F1 and per-label dev accuracy per seed.
+C2  one arbitrary neuron has little effect: mean overall token-accuracy drop
+    over all single-neuron ablations (expected < 0.5 points).
+C3  a label's top-k neurons matter for that label: for every label, ranking
+    method and k, the drop of the target label's accuracy when its top-k are
+    ablated, against the mean drop for k random neurons and against the
+    selectivity (target drop minus mean drop of the other labels); mean and
+    spread over seeds.  Holds for (label, k) when top > random and
+    selectivity > 0 in every seed.
+C4  consistency: the paper's label-correlation findings in each model, and
+    the cross-seed agreement (Mantel r and p).
+Recurrent ablation (beyond the paper) is reported for the first seed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_write_text
+from .markdown import markdown_table
+
+CLAIM_KS = (1, 3, 5, 10)
+
+
+def _load(run_dir):
+    run_dir = Path(run_dir)
+    return (json.loads((run_dir / "metrics.json").read_text()),
+            json.loads((run_dir / "analysis.json").read_text()))
+
+
+def _pts(x):
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.2f}"
+
+
+def _mean_sd(values):
+    values = np.array([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if values.size == 0:
+        return np.nan, np.nan
+    return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
+
+
+def c1_quality(metrics):
+    rows = []
+    for seed, m in metrics["by_seed"].items():
+        rows.append([seed, m["epochs"], f"{m['dev']['entity_f1']:.2f}", f"{m['test']['entity_f1']:.2f}",
+                     f"{100 * m['dev']['token_acc']:.2f}", f"{100 * m['test']['token_acc']:.2f}"])
+    test = [m["test"]["entity_f1"] for m in metrics["by_seed"].values()]
+    labels = list(next(iter(metrics["by_seed"].values()))["dev"]["per_label_acc"])
+    per_label = [[label] + [_pts(m["dev"]["per_label_acc"][label]) for m in metrics["by_seed"].values()]
+                 for label in labels]
+    lines = [markdown_table(["seed", "epochs", "dev entity F1", "test entity F1", "dev token acc (%)",
+                             "test token acc (%)"], rows),
+             "", f"Test entity F1 over seeds: mean {np.mean(test):.2f}, min {np.min(test):.2f}, "
+             f"max {np.max(test):.2f}.", "", "Per-label dev accuracy (%), the paper's per-label measure:", "",
+             markdown_table(["label"] + [f"seed {s}" for s in metrics["by_seed"]], per_label)]
+    return lines, {"test_entity_f1_mean": float(np.mean(test)), "test_entity_f1_min": float(np.min(test))}
+
+
+def c2_single_neuron(analysis):
+    rows, means = [], []
+    for entry in analysis["per_seed"]:
+        for mode, sweep in entry["single_neuron"].items():
+            drops = np.array(sweep["token_acc_drop"], dtype=float)
+            rows.append([entry["seed"], mode, _pts(drops.mean()), _pts(drops.max()),
+                         f"{np.mean(drops < 0.005):.2f}"])
+            if mode == "output":
+                means.append(drops.mean())
+    holds = bool(np.all(np.array(means) < 0.005))
+    lines = [markdown_table(["seed", "mode", "mean drop (points)", "max drop (points)",
+                             "fraction of neurons < 0.5 points"], rows), "",
+             f"**C2 {'holds' if holds else 'does not hold'}**: the mean overall token-accuracy drop of a "
+             f"single-neuron (output) ablation is {', '.join(_pts(m) for m in means)} points per seed "
+             f"(threshold 0.5)."]
+    return lines, {"holds": holds, "mean_drops": [float(m) for m in means]}
+
+
+def c3_top_k(analysis, labels):
+    """Per ranking, label and k: top-k drop vs random-k drop, and selectivity, over seeds."""
+    seeds = analysis["per_seed"]
+    measures = list(seeds[0]["top_k_by_measure"])
+    verdict = {}
+    lines = []
+    for measure in measures:
+        rows = []
+        for label in labels:
+            for k in CLAIM_KS:
+                top = [s["top_k_by_measure"][measure].get(label, {}).get(str(k), {}) for s in seeds]
+                rnd = [s["random_k"].get(label, {}).get(str(k), {}) for s in seeds]
+                top_drop = [t.get("drop") for t in top]
+                top_sel = [t.get("selectivity") for t in top]
+                rnd_drop = [r.get("drop") for r in rnd]
+                if all(v is None for v in top_drop):
+                    continue
+                per_seed = [t is not None and r is not None and sel is not None and t > r and sel > 0
+                            for t, r, sel in zip(top_drop, rnd_drop, top_sel)]
+                holds = all(per_seed)
+                verdict[(measure, label, k)] = holds
+                (td, tsd), (rd, rsd), (sd, ssd) = _mean_sd(top_drop), _mean_sd(rnd_drop), _mean_sd(top_sel)
+                rows.append([label, k, f"{_pts(td)} ± {_pts(tsd)}", f"{_pts(rd)} ± {_pts(rsd)}",
+                             f"{_pts(sd)} ± {_pts(ssd)}", f"{sum(per_seed)}/{len(per_seed)}"])
+        n_hold = sum(verdict.get((measure, lab, k), False) for lab in labels for k in CLAIM_KS)
+        n_all = sum((measure, lab, k) in verdict for lab in labels for k in CLAIM_KS)
+        lines += [f"#### ranking: {measure} ({n_hold} of {n_all} label-k cells hold in every seed)", "",
+                  markdown_table(["label", "k", "top-k drop (points)", "random-k drop", "selectivity",
+                                  "seeds where top > random and selectivity > 0"], rows), ""]
+    summary = {m: sum(v for (mm, _, _), v in verdict.items() if mm == m) /
+               max(1, sum(1 for (mm, _, _) in verdict if mm == m)) for m in measures}
+    return lines, summary
+
+
+def c4_consistency(analysis, labels):
+    rows = []
+    for entry in analysis["per_seed"]:
+        for name, finding in entry["paper_findings"]["findings"].items():
+            rows.append([entry["seed"], name, f"{finding['n_holding']}/{finding['n_checked']}",
+                         "; ".join(f"{a}/{b} {v:+.2f}" for a, b, v, _ in finding["pairs"])])
+    consistency = analysis.get("consistency") or {}
+    pair_rows = [[p["a"], p["b"], f"{p['mantel_r']:.3f}", f"{p['mantel_p']:.4f}",
+                  f"{p['n_matched_above']} (chance {p['n_matched_above_shuffled']})"]
+                 for p in consistency.get("pairs") or []]
+    lines = [markdown_table(["seed", "finding", "pairs holding", "correlations"], rows), ""]
+    if pair_rows:
+        lines += ["Cross-seed agreement of the label-label correlation matrices (Mantel test, 9,999 "
+                  "label permutations) and neurons matched by sensitivity profile with correlation > 0.8:", "",
+                  markdown_table(["model a", "model b", "Mantel r", "p", "matched > 0.8"], pair_rows)]
+    return lines
+
+
+def write_claims(run_dirs, out, command):
+    out = Path(out)
+    figures_out = out.parent / f"{out.stem}_figures"
+    lines = [f"# The paper's claims on {out.stem}", "",
+             "Produced by:", "", "```", *command, "```", "",
+             "Every number below is read from the run directories those commands wrote; a claim that "
+             "does not hold is reported as not holding.", ""]
+    for run_dir in run_dirs:
+        metrics, analysis = _load(run_dir)
+        labels = analysis["labels"]
+        name = f"{metrics['data']}-{metrics['preset']}"
+        lines += [f"## {name}", "", f"Command: `{metrics['command']}`; seeds {metrics['seeds']}; "
+                  f"{metrics['config']['hidden'] * (2 if metrics['config']['bidirectional'] else 1)} neurons; "
+                  f"training {metrics['train_seconds']:.0f} s for seed {metrics['seeds'][0]} "
+                  f"({metrics['seconds_per_epoch']:.1f} s/epoch), analysis {metrics.get('analysis_seconds', 0):.0f} s.",
+                  "", "### C1 model quality", ""]
+        lines += c1_quality(metrics)[0]
+        lines += ["", "### C2 one arbitrary neuron has little effect", ""] + c2_single_neuron(analysis)[0]
+        lines += ["", "### C3 a label's top-k neurons matter for that label", "",
+                  "Output-mode ablation on dev. Drops in accuracy points of the target label; mean ± standard "
+                  "deviation over seeds; random-k is the mean of 20 draws per seed.", ""]
+        c3_lines, c3_summary = c3_top_k(analysis, labels)
+        lines += [markdown_table(["ranking", "fraction of label-k cells where top-k beats random-k with "
+                                  "positive selectivity in every seed"],
+                                 [[m, f"{v:.2f}"] for m, v in c3_summary.items()]), ""] + c3_lines
+        rec = analysis.get("ablation", {}).get("recurrent")
+        if rec:
+            rows = []
+            for label in labels:
+                for k in CLAIM_KS:
+                    out_top = analysis["ablation"]["output"]["top"].get(label, {}).get(str(k))
+                    rec_top = rec["top"].get(label, {}).get(str(k))
+                    rec_rnd = rec["random"].get(label, {}).get(str(k))
+                    if rec_top is not None:
+                        rows.append([label, k, _pts(out_top), _pts(rec_top), _pts(rec_rnd)])
+            lines += ["### Beyond the paper: recurrent ablation (seed %s)" % metrics["seeds"][0], "",
+                      "The neuron is clamped to zero inside the recurrence, so later steps lose it too.", "",
+                      markdown_table(["label", "k", "output top-k drop", "recurrent top-k drop",
+                                      "recurrent random-k drop"], rows), ""]
+        lines += ["### C4 consistency", ""] + c4_consistency(analysis, labels)
+        figures_dir = Path(run_dir) / "figures"
+        target = figures_out / name
+        target.mkdir(parents=True, exist_ok=True)
+        for figure in ("sensitivity_heatmap", "ablation_grid_output", "label_correlations", "output_vs_recurrent",
+                       "single_neuron_histogram"):
+            src = figures_dir / f"{figure}.png"
+            if src.is_file():
+                shutil.copyfile(src, target / src.name)
+                lines += ["", f"![{figure}]({figures_out.name}/{name}/{src.name})"]
+        lines.append("")
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="run directories written by run.py")
+    parser.add_argument("--out", required=True, help="markdown file to write")
+    parser.add_argument("--command", action="append", default=[],
+                        help="the commands that produced the runs (repeatable), shown at the top")
+    args = parser.parse_args(argv)
+    print(write_claims(args.runs, args.out, args.command or ["(commands not given)"]))
+
+
+if __name__ == "__main__":
+    main()
