@@ -1,0 +1,79 @@
+"""Tokens per second of whole training steps (batching, forward, backward, clipping, Adam).
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_train.py                  # CoNLL-2003 if present
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_train.py --data generated --json
+
+One epoch over the training split with the ``paper`` preset (50 neurons, word
+embeddings of 100, dropout 0.5), batch 32, no evaluation; the first epoch pays
+JIT compilation (cached on disk by Numba, so a second run does not), so
+``--epochs 2`` reports the second.  Thread counts are printed with the result.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", choices=("conll2003", "generated"), default=None,
+                        help="default: conll2003 when ../shared/data/conll2003 exists, else generated")
+    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--backend", default="numba", choices=("numba", "numpy"))
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    parser.add_argument("--threads", type=int, default=2, help="Numba threads (default 2)")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs to time; the last is reported")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+
+    import numba
+    from lstm_numpy.data.readers import default_conll2003_dir
+    from lstm_numpy.model.tagger import init_tagger, tagger_loss_and_grads
+    from lstm_numpy.pipeline import load_splits, make_config, prepare
+    from lstm_numpy.training.loop import make_batch
+    from lstm_numpy.data.batching import make_batches
+    from lstm_numpy.data.vocab import replace_singletons
+    from lstm_numpy.training.optim import Adam, clip_by_global_norm
+
+    numba.set_num_threads(args.threads)
+    data = args.data or ("conll2003" if (default_conll2003_dir() / "train.txt").is_file() else "generated")
+    corpora = load_splits(data)
+    prepared = prepare(corpora)
+    config = make_config(args.preset, len(prepared.vocab), len(prepared.labels), args.backend, args.dtype)
+    rng = np.random.default_rng(0)
+    params = init_tagger(config, rng)
+    split = prepared.splits["train"]
+    singletons = prepared.vocab.singleton_mask()
+    optimizer = Adam()
+    lengths = np.array([len(w) for w in split.words])
+    results = []
+    for epoch in range(args.epochs):
+        start = time.perf_counter()
+        tokens = 0
+        for index in make_batches(lengths, 32, rng, shuffle=True):
+            words = [replace_singletons(split.words[i], singletons, 0.5, rng) for i in index]
+            batch = make_batch(split, index, words)
+            _, grads, _ = tagger_loss_and_grads(params, config, batch, rng, train=True, sparse_embeddings=True)
+            grads, _ = clip_by_global_norm(grads, 5.0)
+            optimizer.step(params, grads)
+            tokens += int(batch.mask.sum())
+        seconds = time.perf_counter() - start
+        results.append({"epoch": epoch + 1, "seconds": seconds, "tok_s": tokens / seconds, "tokens": tokens})
+    row = {"data": data, "preset": args.preset, "backend": args.backend, "dtype": args.dtype,
+           "numba_threads": numba.get_num_threads(),
+           "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"), "epochs": results}
+    if args.json:
+        print(json.dumps(row))
+    else:
+        for r in results:
+            print(f"epoch {r['epoch']}: {r['tokens']:,} tokens in {r['seconds']:.2f} s = {r['tok_s']:,.0f} tok/s")
+        print(f"({data}, preset {args.preset}, {args.backend} {args.dtype}, numba threads "
+              f"{row['numba_threads']}, OPENBLAS_NUM_THREADS={row['OPENBLAS_NUM_THREADS']})")
+
+
+if __name__ == "__main__":
+    main()
