@@ -321,6 +321,8 @@ def lstm_forward_numba(x, mask, h0, c0, Wx, Wh, b, keep=None):
     H = Wh.shape[0]
     dtype = x.dtype
     keep = np.ones(H, dtype=dtype) if keep is None else np.asarray(keep, dtype=dtype)
+    if keep.shape != (H,):  # the kernel does not bounds-check
+        raise ValueError(f"keep must have shape {(H,)}, got {keep.shape}")
     gates = np.empty((N, T, 4 * H), dtype=dtype)
     np.matmul(x.reshape(N * T, D), Wx, out=gates.reshape(N * T, 4 * H))
     hs = np.empty((N, T, H), dtype=dtype)
@@ -340,7 +342,8 @@ def lstm_backward_numba(dout, dhT, dcT, cache):
     """:func:`lstm_numpy.model.lstm.lstm_backward` with a Numba time loop.
 
     dout (N, T, H); dhT, dcT (N, H) or None for zero; cache from either
-    backend's forward.  Returns dict dx (N, T, D), dh0, dc0 (N, H),
+    backend's forward.  dout, dhT, dcT are cast to the cache's dtype (the
+    reference would instead promote a float32 computation given float64 grads).  Returns dict dx (N, T, D), dh0, dc0 (N, H),
     dWx (D, 4H), dWh (H, 4H), db (4H,) in the cache's dtype.
     """
     x, mask, h0, c0, Wx, Wh, gates, hs, cs, tanh_cs, keep = cache
@@ -348,6 +351,9 @@ def lstm_backward_numba(dout, dhT, dcT, cache):
     N, T, _ = x.shape
     H = Wh.shape[0]
     dtype = x.dtype
+    for name, arr, shape in (("dout", dout, (N, T, H)), ("dhT", dhT, (N, H)), ("dcT", dcT, (N, H))):
+        if arr is not None and arr.shape != shape:  # the kernel does not bounds-check
+            raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
     dh0 = np.zeros((N, H), dtype) if dhT is None else np.array(dhT, dtype=dtype, order="C", copy=True)
     dc0 = np.zeros((N, H), dtype) if dcT is None else np.array(dcT, dtype=dtype, order="C", copy=True)
     da = np.empty((N, T, 4 * H), dtype=dtype)
