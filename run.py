@@ -19,6 +19,9 @@ import os
 # small machine (GEMMs 10x slower measured on 2 cores). This must happen before NumPy loads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# Numba's default OpenMP layer leaves idle worker threads spinning between kernels, which
+# measurably slowed the BLAS calls in between; the workqueue layer's threads sleep.
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
