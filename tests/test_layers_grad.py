@@ -20,7 +20,7 @@ def random_mask(rng, N, T):
     return np.arange(T)[None, :] < lengths[:, None]
 
 
-@settings(deadline=None, max_examples=30)
+@settings(deadline=None, max_examples=15)
 @given(lstm_problems())
 def test_bilstm_gradients(p):
     rng = p["rng"]
@@ -142,7 +142,7 @@ def test_dropout_keeps_the_expected_value():
     assert abs((y == 0).mean() - 0.5) < 0.01
 
 
-@settings(deadline=None, max_examples=25)
+@settings(deadline=None, max_examples=15)
 @given(seeds, st.booleans(), st.booleans(), st.sampled_from([0.0, 0.3]))
 def test_tagger_gradients_for_every_parameter(seed, bidirectional, use_case, dropout):
     rng = np.random.default_rng(seed)
