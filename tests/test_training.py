@@ -96,10 +96,10 @@ def test_numba_and_numpy_backends_evaluate_alike(tiny):
     assert a == b
 
 
-@pytest.mark.parametrize("stop_at", [(1, 3), (2, 1)])
-def test_interrupt_then_resume_equals_uninterrupted_run_bit_for_bit(tiny, tmp_path, stop_at):
-    """Ctrl-C saves a resumable state; --resume ends with the very same weights (numpy backend)."""
-    config = make_config("bilstm", len(tiny.vocab), len(tiny.labels), backend="numpy", hidden=6)
+@pytest.mark.parametrize("stop_at,backend", [((1, 3), "numpy"), ((2, 1), "numpy"), ((1, 5), "numba")])
+def test_interrupt_then_resume_equals_uninterrupted_run_bit_for_bit(tiny, tmp_path, stop_at, backend):
+    """Ctrl-C saves a resumable state; --resume ends with the very same weights."""
+    config = make_config("bilstm", len(tiny.vocab), len(tiny.labels), backend=backend, hidden=6)
     cfg = TrainConfig(epochs=3, batch_size=16, seed=4, patience=5)
 
     def fresh():
