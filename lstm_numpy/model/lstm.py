@@ -128,6 +128,8 @@ def lstm_forward(x, mask, h0, c0, Wx, Wh, b, keep=None):
     N, T, _ = x.shape
     H = Wh.shape[0]
     keep = np.ones(H, dtype=x.dtype) if keep is None else np.asarray(keep, dtype=x.dtype)
+    if keep.shape != (H,):
+        raise ValueError(f"keep must have shape ({H},), got {keep.shape}")
     m = mask.astype(x.dtype)[:, :, None]                        # (N, T, 1)
     xw = (x.reshape(N * T, -1) @ Wx).reshape(N, T, 4 * H) + b  # (N, T, 4H)
     gates = np.empty((N, T, 4 * H), dtype=x.dtype)
@@ -168,6 +170,7 @@ def lstm_backward(dout, dhT, dcT, cache):
     H = Wh.shape[0]
     dtype = x.dtype
     m = mask.astype(dtype)[:, :, None]
+    dout = np.asarray(dout, dtype=dtype)          # float64 upstream on a float32 cache stays float32
     dh_next = np.zeros((N, H), dtype) if dhT is None else dhT.astype(dtype, copy=True)
     dc_next = np.zeros((N, H), dtype) if dcT is None else dcT.astype(dtype, copy=True)
     da = np.empty((N, T, 4 * H), dtype=dtype)
