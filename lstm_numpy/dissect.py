@@ -121,6 +121,28 @@ def _measure_table(result, label_names, k=5):
     return table
 
 
+def _comparison_sections(result, label_names, k=5):
+    """Markdown: grouping by predicted vs gold label, and which ranking's top-k hurts each label most."""
+    from .report.markdown import markdown_table
+    spearman = result["group_spearman"]
+    grouping = markdown_table(["label", "Spearman of sensitivity rows, predicted vs gold grouping"],
+                              [[label, None if not np.isfinite(r) else float(r)] for label, r in
+                               zip(label_names, spearman)])
+    table = _measure_table(result, label_names, k)
+    names = [n for n in result["top_k_by_measure"]]
+    rows = [[label] + [None if table[label][n] is None else 100 * table[label][n] for n in names]
+            + [table[label]["best"]] for label in label_names]
+    measures = markdown_table(["label"] + [f"{n} top-{k} drop (points)" for n in names] + ["hurts most"], rows,
+                              "{:.2f}")
+    correlations = markdown_table(
+        ["rankings compared", "mean per-label Spearman"],
+        [[pair, float(np.nanmean(r)) if np.isfinite(r).any() else None]
+         for pair, r in result["rank_correlations"].items()])
+    return [("Grouping tokens by predicted or by gold label", grouping),
+            (f"Which ranking's top-{k} ablation hurts each label most (output mode)",
+             measures + "\n\nRank agreement between the importance measures:\n\n" + correlations)]
+
+
 def write_outputs(out_dir, models, label_names, command, seeds, metrics, timings, rng, data_summary=None,
                   model_summary=None):
     """Figures, ablation CSV, report.md and analysis.json for M dissected models.
@@ -169,6 +191,7 @@ def write_outputs(out_dir, models, label_names, command, seeds, metrics, timings
     }
     if consistency is not None:
         context["consistency"] = consistency
+    context["sections"] = _comparison_sections(first, label_names)
     write_report(out_dir / "report.md", context)
     context["extra"] = {
         "sensitivity_gold": first["sensitivity_gold"],

@@ -37,6 +37,7 @@ The context dict (every key optional; a missing part is skipped or explained):
                  ablation_grid_recurrent, output_vs_recurrent, drop_matrix,
                  single_neuron_histogram, label_correlations; others at the end.
   "notes"        list[str], shown at the top
+  "sections"     list of (title, markdown body), added after the consistency section
 """
 
 from __future__ import annotations
@@ -305,6 +306,8 @@ def write_report(path, context: dict) -> Path:
     lines += _ablation_section(context, report_dir, used)
     lines += _single_neuron_section(context, report_dir, used)
     lines += _consistency_section(context, report_dir, used)
+    for title, body in context.get("sections", []):
+        lines += [f"## {title}", "", body, ""]
     others = [name for name in context.get("figures", {}) if name not in used]
     if others:
         lines += ["## Other figures", ""]
