@@ -28,6 +28,10 @@ M = [
  ("Adam without bias correction", "lstm_numpy/training/optim.py", "m_hat, v_hat = m[rows] / correct1, v[rows] / correct2", "m_hat, v_hat = m[rows], v[rows]", "tests/test_optim.py"),
  ("clipping scales the wrong way", "lstm_numpy/training/optim.py", "scale = max_norm / (norm + 1e-12)", "scale = norm / max_norm", "tests/test_optim.py"),
  ("SGD momentum applied after update", "lstm_numpy/training/optim.py", "                v *= self.momentum\n                v += g\n                w -= self.lr * v", "                w -= self.lr * v\n                v *= self.momentum\n                v += g", "tests/test_optim.py"),
+ ("numba: drop forget-gate term from dc_prev", "lstm_numpy/model/lstm_numba.py", "dc_state[n, j] = dc_new * f + (one - m) * dc", "dc_state[n, j] = (one - m) * dc", "tests/test_lstm_numba.py"),
+ ("numba: swap i and f gradient blocks", "lstm_numpy/model/lstm_numba.py", "da[n, t, j] = dc_new * g * i * (one - i)\n                    da[n, t, H + j] = dc_new * prev_c_row[j] * f * (one - f)", "da[n, t, H + j] = dc_new * g * i * (one - i)\n                    da[n, t, j] = dc_new * prev_c_row[j] * f * (one - f)", "tests/test_lstm_numba.py"),
+ ("numba: keep mask ignored in backward", "lstm_numpy/model/lstm_numba.py", "dh_new = m * dh * keep[j]", "dh_new = m * dh", "tests/test_lstm_numba.py"),
+ ("numba: upstream gradient at padding not masked", "lstm_numpy/model/lstm_numba.py", "dh = dh_state[n, j] + m * dout[n, t, j]", "dh = dh_state[n, j] + dout[n, t, j]", "tests/test_lstm_numba.py"),
  ("linear dW transposed", "lstm_numpy/model/layers.py", "\"dW\": dz2.T @ h2", "\"dW\": (h2.T @ dz2).T * 1.0001", "tests/test_layers_grad.py"),
 ]
 for name, f, old, new, test in M:
