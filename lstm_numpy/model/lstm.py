@@ -113,6 +113,21 @@ def check_lstm_inputs(x, mask, h0, c0, Wx, Wh, b):
             raise ValueError(f"{name} has dtype {arr.dtype}, x has {x.dtype}")
 
 
+def check_float(x, backend):
+    """Kernels are compiled for float32 and float64 only."""
+    if x.dtype not in (np.float32, np.float64):
+        raise ValueError(f"x must be float32 or float64 for the {backend} backend, got {x.dtype}")
+
+
+def neuron_mask(keep, H, dtype):
+    """keep (H,) or None -> a (H,) array of ``dtype`` (ones for None), shape checked
+    (the compiled kernels do not bounds-check)."""
+    keep = np.ones(H, dtype=dtype) if keep is None else np.asarray(keep, dtype=dtype)
+    if keep.shape != (H,):
+        raise ValueError(f"keep must have shape ({H},), got {keep.shape}")
+    return keep
+
+
 def lstm_forward(x, mask, h0, c0, Wx, Wh, b, keep=None):
     """Run the LSTM over a padded batch.
 
@@ -127,9 +142,7 @@ def lstm_forward(x, mask, h0, c0, Wx, Wh, b, keep=None):
     check_lstm_inputs(x, mask, h0, c0, Wx, Wh, b)
     N, T, _ = x.shape
     H = Wh.shape[0]
-    keep = np.ones(H, dtype=x.dtype) if keep is None else np.asarray(keep, dtype=x.dtype)
-    if keep.shape != (H,):
-        raise ValueError(f"keep must have shape ({H},), got {keep.shape}")
+    keep = neuron_mask(keep, H, x.dtype)
     m = mask.astype(x.dtype)[:, :, None]                        # (N, T, 1)
     xw = (x.reshape(N * T, -1) @ Wx).reshape(N, T, 4 * H) + b  # (N, T, 4H)
     gates = np.empty((N, T, 4 * H), dtype=x.dtype)

@@ -53,7 +53,7 @@ import os
 import numpy as np
 
 from ..errors import LSTMNumpyError
-from .lstm import LSTMCache, check_lstm_inputs
+from .lstm import LSTMCache, check_float, check_lstm_inputs, neuron_mask
 
 
 def _one_line(text):
@@ -316,10 +316,6 @@ def _step_launch(N, H):
     return (_blocks(H, block[0]), _blocks(N, block[1])), block
 
 
-def _check_float(x):
-    if x.dtype not in (np.float32, np.float64):
-        raise ValueError(f"x must be float32 or float64 for the cuda backend, got {x.dtype}")
-
 
 def lstm_forward_cuda(x, mask, h0, c0, Wx, Wh, b, keep=None):
     """:func:`lstm_numpy.model.lstm.lstm_forward` on the GPU.
@@ -331,11 +327,11 @@ def lstm_forward_cuda(x, mask, h0, c0, Wx, Wh, b, keep=None):
     """
     require_cuda()
     check_lstm_inputs(x, mask, h0, c0, Wx, Wh, b)
-    _check_float(x)
+    check_float(x, "cuda")
     N, T, D = x.shape
     H = Wh.shape[0]
     dtype = x.dtype
-    keep = np.ones(H, dtype=dtype) if keep is None else np.asarray(keep, dtype=dtype)
+    keep = neuron_mask(keep, H, dtype)
     forward_step = _kernels(dtype)["_forward_step"][0]
 
     def device(array):
@@ -370,7 +366,7 @@ def lstm_backward_cuda(dout, dhT, dcT, cache):
     """
     require_cuda()
     x, mask, h0, c0, Wx, Wh, gates, hs, cs, tanh_cs, keep = cache
-    _check_float(x)
+    check_float(x, "cuda")
     N, T, D = x.shape
     H = Wh.shape[0]
     dtype = x.dtype

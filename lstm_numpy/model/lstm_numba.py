@@ -61,7 +61,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from .lstm import LSTMCache, check_lstm_inputs, lstm_param_grads
+from .lstm import LSTMCache, check_float, check_lstm_inputs, lstm_param_grads, neuron_mask
 
 # Eigen's float tanh (generic_fast_tanh_float): tanh(x) ~ x P(x^2) / Q(x^2).
 _CLAMP = np.float32(7.90531110763549805)
@@ -302,10 +302,6 @@ def _block_size(N):
     return max(1, -(-N // threads))
 
 
-def _check_float(x):
-    if x.dtype not in (np.float32, np.float64):
-        raise ValueError(f"x must be float32 or float64 for the numba backend, got {x.dtype}")
-
 
 def lstm_forward_numba(x, mask, h0, c0, Wx, Wh, b, keep=None):
     """:func:`lstm_numpy.model.lstm.lstm_forward` with a Numba time loop.
@@ -316,13 +312,11 @@ def lstm_forward_numba(x, mask, h0, c0, Wx, Wh, b, keep=None):
     (float32 or float64).
     """
     check_lstm_inputs(x, mask, h0, c0, Wx, Wh, b)
-    _check_float(x)
+    check_float(x, "numba")
     N, T, D = x.shape
     H = Wh.shape[0]
     dtype = x.dtype
-    keep = np.ones(H, dtype=dtype) if keep is None else np.asarray(keep, dtype=dtype)
-    if keep.shape != (H,):  # the kernel does not bounds-check
-        raise ValueError(f"keep must have shape {(H,)}, got {keep.shape}")
+    keep = neuron_mask(keep, H, dtype)
     gates = np.empty((N, T, 4 * H), dtype=dtype)
     np.matmul(x.reshape(N * T, D), Wx, out=gates.reshape(N * T, 4 * H))
     hs = np.empty((N, T, H), dtype=dtype)
@@ -347,7 +341,7 @@ def lstm_backward_numba(dout, dhT, dcT, cache):
     dWx (D, 4H), dWh (H, 4H), db (4H,) in the cache's dtype.
     """
     x, mask, h0, c0, Wx, Wh, gates, hs, cs, tanh_cs, keep = cache
-    _check_float(x)
+    check_float(x, "numba")
     N, T, _ = x.shape
     H = Wh.shape[0]
     dtype = x.dtype
