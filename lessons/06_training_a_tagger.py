@@ -39,10 +39,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _quick import OUT, QUICK  # noqa: E402
+from _quick import OUT, QUICK, pin_threads  # noqa: E402
 from lstm_numpy.data import Corpus, default_conll2003_dir, entity_f1, most_frequent_label_baseline  # noqa: E402
 from lstm_numpy.pipeline import load_splits, make_config, prepare, train_tagger  # noqa: E402
 from lstm_numpy.training.loop import TrainConfig  # noqa: E402
@@ -51,12 +50,7 @@ rng = np.random.default_rng(0)       # the corpus and the training are seeded th
 # One core for NumPy's BLAS and one for Numba: on a small shared machine two
 # thread pools fight over the cores and training can run several times slower
 # (lesson 05, section 4).
-try:
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(limits=1, user_api="blas")
-except ImportError:
-    pass
-numba.set_num_threads(1)
+pin_threads()
 
 # ---------------------------------------------------------------------------
 # 1. Data: a generated corpus where context decides the entity type

@@ -35,22 +35,16 @@ layer (both directions: forward 0..H/2-1, then backward), K labels.
 """
 import warnings
 
-import numba
 import numpy as np
 
-from _quick import OUT, QUICK, trained_tagger
+from _quick import OUT, QUICK, pin_threads, trained_tagger
 from lstm_numpy.analysis import collect_states, contributions, sensitivity_pred_and_gold, top_k_neurons, xin_sensitivity
 from lstm_numpy.report import plots
 
 rng = np.random.default_rng(0)
 # One core for BLAS and one for Numba, as in lessons 05 and 06: on a small
 # shared machine two thread pools fighting over the cores slow everything down.
-try:
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(limits=1, user_api="blas")
-except ImportError:
-    pass
-numba.set_num_threads(1)
+pin_threads()                      # one BLAS thread, one Numba thread (see lesson 05)
 # In quick mode the small tagger never predicts some labels; their sensitivity
 # rows are NaN ("undefined") and the package warns each time.  We print NaN.
 warnings.filterwarnings("ignore", message=".*have no tokens")

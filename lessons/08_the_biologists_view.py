@@ -36,20 +36,14 @@ Dimension legend: n tokens of the dev split, H neurons, K labels.
 """
 import warnings
 
-import numba
 import numpy as np
 
-from _quick import OUT, trained_tagger
+from _quick import OUT, pin_threads, trained_tagger
 from lstm_numpy.analysis import collect_states, xin_sensitivity
 from lstm_numpy.report import plots
 
 rng = np.random.default_rng(0)      # nothing is random below; kept for the lessons' common form
-try:
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(limits=1, user_api="blas")
-except ImportError:
-    pass
-numba.set_num_threads(1)
+pin_threads()                      # one BLAS thread, one Numba thread (see lesson 05)
 warnings.filterwarnings("ignore", message=".*have no tokens")   # NaN rows: labels never predicted (quick mode)
 
 # ---------------------------------------------------------------------------

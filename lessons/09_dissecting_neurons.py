@@ -40,22 +40,16 @@ Dimension legend: n tokens of the dev split, H neurons, K labels, k ablated neur
 """
 import warnings
 
-import numba
 import numpy as np
 
-from _quick import OUT, trained_tagger
+from _quick import OUT, pin_threads, trained_tagger
 from lstm_numpy.analysis import (ablate_output, ablate_recurrent, collect_states, output_cache, rank_neurons,
                                  run_ablation_sweep, xin_sensitivity)
 from lstm_numpy.report import plots
 from lstm_numpy.training.metrics import per_label_accuracy
 
 rng = np.random.default_rng(0)
-try:
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(limits=1, user_api="blas")
-except ImportError:
-    pass
-numba.set_num_threads(1)
+pin_threads()                      # one BLAS thread, one Numba thread (see lesson 05)
 # Labels the (quick) tagger never predicts have no sensitivity row and are not
 # ablated; the package warns about them, we list them once below instead.
 warnings.filterwarnings("ignore", message=".*(have no tokens|have no ranking)")

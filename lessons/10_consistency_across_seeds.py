@@ -36,21 +36,15 @@ Dimension legend: K labels, H neurons, M models.
 import itertools
 import warnings
 
-import numba
 import numpy as np
 
-from _quick import OUT, QUICK, trained_tagger
+from _quick import OUT, QUICK, pin_threads, trained_tagger
 from lstm_numpy.analysis import collect_states, xin_sensitivity
 from lstm_numpy.analysis.consistency import label_correlation, mantel_test, match_neurons, paper_findings
 from lstm_numpy.report import plots
 
 rng = np.random.default_rng(0)
-try:
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(limits=1, user_api="blas")
-except ImportError:
-    pass
-numba.set_num_threads(1)
+pin_threads()                      # one BLAS thread, one Numba thread (see lesson 05)
 warnings.filterwarnings("ignore", message=".*have no tokens")   # NaN rows: labels a small tagger never predicts
 
 # ---------------------------------------------------------------------------

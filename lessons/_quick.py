@@ -15,6 +15,19 @@ OUT = Path(__file__).resolve().parent / "out"
 OUT.mkdir(exist_ok=True)
 
 
+def pin_threads():
+    """One BLAS thread and one Numba thread.  On a small shared machine two thread
+    pools fighting over the cores can make training several times slower
+    (lesson 05 measures it).  Uses threadpoolctl when it is installed."""
+    import numba
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=1, user_api="blas")
+    except ImportError:
+        pass
+    numba.set_num_threads(1)
+
+
 def trained_tagger(seed=0, hidden=None, epochs=None):
     """(params, config, prepared) of a BiLSTM trained on the generated corpus.
 
