@@ -75,7 +75,8 @@ def parse_args(argv=None):
     out.add_argument("--out", help="run directory (default runs/<data>-<preset>-seed<seed>)")
     out.add_argument("--force", action="store_true", help="overwrite an existing run directory")
     out.add_argument("--resume", action="store_true",
-                     help="continue the run in --out (or the default directory) that Ctrl-C interrupted")
+                     help="continue the run in --out (or the default directory) that Ctrl-C interrupted; "
+                          "seeds already finished are reloaded, not retrained, and the analysis is redone")
     out.add_argument("--quick", action="store_true", help="tiny corpus, hidden 16, 8 epochs: a smoke test")
     analysis = p.add_argument_group("analysis")
     analysis.add_argument("--seeds", type=int, default=3,
@@ -83,6 +84,9 @@ def parse_args(argv=None):
                                "for the consistency analysis")
     analysis.add_argument("--random-draws", type=int, default=20, help="random-k ablations per label and k")
     analysis.add_argument("--no-recurrent", action="store_true", help="skip recurrent-mode ablation (slow)")
+    analysis.add_argument("--recurrent-seeds", choices=("first", "all"), default="first",
+                          help="recurrent ablation (it reruns the LSTM hundreds of times) for the first "
+                               "seed's model only (default) or for every seed")
     analysis.add_argument("--no-analysis", action="store_true", help="train and evaluate only")
     out.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
@@ -91,8 +95,9 @@ def parse_args(argv=None):
 def prepare_out_dir(args):
     out = Path(args.out) if args.out else Path("runs") / f"{args.data}-{args.preset}-seed{args.seed}"
     if args.resume:
-        if not (out / "resume.json").is_file():
-            sys.exit(f"error: nothing to resume: {out / 'resume.json'} does not exist")
+        states = list(out.glob("seed*/resume.json")) + list(out.glob("seed*/summary.json"))
+        if not states:
+            sys.exit(f"error: nothing to resume in {out}: no seed*/resume.json or seed*/summary.json")
         return out
     if out.exists() and any(out.iterdir()):
         if not args.force:
@@ -179,8 +184,8 @@ def main(argv=None):
         rng = np.random.default_rng(args.seed)
         models = []
         for seed, (seed_params, _) in zip(seeds, trained):
-            # recurrent ablation reruns the LSTM hundreds of times: done for the first model only
-            recurrent = not args.no_recurrent and seed == seeds[0]
+            # recurrent ablation reruns the LSTM hundreds of times: by default the first model only
+            recurrent = not args.no_recurrent and (args.recurrent_seeds == "all" or seed == seeds[0])
             print(f"dissecting the model of seed {seed} on dev ({'output and recurrent' if recurrent else 'output'}"
                   " ablation)")
             models.append(dissect_model(seed_params, config, prepared.splits["dev"], labels, rng,

@@ -42,6 +42,15 @@ def test_quick_run_writes_metrics(tmp_path):
     again = run("--quick", "--out", str(out), "--no-progress")
     assert again.returncode != 0 and "--force" in again.stderr
     assert json.loads((out / "metrics.json").read_text()) == metrics
+    # --resume on a finished run reloads every seed (no retraining) and redoes the analysis
+    weights = (out / "seed1" / "best.npz").read_bytes()
+    resumed = run("--quick", "--out", str(out), "--no-progress", "--seeds", "2", "--random-draws", "3",
+                  "--resume", "--recurrent-seeds", "all")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "training ->" not in resumed.stdout
+    assert (out / "seed1" / "best.npz").read_bytes() == weights
+    analysis = json.loads((out / "analysis.json").read_text())
+    assert "recurrent" in analysis["per_seed"][1]["ablation"]
 
 
 def test_cuda_backend_without_gpu_fails_at_once_with_a_clear_message(tmp_path):
