@@ -175,13 +175,13 @@ def c4_consistency(analysis, labels):
     return lines
 
 
-def write_claims(run_dirs, out, command):
+def write_claims(run_dirs, out, command, notes=()):
     out = Path(out)
     figures_out = out.parent / f"{out.stem}_figures"
     lines = [f"# The paper's claims on {out.stem}", "",
              "Produced by:", "", "```", *command, "```", "",
              "Every number below is read from the run directories those commands wrote; a claim that "
-             "does not hold is reported as not holding.", ""]
+             "does not hold is reported as not holding.", "", *[f"> {n}" for n in notes], ""]
     for run_dir in run_dirs:
         metrics, analysis = _load(run_dir)
         labels = analysis["labels"]
@@ -230,8 +230,9 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="markdown file to write")
     parser.add_argument("--command", action="append", default=[],
                         help="the commands that produced the runs (repeatable), shown at the top")
+    parser.add_argument("--note", action="append", default=[], help="a note shown at the top (repeatable)")
     args = parser.parse_args(argv)
-    print(write_claims(args.runs, args.out, args.command or ["(commands not given)"]))
+    print(write_claims(args.runs, args.out, args.command or ["(commands not given)"], args.note))
 
 
 if __name__ == "__main__":
