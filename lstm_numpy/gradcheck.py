@@ -50,13 +50,18 @@ def numerical_gradient(f, x, eps=1e-3):
 
 
 def relative_error(analytic, numerical, floor=1e-6):
-    """|a - n| / max(|a| + |n|, floor), elementwise.
+    """|a - n| / max(|a| + |n|, floor * max(1, scale)), elementwise.
 
-    The floor keeps entries where both are ~0 from dividing noise by noise.
+    The floor keeps entries where both are ~0 from dividing rounding noise by
+    noise.  Rounding noise grows with the size of the numbers involved, so the
+    floor grows with ``scale``, the largest |entry| of either gradient: an
+    entry a million times smaller than the largest is judged against 1e-6 of
+    that scale, not against its own size.
     """
     analytic = np.asarray(analytic, dtype=np.float64)
     numerical = np.asarray(numerical, dtype=np.float64)
-    return np.abs(analytic - numerical) / np.maximum(np.abs(analytic) + np.abs(numerical), floor)
+    scale = max(float(np.max(np.abs(analytic), initial=0.0)), float(np.max(np.abs(numerical), initial=0.0)))
+    return np.abs(analytic - numerical) / np.maximum(np.abs(analytic) + np.abs(numerical), floor * max(1.0, scale))
 
 
 def compare(analytic, numerical, floor=1e-6):

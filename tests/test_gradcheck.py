@@ -26,3 +26,12 @@ def test_a_wrong_gradient_is_caught():
     wrong = 2 * x + 1e-3          # d(sum x^2) = 2x, off by a small constant
     assert check_gradient(lambda: np.sum(x ** 2), x, wrong).max_rel_error > 1e-4
     assert check_gradient(lambda: np.sum(x ** 2), x, 2 * x).max_rel_error < 1e-6
+
+
+def test_rounding_noise_at_a_zero_entry_is_judged_against_the_gradient_scale():
+    # analytic exactly 0, numerical 1e-12 of rounding noise, other entries of size 5
+    analytic = np.array([0.0, 5.0, -5.0])
+    numerical = np.array([-1.2e-12, 5.0, -5.0])
+    assert compare(analytic, numerical).max_rel_error < 1e-6
+    # but a real error of a small entry is still caught
+    assert compare(np.array([1e-3, 5.0]), np.array([2e-3, 5.0])).max_rel_error > 1e-6

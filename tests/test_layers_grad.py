@@ -1,7 +1,7 @@
 """Embedding, bidirectional LSTM, linear + loss, dropout and the whole tagger:
 every gradient against finite differences in float64."""
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lstm_numpy.gradcheck import check_gradient
@@ -119,6 +119,7 @@ def test_cross_entropy_is_stable_for_huge_logits():
 
 @settings(deadline=None, max_examples=30)
 @given(seeds, st.sampled_from([0.1, 0.5, 0.8]))
+@example(seed=1, p=0.8)          # a zero gradient next to entries of size 5: rounding noise must not fail it
 def test_dropout_gradient_with_fixed_mask(seed, p):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(3, 4, 5))
