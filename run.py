@@ -82,6 +82,10 @@ def parse_args(argv=None):
     analysis.add_argument("--seeds", type=int, default=3,
                           help="train this many models, seeds --seed, --seed+1, ... (default 3), "
                                "for the consistency analysis")
+    analysis.add_argument("--group-by", choices=("predicted", "gold"), default="predicted",
+                          help="count a token for its predicted label (default, as the public reproduction "
+                               "does) or its gold label in the sensitivity that ranks neurons; the report "
+                               "compares both groupings either way")
     analysis.add_argument("--random-draws", type=int, default=20, help="random-k ablations per label and k")
     analysis.add_argument("--no-recurrent", action="store_true", help="skip recurrent-mode ablation (slow)")
     analysis.add_argument("--recurrent-seeds", choices=("first", "all"), default="first",
@@ -190,7 +194,7 @@ def main(argv=None):
                   " ablation)")
             models.append(dissect_model(seed_params, config, prepared.splits["dev"], labels, rng,
                                         recurrent=recurrent, n_random=args.random_draws,
-                                        progress=not args.no_progress))
+                                        progress=not args.no_progress, group_by=args.group_by))
         timings = {"training (all seeds)": train_seconds,
                    **{f"{step} (seed {seeds[0]})": sec for step, sec in models[0]["timings"].items()},
                    "analysis (all seeds)": time.perf_counter() - analysis_start}

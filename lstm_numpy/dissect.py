@@ -65,8 +65,17 @@ def random_k_summary(sweep, label_names, mode="output"):
 
 
 def dissect_model(params, config, split, label_names, rng, recurrent=True, ks=DEFAULT_KS,
-                  recurrent_ks=RECURRENT_KS, n_random=20, n_random_recurrent=5, progress=True):
-    """Everything measured on one model. Returns a dict of arrays and sweep results."""
+                  recurrent_ks=RECURRENT_KS, n_random=20, n_random_recurrent=5, progress=True,
+                  group_by="predicted"):
+    """Everything measured on one model. Returns a dict of arrays and sweep results.
+
+    group_by: "predicted" (as the public reproduction of the paper does) or "gold":
+    which label a token counts for in the sensitivity that ranks neurons for
+    ablation; both groupings are computed and compared either way.
+    """
+    if group_by not in ("predicted", "gold"):
+        raise ValueError(f"group_by must be 'predicted' or 'gold', got {group_by!r}")
+    other = "gold" if group_by == "predicted" else "predicted"
     timings = {}
     start = time.perf_counter()
     states = collect_states(params, config, split)
@@ -77,16 +86,16 @@ def dissect_model(params, config, split, label_names, rng, recurrent=True, ks=DE
     both = sensitivity_pred_and_gold(states, W)
     timings["sensitivity (both groupings)"] = time.perf_counter() - start
     start = time.perf_counter()
-    measures = all_measures(states, W, b, group_by="predicted", measured=True)
+    measures = all_measures(states, W, b, group_by=group_by, measured=True)
     timings["other importance measures"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    sweep = run_ablation_sweep(params, config, split, label_names, states, both["predicted"],
+    sweep = run_ablation_sweep(params, config, split, label_names, states, both[group_by],
                                modes=("output",), ks=ks, n_random=n_random, rng=rng, progress=progress)
     timings["output-mode sweep"] = time.perf_counter() - start
     if recurrent:
         start = time.perf_counter()
-        rec = run_ablation_sweep(params, config, split, label_names, states, both["predicted"],
+        rec = run_ablation_sweep(params, config, split, label_names, states, both[group_by],
                                  modes=("recurrent",), ks=recurrent_ks, n_random=n_random_recurrent,
                                  rng=rng, progress=progress)
         sweep = _merge_sweeps(sweep, rec)
@@ -104,9 +113,10 @@ def dissect_model(params, config, split, label_names, rng, recurrent=True, ks=DE
                 by_measure[name][record["label"]][record["k"]] = {
                     "drop": record["target_acc_drop"], "selectivity": record["selectivity"]}
     timings["top-k ablation per ranking"] = time.perf_counter() - start
-    return {"random_k": random_k_summary(sweep, label_names), "states": states, "sensitivity": both["predicted"], "sensitivity_gold": both["gold"],
+    return {"random_k": random_k_summary(sweep, label_names), "states": states, "group_by": group_by,
+            "sensitivity": both[group_by], "sensitivity_other": both[other],
             "group_spearman": both["spearman"], "measures": measures,
-            "rank_correlations": rank_correlations(measures), "mass": neurons_for_mass(both["predicted"]),
+            "rank_correlations": rank_correlations(measures), "mass": neurons_for_mass(both[group_by]),
             "sweep": sweep, "top_k_by_measure": by_measure, "timings": timings}
 
 
@@ -182,7 +192,8 @@ def write_outputs(out_dir, models, label_names, command, seeds, metrics, timings
         "title": "Measuring and dissecting the neurons of an LSTM tagger",
         "command": command, "seeds": list(seeds), "timings": timings, "labels": list(label_names),
         "data": data_summary or {}, "model": model_summary or {}, "metrics": metrics,
-        "sensitivity": {"matrix": S, "labels": list(label_names), "top_k": 5, "split": "dev"},
+        "sensitivity": {"matrix": S, "labels": list(label_names), "top_k": 5,
+                        "split": f"dev, tokens grouped by their {first['group_by']} label"},
         "ablation": {"summary": summary, "split": "dev", "n_random_draws": sweep["n_random"]},
         "drop_matrix": {"k": k, "matrix": M},
         "single_neuron_drops": sweep["single_neuron"]["output"]["token_acc_drop"],
@@ -194,7 +205,8 @@ def write_outputs(out_dir, models, label_names, command, seeds, metrics, timings
     context["sections"] = _comparison_sections(first, label_names)
     write_report(out_dir / "report.md", context)
     context["extra"] = {
-        "sensitivity_gold": first["sensitivity_gold"],
+        "sensitivity_group_by": first["group_by"],
+        f"sensitivity_grouped_by_{'gold' if first['group_by'] == 'predicted' else 'predicted'}": first["sensitivity_other"],
         "sensitivity_group_spearman": first["group_spearman"],
         "rank_correlations": first["rank_correlations"],
         "top5_drop_by_measure": _measure_table(first, label_names),

@@ -45,12 +45,14 @@ def test_quick_run_writes_metrics(tmp_path):
     # --resume on a finished run reloads every seed (no retraining) and redoes the analysis
     weights = (out / "seed1" / "best.npz").read_bytes()
     resumed = run("--quick", "--out", str(out), "--no-progress", "--seeds", "2", "--random-draws", "3",
-                  "--resume", "--recurrent-seeds", "all")
+                  "--resume", "--recurrent-seeds", "all", "--group-by", "gold")
     assert resumed.returncode == 0, resumed.stderr
     assert "training ->" not in resumed.stdout
     assert (out / "seed1" / "best.npz").read_bytes() == weights
     analysis = json.loads((out / "analysis.json").read_text())
     assert "recurrent" in analysis["per_seed"][1]["ablation"]
+    assert analysis["sensitivity_group_by"] == "gold" and "sensitivity_grouped_by_predicted" in analysis
+    assert "grouped by their gold label" in (out / "report.md").read_text()
 
 
 def test_cuda_backend_without_gpu_fails_at_once_with_a_clear_message(tmp_path):
