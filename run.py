@@ -212,6 +212,9 @@ def main(argv=None):
         print(f"{split}: token accuracy {m['token_acc']:.4f}  entity F1 {m['entity_f1']:.2f}  (seed {seeds[0]})")
     if is_ner:
         print(f"test: most-frequent-label baseline entity F1 {metrics['test_baseline_entity_f1']:.2f}")
+    if summary["embeddings_coverage"] is not None:
+        print(f"pretrained vectors from {args.embeddings} cover {100 * summary['embeddings_coverage']:.1f}% "
+              "of the vocabulary")
     width = max(len(label) for label in labels)
     print("dev per-label accuracy: " + "  ".join(
         f"{label:>{width}s} {acc:.3f}" if acc is not None else f"{label} n/a"
