@@ -5,7 +5,8 @@ For backends numpy, numba and torch (float32) it measures tokens/s of training
 gradient over all outputs, dx and every parameter gradient) and of inference
 (forward only), and the peak memory of one forward+backward (tracemalloc, for
 numpy/numba: NumPy's allocations are traced; the inputs and parameters are
-allocated before tracing starts, so they are not counted; torch: "n/a").
+allocated before tracing starts, so they are not counted; torch: the running
+sum of its profiler's memory events, since tracemalloc cannot see its allocator).
 
 Sweeps (D=100 input size throughout):
     H: 32 64 128 256 512      (N=32, T=30)
@@ -107,6 +108,20 @@ def traced_peak(fwd_bwd):
     return peak - base
 
 
+def torch_peak(torch, fwd_bwd):
+    """Peak bytes torch's CPU allocator holds during one call, from the profiler's
+    memory events (tracemalloc cannot see torch's allocator): the running sum of
+    every event's own allocations minus frees, in time order, and its maximum."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fwd_bwd()
+    current = peak = 0
+    for _, change in sorted((e.time_range.start, e.self_cpu_memory_usage) for e in prof.events()):
+        current += change
+        peak = max(peak, current)
+    return peak
+
+
 def fit_slope(xs, ys):
     """Least-squares slope of log y on log x."""
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
@@ -141,7 +156,7 @@ def run_sweeps(args, torch):
                     calls = ours_calls(backend, np.float32, N, T, D, H, np.random.default_rng(args.seed))
                 time.sleep(args.pause)
                 fb, f = best_seconds(calls, args.repeats, args.min_time)
-                peak = traced_peak(calls[0]) if backend != "torch" else None
+                peak = traced_peak(calls[0]) if backend != "torch" else torch_peak(torch, calls[0])
                 rows.append({"sweep": sweep, "backend": backend, "N": N, "T": T, "D": D, "H": H,
                              "fwd_bwd_s": fb, "fwd_s": f,
                              "fwd_bwd_tok_s": tokens / fb, "fwd_tok_s": tokens / f,
