@@ -165,6 +165,15 @@ def _describe(names) -> str:
     return ", ".join(repr(n) for n in sorted(names))
 
 
+def _check_names(npz_path, params, wanted, missing_why, extra_why):
+    """CheckpointError when ``params`` lacks a name of ``wanted`` or has one more."""
+    missing, extra = set(wanted) - set(params), set(params) - set(wanted)
+    if missing:
+        raise CheckpointError(f"{npz_path}: missing parameter(s) {_describe(missing)} {missing_why}")
+    if extra:
+        raise CheckpointError(f"{npz_path}: extra parameter(s) {_describe(extra)} {extra_why}")
+
+
 def load_checkpoint(
     path: str | os.PathLike, expected_shapes: Mapping[str, tuple[int, ...]] | None = None
 ) -> tuple[dict[str, np.ndarray], dict]:
@@ -181,11 +190,7 @@ def load_checkpoint(
     params = _read_weights(npz_path)
     specs = metadata["specs"]
 
-    missing, extra = set(specs) - set(params), set(params) - set(specs)
-    if missing:
-        raise CheckpointError(f"{npz_path}: missing parameter(s) {_describe(missing)} listed in {json_path.name}")
-    if extra:
-        raise CheckpointError(f"{npz_path}: extra parameter(s) {_describe(extra)} not listed in {json_path.name}")
+    _check_names(npz_path, params, specs, f"listed in {json_path.name}", f"not listed in {json_path.name}")
     for name in sorted(specs):
         shape, dtype = specs[name]
         array = params[name]
@@ -205,11 +210,7 @@ def load_checkpoint(
 
     if expected_shapes is not None:
         expected = {name: tuple(shape) for name, shape in expected_shapes.items()}
-        missing, extra = set(expected) - set(params), set(params) - set(expected)
-        if missing:
-            raise CheckpointError(f"{npz_path}: missing parameter(s) {_describe(missing)} the model expects")
-        if extra:
-            raise CheckpointError(f"{npz_path}: extra parameter(s) {_describe(extra)} the model does not expect")
+        _check_names(npz_path, params, expected, "the model expects", "the model does not expect")
         for name in sorted(expected):
             if params[name].shape != expected[name]:
                 raise CheckpointError(
