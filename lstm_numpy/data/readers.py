@@ -144,6 +144,29 @@ def _check_scheme(scheme):
 # --------------------------------------------------------------------------- readers
 
 
+class _Sentences:
+    """Collects tokens into sentences as a reader walks a file: ``add`` a token,
+    ``end`` at a sentence break, ``corpus`` at the end of the file."""
+
+    def __init__(self, path, scheme=None):
+        self.path, self.scheme = path, scheme
+        self.sentences, self.labels, self.words, self.tags = [], [], [], []
+
+    def add(self, word, tag):
+        self.words.append(word)
+        self.tags.append(tag)
+
+    def end(self):
+        if self.words:
+            self.sentences.append(self.words)
+            self.labels.append(_apply_scheme(self.tags, self.scheme))
+            self.words, self.tags = [], []
+
+    def corpus(self):
+        self.end()
+        return _finish(self.path, self.sentences, self.labels)
+
+
 def read_conll(
     path: str | os.PathLike,
     label_column: int = -1,
@@ -159,24 +182,12 @@ def read_conll(
     ``None`` keeps the column as written (use it for POS or chunk columns).
     """
     _check_scheme(scheme)
-    sentences, labels = [], []
-    words, tags = [], []
+    collected = _Sentences(path, scheme)
     checked = False
-
-    def flush():
-        if words:
-            sentences.append(list(words))
-            labels.append(_apply_scheme(list(tags), scheme))
-            words.clear()
-            tags.clear()
-
     for number, line in iter_lines(path):
         fields = line.split()
-        if not fields:
-            flush()
-            continue
-        if fields[0] == DOCSTART:
-            flush()
+        if not fields or fields[0] == DOCSTART:
+            collected.end()
             continue
         if not checked:
             if len(fields) < 2:
@@ -191,10 +202,8 @@ def read_conll(
                     )
         if len(fields) != n_columns:
             raise DataFormatError(f"{path} line {number}: expected {n_columns} columns, got {len(fields)}")
-        words.append(fields[token_column])
-        tags.append(fields[label_column])
-    flush()
-    return _finish(path, sentences, labels)
+        collected.add(fields[token_column], fields[label_column])
+    return collected.corpus()
 
 
 def read_conllu(path: str | os.PathLike, tag: str = "upos") -> Corpus:
@@ -206,14 +215,10 @@ def read_conllu(path: str | os.PathLike, tag: str = "upos") -> Corpus:
     columns = {"upos": 3, "xpos": 4}
     if tag not in columns:
         raise ValueError(f"tag must be 'upos' or 'xpos', got {tag!r}")
-    sentences, labels = [], []
-    words, tags = [], []
+    collected = _Sentences(path)
     for number, line in iter_lines(path):
         if not line.strip():
-            if words:
-                sentences.append(words)
-                labels.append(tags)
-                words, tags = [], []
+            collected.end()
             continue
         if line.startswith("#"):
             continue
@@ -233,25 +238,17 @@ def read_conllu(path: str | os.PathLike, tag: str = "upos") -> Corpus:
         label = fields[columns[tag]]
         if not fields[1] or not label:
             raise DataFormatError(f"{path} line {number}: expected a non-empty FORM and {tag.upper()}")
-        words.append(fields[1])
-        tags.append(label)
-    if words:
-        sentences.append(words)
-        labels.append(tags)
-    return _finish(path, sentences, labels)
+        collected.add(fields[1], label)
+    return collected.corpus()
 
 
 def read_token_label(path: str | os.PathLike, scheme: str | None = None) -> Corpus:
     """Read ``token<TAB>label`` lines, blank line between sentences (tokens may hold spaces)."""
     _check_scheme(scheme)
-    sentences, labels = [], []
-    words, tags = [], []
+    collected = _Sentences(path, scheme)
     for number, line in iter_lines(path):
         if not line.strip():
-            if words:
-                sentences.append(words)
-                labels.append(_apply_scheme(tags, scheme))
-                words, tags = [], []
+            collected.end()
             continue
         fields = line.split("\t")
         if len(fields) != 2 or not fields[0] or not fields[1]:
@@ -259,12 +256,8 @@ def read_token_label(path: str | os.PathLike, scheme: str | None = None) -> Corp
                 f"{path} line {number}: expected 2 tab-separated columns (token<TAB>label), "
                 f"got {line!r}"
             )
-        words.append(fields[0])
-        tags.append(fields[1])
-    if words:
-        sentences.append(words)
-        labels.append(_apply_scheme(tags, scheme))
-    return _finish(path, sentences, labels)
+        collected.add(fields[0], fields[1])
+    return collected.corpus()
 
 
 # --------------------------------------------------------------------------- writer
