@@ -153,7 +153,7 @@ def main(argv=None):
     prepared = prepare(corpora, args.unknown_labels)
     labels = prepared.labels.labels
     is_ner = any(label.startswith(("B-", "I-")) for label in labels)
-    config = make_config(args.preset, len(prepared.vocab), len(prepared.labels), args.backend, args.dtype,
+    config = make_config(args.preset, prepared, args.backend, args.dtype,
                          hidden=16 if args.quick and args.hidden is None else args.hidden)
     print(f"model: {args.preset} ({config.output_size} neurons, {'Bi' if config.bidirectional else ''}LSTM), "
           f"vocabulary {len(prepared.vocab):,}, {len(labels)} labels, backend {config.backend}, {config.dtype}")

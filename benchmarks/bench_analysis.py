@@ -36,7 +36,7 @@ def conll_setup(data_dir, epochs, seed):
     from lstm_numpy.training.loop import TrainConfig
     splits = load_conll2003(data_dir)
     prepared = prepare({"train": splits["train"], "dev": splits["valid"], "test": splits["test"]})
-    config = make_config("paper", len(prepared.vocab), len(prepared.labels))
+    config = make_config("paper", prepared)
     if epochs > 0:
         params, _ = train_tagger(prepared, config, TrainConfig(epochs=epochs, seed=seed), progress=None)
     else:

@@ -75,7 +75,7 @@ print(f"share of O among training tokens: {label_counts['O'] / sum(label_counts.
 # ---------------------------------------------------------------------------
 # Preset "bilstm": 25 neurons per direction (50 in all), 100-d word and 10-d
 # casing embeddings, dropout 0.5.  Quick mode: 8 per direction, 2 epochs.
-config = make_config("bilstm", len(prepared.vocab), len(labels), hidden=8 if QUICK else None)
+config = make_config("bilstm", prepared, hidden=8 if QUICK else None)
 train_cfg = TrainConfig(epochs=2 if QUICK else 10, batch_size=32, seed=0)
 print(f"\nmodel: BiLSTM, {config.hidden} neurons per direction, backend {config.backend}, {config.dtype}; "
       f"{train_cfg.epochs} epochs at most, Adam, batch {train_cfg.batch_size}")
@@ -168,7 +168,7 @@ else:
     for split, corpus in conll.items():
         print(f"CoNLL-2003 {split:5s}: {len(corpus):6,d} sentences {corpus.n_tokens:8,d} tokens")
     conll_prepared = prepare(conll, unknown_labels="O")   # a label absent from a small training subset -> O
-    conll_config = make_config("paper", len(conll_prepared.vocab), len(conll_prepared.labels))
+    conll_config = make_config("paper", conll_prepared)
     conll_cfg = TrainConfig(epochs=1 if QUICK else 3, batch_size=32, lr=5e-3, seed=0)
     _, conll_summary = train_tagger(conll_prepared, conll_config, conll_cfg, progress=False)
     conll_losses = [record["train_loss"] for record in conll_summary["history"]]

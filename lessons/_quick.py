@@ -48,7 +48,7 @@ def trained_tagger(seed=0, hidden=None, epochs=None):
     epochs = epochs if epochs is not None else (20 if QUICK else 10)
     corpora = load_splits("generated", OUT / "generated", seed=0, quick=QUICK)
     prepared = prepare(corpora)
-    config = make_config("bilstm", len(prepared.vocab), len(prepared.labels), hidden=hidden)
+    config = make_config("bilstm", prepared, hidden=hidden)
     train_cfg = TrainConfig(epochs=epochs, batch_size=32, lr=0.03 if QUICK else None, seed=seed)
     stem = OUT / f"tagger_{'quick' if QUICK else 'full'}_h{hidden}_e{epochs}_seed{seed}"
     try:

@@ -15,15 +15,17 @@ import numpy as np
 
 from .data.readers import load_conll2003, read_conll, read_conllu, read_token_label
 from .data.generated import generate_corpus
-from .data.vocab import CASES, LabelVocab, Vocab, load_glove
+from .data.vocab import CASES, AffixVocab, CharVocab, LabelVocab, Vocab, load_glove
 from .model.tagger import TaggerConfig, init_tagger
 from .training.loop import TrainConfig, encode_corpus, evaluate_split, train
 
+AFFIX_DIM = 20      # per affix kind: 5 kinds x 20 = 100 inputs next to the 100-d word vector
 PRESETS = {
     # the paper's tagger: one unidirectional LSTM of 50 neurons, 100-d words, dropout 0.5, no CRF
     "paper": dict(hidden=50, bidirectional=False, word_dim=100, dropout=0.5),
     # 25 neurons per direction, 50 in total, so the analysis sees as many neurons as in "paper"
-    "bilstm": dict(hidden=25, bidirectional=True, word_dim=100, dropout=0.5),
+    # and, unlike "paper", a view inside each word: embeddings of its affixes (data.vocab.AFFIXES)
+    "bilstm": dict(hidden=25, bidirectional=True, word_dim=100, dropout=0.5, affix_dim=AFFIX_DIM),
 }
 CASE_DIM = 10
 GENERATED_SIZES = {"full": dict(n_train=3000, n_dev=500, n_test=500),
@@ -71,6 +73,8 @@ class Prepared(NamedTuple):
     vocab: Vocab
     labels: LabelVocab
     splits: dict        # split name -> EncodedSplit
+    affixes: AffixVocab  # built from vocab, so a checkpoint's Vocab rebuilds it
+    chars: CharVocab     # likewise
 
 
 def prepare(corpora, unknown_labels="error"):
@@ -93,18 +97,24 @@ def prepare(corpora, unknown_labels="error"):
         warnings.warn(f"{where}: labels {unknown} not in training; mapped to O")
         for seq in corpora[name].labels:
             seq[:] = [label if label in labels.index else "O" for label in seq]
-    splits = {name: encode_corpus(c, vocab, labels) for name, c in corpora.items()}
-    return Prepared(vocab, labels, splits)
+    affixes, chars = AffixVocab(vocab), CharVocab(vocab)
+    splits = {name: encode_corpus(c, vocab, labels, affixes, chars) for name, c in corpora.items()}
+    return Prepared(vocab, labels, splits, affixes, chars)
 
 
-def make_config(preset, n_words, n_labels, backend="numba", dtype="float32", hidden=None, case_dim=CASE_DIM):
-    """TaggerConfig of a preset; ``hidden`` (per direction) overrides the preset's."""
+def make_config(preset, prepared, backend="numba", dtype="float32", hidden=None, case_dim=CASE_DIM):
+    """TaggerConfig of a preset, sized by the Prepared data's vocabularies;
+    ``hidden`` (per direction) overrides the preset's."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     options = dict(PRESETS[preset])
     if hidden is not None:
         options["hidden"] = hidden
-    return TaggerConfig(vocab_size=n_words, n_labels=n_labels, case_vocab_size=len(CASES),
+    if options.get("affix_dim", 0) > 0:
+        options.update(n_affixes=len(prepared.affixes.kinds), affix_vocab_size=len(prepared.affixes))
+    if options.get("char_filters", 0) > 0:
+        options.update(char_vocab_size=len(prepared.chars))
+    return TaggerConfig(vocab_size=len(prepared.vocab), n_labels=len(prepared.labels), case_vocab_size=len(CASES),
                         case_dim=case_dim, backend=backend, dtype=dtype, **options)
 
 

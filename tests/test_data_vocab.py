@@ -13,8 +13,10 @@ from lstm_numpy.data.vocab import (
     CASE_UPPER,
     PAD_ID,
     UNK_ID,
+    AffixVocab,
     LabelVocab,
     Vocab,
+    affix,
     case_ids,
     load_glove,
     replace_singletons,
@@ -53,6 +55,21 @@ def test_case_ids():
     ids = case_ids(words)
     assert ids.dtype == np.int64 and ids.tolist() == expected
     assert PAD_ID == 0 and 0 not in ids  # id 0 is left for padding
+
+
+def test_affixes_of_seen_and_unseen_words():
+    vocab = Vocab.build([["Johnson", "Davidson", "Jones", "the", "Johnson"]])
+    affixes = AffixVocab(vocab, kinds=("p2", "s3"), min_count=2)
+    # counted over training tokens: "p2:jo" 4 (Johnson x2, Jones), "s3:son" 3; "s3:nes" once, dropped
+    assert affixes.keys[:2] == ["<pad>", "<unk>"] and set(affixes.keys[2:]) == {"p2:jo", "s3:son"}
+    ids = affixes.encode(["KOWALSON", "Jo", "x"])      # (T, A): case ignored; "jo" is its own p2
+    assert ids.shape == (3, 2) and ids.dtype == np.int64
+    jo, son = affixes.index["p2:jo"], affixes.index["s3:son"]
+    assert ids.tolist() == [[UNK_ID, son], [jo, UNK_ID], [UNK_ID, UNK_ID]]
+    assert affix("Kowalczyk", "s2") == "yk" and affix("ab", "p3") == "ab"
+    assert affixes.encode([]).shape == (0, 2)
+    with pytest.raises(ValueError, match="affix kinds"):
+        AffixVocab(vocab, kinds=("x3",))
 
 
 def test_label_vocab_order_and_unknown_label():

@@ -1,12 +1,13 @@
 """Embedding, bidirectional LSTM, linear + loss, dropout and the whole tagger:
 every gradient against finite differences in float64."""
 import numpy as np
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from lstm_numpy.gradcheck import check_gradient
 from lstm_numpy.model import layers
 from lstm_numpy.model.bilstm import bilstm_backward, bilstm_forward, reverse_index
+from lstm_numpy.model.chars import char_cnn_backward, char_cnn_forward, init_char_cnn
 from lstm_numpy.model.lstm import init_lstm_params, lstm_forward
 from lstm_numpy.model.tagger import Batch, TaggerConfig, init_tagger, tagger_loss, tagger_loss_and_grads
 from strategies import lstm_problems
@@ -143,13 +144,17 @@ def test_dropout_keeps_the_expected_value():
     assert abs((y == 0).mean() - 0.5) < 0.01
 
 
-@settings(deadline=None, max_examples=15)
-@given(seeds, st.booleans(), st.booleans(), st.sampled_from([0.0, 0.3]))
-def test_tagger_gradients_for_every_parameter(seed, bidirectional, use_case, dropout):
+@settings(deadline=None, max_examples=30)
+@given(seeds, st.booleans(), st.booleans(), st.booleans(), st.booleans(), st.sampled_from([0.0, 0.3]))
+def test_tagger_gradients_for_every_parameter(seed, bidirectional, use_case, use_affix, use_chars, dropout):
     rng = np.random.default_rng(seed)
     N, T = int(rng.integers(1, 4)), int(rng.integers(1, 6))
     config = TaggerConfig(vocab_size=7, n_labels=4, word_dim=3, hidden=3,
                           case_vocab_size=4 if use_case else 0, case_dim=2 if use_case else 0,
+                          n_affixes=2 if use_affix else 0, affix_vocab_size=5 if use_affix else 0,
+                          affix_dim=2 if use_affix else 0,
+                          char_vocab_size=5 if use_chars else 0, char_dim=2 if use_chars else 0,
+                          char_filters=2 if use_chars else 0,
                           bidirectional=bidirectional, dropout=dropout, backend="numpy", dtype="float64")
     params = init_tagger(config, rng)
     for name in params:
@@ -157,7 +162,12 @@ def test_tagger_gradients_for_every_parameter(seed, bidirectional, use_case, dro
             params[name] += rng.normal(size=params[name].shape)
     mask = random_mask(rng, N, T)
     batch = Batch(rng.integers(0, 7, (N, T)), mask, rng.integers(0, 4, (N, T)),
-                  rng.integers(0, 4, (N, T)) if use_case else None)
+                  rng.integers(0, 4, (N, T)) if use_case else None,
+                  rng.integers(0, 5, (N, T, 2)) if use_affix else None,  # repeats likely: sums tested
+                  random_char_ids(rng, N, T, 3, 5) if use_chars else None)
+    if use_chars:
+        params["char.table"] = rng.normal(size=params["char.table"].shape)
+        assume(max_margin_crossings(batch.char_ids, {k: params["char." + k] for k in ("table", "W")}, 3) == 0)
     drop_seed = int(rng.integers(1 << 30))
 
     def loss():
@@ -170,3 +180,62 @@ def test_tagger_gradients_for_every_parameter(seed, bidirectional, use_case, dro
         assert grads[name].shape == params[name].shape, name
         result = check_gradient(loss, params[name], grads[name])
         assert result.max_rel_error < TOL, f"{name}: {result}"
+
+
+def random_char_ids(rng, N, T, L, C):
+    """(N, T, L) ids in 2..C-1 left-aligned per token, some tokens empty (all 0)."""
+    lengths = rng.integers(0, L + 1, size=(N, T))
+    ids = rng.integers(2, C, size=(N, T, L))
+    return np.where(np.arange(L) < lengths[..., None], ids, 0)
+
+
+def max_margin_crossings(ids, p, width, margin=0.05):
+    """How many (token, filter) maxima have a runner-up window with a
+    different value within ``margin`` of the winner."""
+    r, Dc = width // 2, p["table"].shape[1]
+    padded = np.pad(ids, ((0, 0), (0, 0), (r, r)))
+    a = sum(p["table"][padded[:, :, j:j + ids.shape[2]]] @ p["W"][j * Dc:(j + 1) * Dc] for j in range(width))
+    a = np.where((ids != 0)[..., None], a, -np.inf)             # (N, T, L, F)
+    top = a.max(axis=2, keepdims=True)
+    with np.errstate(invalid="ignore"):                         # empty tokens: -inf - -inf
+        gap = top - a
+    return int(((gap > 1e-9) & (gap < margin)).sum())
+
+
+@settings(deadline=None, max_examples=25)
+@given(seeds, st.sampled_from([1, 3, 5]))
+def test_char_cnn_gradients(seed, width):
+    rng = np.random.default_rng(seed)
+    N, T, L, C, Dc, F = (int(v) for v in rng.integers(1, 4, 3).tolist() + [6, 2, 3])
+    ids = random_char_ids(rng, N, T, L, C)
+    p = init_char_cnn(C, Dc, F, width, rng)
+    p["table"] = rng.normal(size=(C, Dc))   # windows far apart, so the max rarely nearly ties
+    p["b"] += rng.normal(size=F)
+    dout = rng.normal(size=(N, T, F))
+    # a max is not differentiable where two different windows tie: finite
+    # differences (step 1e-3) would cross over, so such draws are skipped.
+    # Equal windows (same characters) tie exactly and are fine: max(f, f) = f.
+    assume(max_margin_crossings(ids, p, width) == 0)
+
+    def loss():
+        return (char_cnn_forward(ids, p["table"], p["W"], p["b"])[0] * dout).sum()
+
+    _, cache = char_cnn_forward(ids, p["table"], p["W"], p["b"])
+    grads = char_cnn_backward(dout, p["table"], p["W"], cache)
+    for name in ("table", "W", "b"):
+        result = check_gradient(loss, p[name], grads["d" + name])
+        assert result.max_rel_error < TOL, f"{name}: {result}"
+
+
+def test_char_cnn_matches_a_loop_over_windows():
+    rng = np.random.default_rng(5)
+    ids = np.array([[[3, 4, 5, 0], [2, 0, 0, 0], [0, 0, 0, 0]]])    # "abc", "x", an empty (padding) token
+    p = init_char_cnn(6, 2, 4, 3, rng)
+    p["b"] += rng.normal(size=4)
+    out, _ = char_cnn_forward(ids, p["table"], p["W"], p["b"])
+    for t, word in enumerate(([3, 4, 5], [2], [])):
+        padded = [0, *word, 0]                                    # 0 marks both ends of the word
+        windows = [np.concatenate([p["table"][c] for c in padded[l:l + 3]]) @ p["W"] + p["b"]
+                   for l in range(len(word))]
+        expected = np.max(windows, axis=0) if windows else np.zeros(4)
+        np.testing.assert_allclose(out[0, t], expected, rtol=1e-12)

@@ -20,7 +20,7 @@ def tiny():
 
 
 def run_tiny(tiny, tmp_path, backend="numpy", seed=1, **train_options):
-    config = make_config("bilstm", len(tiny.vocab), len(tiny.labels), backend=backend, hidden=6)
+    config = make_config("bilstm", tiny, backend=backend, hidden=6)
     options = dict(epochs=2, batch_size=16, seed=seed, patience=5)
     options.update(train_options)
     return train_tagger(tiny, config, TrainConfig(**options), tmp_path, progress=None)
@@ -58,7 +58,7 @@ def test_loss_falls(tiny, tmp_path):
 def test_nan_loss_stops_with_epoch_and_batch_and_keeps_best_checkpoint(tiny, tmp_path):
     params, _ = run_tiny(tiny, tmp_path, epochs=1)
     before = (tmp_path / "best.npz").read_bytes()
-    config = make_config("bilstm", len(tiny.vocab), len(tiny.labels), backend="numpy", hidden=6)
+    config = make_config("bilstm", tiny, backend="numpy", hidden=6)
     params["out.b"][0] = np.nan
     with pytest.raises(TrainingError, match=r"epoch 1, batch 1"):
         train(params, config, TrainConfig(epochs=1, seed=0), tiny.splits["train"], tiny.splits["dev"],
@@ -77,7 +77,7 @@ def test_bilstm_beats_most_frequent_label_baseline_by_15_points():
     """The generated corpus needs context: a trained BiLSTM is >= 15 entity-F1 above the baseline."""
     corpora = load_generated(None, seed=0, n_train=1500, n_dev=300, n_test=500)
     prepared = prepare(corpora)
-    config = make_config("bilstm", len(prepared.vocab), len(prepared.labels), backend="numba")
+    config = make_config("bilstm", prepared, backend="numba")
     params, summary = train_tagger(prepared, config, TrainConfig(epochs=8, seed=0, lr=3e-3), progress=None)
     model_f1 = summary["test"]["entity_f1"]
     baseline = most_frequent_label_baseline(corpora["train"].sentences, corpora["train"].labels,
@@ -88,8 +88,8 @@ def test_bilstm_beats_most_frequent_label_baseline_by_15_points():
 
 
 def test_numba_and_numpy_backends_evaluate_alike(tiny):
-    config_np = make_config("bilstm", len(tiny.vocab), len(tiny.labels), backend="numpy", dtype="float64", hidden=5)
-    config_nb = make_config("bilstm", len(tiny.vocab), len(tiny.labels), backend="numba", dtype="float64", hidden=5)
+    config_np = make_config("bilstm", tiny, backend="numpy", dtype="float64", hidden=5)
+    config_nb = make_config("bilstm", tiny, backend="numba", dtype="float64", hidden=5)
     params = init_tagger(config_np, np.random.default_rng(0))
     a = evaluate_split(params, config_np, tiny.splits["dev"], tiny.labels.labels)
     b = evaluate_split(params, config_nb, tiny.splits["dev"], tiny.labels.labels)
@@ -99,7 +99,7 @@ def test_numba_and_numpy_backends_evaluate_alike(tiny):
 @pytest.mark.parametrize("stop_at,backend", [((1, 3), "numpy"), ((2, 1), "numpy"), ((1, 5), "numba")])
 def test_interrupt_then_resume_equals_uninterrupted_run_bit_for_bit(tiny, tmp_path, stop_at, backend):
     """Ctrl-C saves a resumable state; --resume ends with the very same weights."""
-    config = make_config("bilstm", len(tiny.vocab), len(tiny.labels), backend=backend, hidden=6)
+    config = make_config("bilstm", tiny, backend=backend, hidden=6)
     cfg = TrainConfig(epochs=3, batch_size=16, seed=4, patience=5)
 
     def fresh():

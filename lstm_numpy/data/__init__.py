@@ -22,11 +22,14 @@ from lstm_numpy.data.readers import (
     write_conll,
 )
 from lstm_numpy.data.vocab import (
+    AFFIXES,
     CASES,
     PAD,
     PAD_ID,
     UNK,
     UNK_ID,
+    AffixVocab,
+    CharVocab,
     LabelVocab,
     Vocab,
     case_ids,
@@ -35,8 +38,8 @@ from lstm_numpy.data.vocab import (
 )
 
 __all__ = [
-    "CASES", "ENTITY_TYPES", "PAD", "PAD_ID", "UNK", "UNK_ID",
-    "Corpus", "LabelVocab", "Vocab",
+    "AFFIXES", "CASES", "ENTITY_TYPES", "PAD", "PAD_ID", "UNK", "UNK_ID",
+    "AffixVocab", "CharVocab", "Corpus", "LabelVocab", "Vocab",
     "build_lexicon", "case_ids", "default_conll2003_dir", "entity_f1", "extract_entities",
     "generate_corpus", "generate_sentences", "iob1_to_iob2", "iob2_to_bioes", "iter_lines",
     "load_conll2003", "load_generated", "load_glove", "make_batches", "most_frequent_label_baseline",

@@ -1,13 +1,16 @@
 """The whole tagger: embedding -> (Bi)LSTM -> linear -> masked cross-entropy.
 
 Dimension legend: N batch, T padded length, V vocabulary, C casing classes,
-E = word_dim + case_dim (LSTM input), H hidden per direction,
+A affix kinds, P affix vocabulary, L characters per token, F character filters,
+E = word_dim + case_dim + A * affix_dim + F (LSTM input), H hidden per direction,
 Hout = H or 2H (bidirectional), K labels.
 
 Parameters live in a flat dict of arrays with dotted names, which is also how
 checkpoints store them and how gradients are keyed::
 
     embed.word (V, word_dim)      embed.case (C, case_dim)   [if case_dim > 0]
+    embed.affix (P, affix_dim)                               [if affix_dim > 0]
+    char.table (chars, char_dim) char.W (width*char_dim, F) char.b (F,)  [if char_filters > 0]
     lstm.Wx (E, 4H) lstm.Wh (H, 4H) lstm.b (4H,)             [unidirectional]
     lstm_f.* and lstm_b.* with the same shapes                [bidirectional]
     out.W (K, Hout)  out.b (K,)
@@ -25,6 +28,7 @@ import numpy as np
 from . import layers
 from .backend import BACKENDS, get_backend
 from .bilstm import bilstm_backward, bilstm_forward
+from .chars import char_cnn_backward, char_cnn_forward, init_char_cnn
 from .lstm import init_lstm_params
 
 
@@ -35,6 +39,13 @@ class TaggerConfig:
     word_dim: int = 100
     case_vocab_size: int = 0
     case_dim: int = 0
+    n_affixes: int = 0               # A: affix kinds per token (data.vocab.AFFIXES)
+    affix_vocab_size: int = 0
+    affix_dim: int = 0               # each kind's embedding; A * affix_dim enter the LSTM
+    char_vocab_size: int = 0
+    char_dim: int = 0
+    char_filters: int = 0            # F: the character CNN's output per token (model.chars)
+    char_width: int = 3
     hidden: int = 50
     bidirectional: bool = False
     dropout: float = 0.5
@@ -48,6 +59,16 @@ class TaggerConfig:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if self.case_dim > 0 and self.case_vocab_size <= 0:
             raise ValueError("case_dim > 0 needs case_vocab_size > 0")
+        if self.affix_dim > 0 and (self.affix_vocab_size <= 0 or self.n_affixes <= 0):
+            raise ValueError("affix_dim > 0 needs affix_vocab_size > 0 and n_affixes > 0")
+        if self.char_filters > 0 and (self.char_vocab_size <= 0 or self.char_dim <= 0):
+            raise ValueError("char_filters > 0 needs char_vocab_size > 0 and char_dim > 0")
+
+    @property
+    def input_size(self):
+        """E: what enters the LSTM at each token."""
+        affixes = self.n_affixes * self.affix_dim if self.affix_dim > 0 else 0
+        return self.word_dim + self.case_dim + affixes + max(self.char_filters, 0)
 
     @property
     def output_size(self):
@@ -62,10 +83,13 @@ class Batch(NamedTuple):
     mask: np.ndarray                 # (N, T) bool
     labels: Optional[np.ndarray]     # (N, T) int64, or None when predicting
     case_ids: Optional[np.ndarray] = None  # (N, T) int64
+    affix_ids: Optional[np.ndarray] = None  # (N, T, A) int64
+    char_ids: Optional[np.ndarray] = None   # (N, T, L) int64, 0 = padding
 
 
 class TaggerCache(NamedTuple):
     batch: Batch
+    chars: Any               # the character CNN's cache, or None
     drop_in: Any
     lstm: Any
     hidden: np.ndarray       # (N, T, Hout) LSTM outputs before dropout
@@ -84,7 +108,12 @@ def init_tagger(config, rng):
     params = {"embed.word": rng.normal(0, 0.1, (config.vocab_size, config.word_dim)).astype(dtype)}
     if config.case_dim > 0:
         params["embed.case"] = rng.normal(0, 0.1, (config.case_vocab_size, config.case_dim)).astype(dtype)
-    E = config.word_dim + config.case_dim
+    if config.affix_dim > 0:
+        params["embed.affix"] = rng.normal(0, 0.1, (config.affix_vocab_size, config.affix_dim)).astype(dtype)
+    if config.char_filters > 0:
+        cnn = init_char_cnn(config.char_vocab_size, config.char_dim, config.char_filters, config.char_width, rng, dtype)
+        params.update({f"char.{name}": value for name, value in cnn.items()})
+    E = config.input_size
     for prefix in lstm_prefixes(config):
         for name, value in init_lstm_params(E, config.hidden, rng, dtype).items():
             params[f"{prefix}.{name}"] = value
@@ -112,6 +141,14 @@ def tagger_forward(params, config, batch, rng=None, train=False, keep=None, outp
     x = params["embed.word"][batch.word_ids]                          # (N, T, word_dim)
     if config.case_dim > 0:
         x = np.concatenate([x, params["embed.case"][batch.case_ids]], axis=-1)
+    if config.affix_dim > 0:
+        N, T, A = batch.affix_ids.shape                                # one vector per kind, side by side
+        x = np.concatenate([x, params["embed.affix"][batch.affix_ids].reshape(N, T, A * config.affix_dim)], axis=-1)
+    chars_cache = None
+    if config.char_filters > 0:
+        from_chars, chars_cache = char_cnn_forward(batch.char_ids, params["char.table"], params["char.W"], params["char.b"],
+                                                   kernel="numba" if config.backend == "numba" else "numpy")
+        x = np.concatenate([x, from_chars], axis=-1)
     x, drop_in = layers.dropout_forward(x, config.dropout, rng, train)
     if config.bidirectional:
         hidden, lstm_cache = bilstm_forward(x, batch.mask, _lstm_params(params, "lstm_f"),
@@ -126,7 +163,7 @@ def tagger_forward(params, config, batch, rng=None, train=False, keep=None, outp
     if output_keep is not None:
         h_out = h_out * output_keep
     z, _ = layers.linear_forward(h_out, params["out.W"], params["out.b"])
-    return z, TaggerCache(batch, drop_in, lstm_cache, hidden, drop_out, h_out)
+    return z, TaggerCache(batch, chars_cache, drop_in, lstm_cache, hidden, drop_out, h_out)
 
 
 def tagger_backward(dz, params, config, cache, sparse_embeddings=False):
@@ -154,7 +191,18 @@ def tagger_backward(dz, params, config, cache, sparse_embeddings=False):
         dx[..., :config.word_dim], batch.word_ids, config.vocab_size, sparse_embeddings)
     if config.case_dim > 0:
         grads["embed.case"] = layers.embedding_backward(
-            dx[..., config.word_dim:], batch.case_ids, config.case_vocab_size, sparse_embeddings)
+            dx[..., config.word_dim:config.word_dim + config.case_dim], batch.case_ids,
+            config.case_vocab_size, sparse_embeddings)
+    if config.affix_dim > 0:
+        N, T, A = batch.affix_ids.shape
+        start = config.word_dim + config.case_dim
+        dx_affix = dx[..., start:start + A * config.affix_dim].reshape(N, T, A, config.affix_dim)
+        grads["embed.affix"] = layers.embedding_backward(
+            dx_affix, batch.affix_ids, config.affix_vocab_size, sparse_embeddings)
+    if config.char_filters > 0:
+        cnn = char_cnn_backward(dx[..., config.input_size - config.char_filters:], params["char.table"],
+                                params["char.W"], cache.chars)
+        grads["char.table"], grads["char.W"], grads["char.b"] = cnn["dtable"], cnn["dW"], cnn["db"]
     return grads
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -48,6 +48,8 @@ class EncodedSplit(NamedTuple):
     cases: list
     labels: list
     tokens: list           # the original token strings, for reports
+    affixes: Optional[list] = None  # one (T_s, A) int64 array per sentence, or None
+    chars: Optional[list] = None    # one (T_s, L_s) int64 array per sentence, or None
 
     def __len__(self):
         return len(self.words)
@@ -57,13 +59,16 @@ class EncodedSplit(NamedTuple):
         return int(sum(len(w) for w in self.words))
 
 
-def encode_corpus(corpus, vocab, label_vocab):
-    """Corpus (sentences, labels) -> EncodedSplit with the given vocabularies."""
+def encode_corpus(corpus, vocab, label_vocab, affix_vocab=None, char_vocab=None):
+    """Corpus (sentences, labels) -> EncodedSplit with the given vocabularies
+    (affix and character ids only when their vocabularies are given)."""
     return EncodedSplit(
         [vocab.encode(s) for s in corpus.sentences],
         [case_ids(s) for s in corpus.sentences],
         label_vocab.encode_all(corpus.labels),
         [list(s) for s in corpus.sentences],
+        None if affix_vocab is None else [affix_vocab.encode(s) for s in corpus.sentences],
+        None if char_vocab is None else [char_vocab.encode(s) for s in corpus.sentences],
     )
 
 
@@ -73,7 +78,18 @@ def make_batch(split, index, word_ids=None):
     ids, mask = pad_batch(words)
     cases, _ = pad_batch([split.cases[i] for i in index])
     labels, _ = pad_batch([split.labels[i] for i in index])
-    return Batch(ids, mask, labels, cases)
+    affixes = None
+    if split.affixes is not None:
+        affixes = np.zeros(ids.shape + split.affixes[index[0]].shape[1:], dtype=np.int64)  # (N, T, A)
+        for row, i in enumerate(index):
+            affixes[row, :len(split.affixes[i])] = split.affixes[i]
+    chars = None
+    if split.chars is not None:
+        chars = np.zeros(ids.shape + (max(split.chars[i].shape[1] for i in index),), dtype=np.int64)  # (N, T, L)
+        for row, i in enumerate(index):
+            T_s, L_s = split.chars[i].shape
+            chars[row, :T_s, :L_s] = split.chars[i]
+    return Batch(ids, mask, labels, cases, affixes, chars)
 
 
 def iterate_batches(split, batch_size):
