@@ -62,6 +62,10 @@ def parse_args(argv=None):
     model.add_argument("--preset", choices=sorted(PRESETS), default="bilstm",
                        help="paper: 1 LSTM of 50 neurons; bilstm: 25 neurons per direction (default)")
     model.add_argument("--hidden", type=int, help="neurons per direction (overrides the preset)")
+    model.add_argument("--char-filters", type=int,
+                       help="character-CNN filters per token, 0 for none (overrides the preset; bilstm: 30)")
+    model.add_argument("--affix-dim", type=int,
+                       help="size of each affix embedding, 0 for none (overrides the preset; bilstm: 20)")
     model.add_argument("--backend", choices=BACKENDS, default="numba", help="LSTM implementation (default numba)")
     model.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     train = p.add_argument_group("training")
@@ -70,6 +74,12 @@ def parse_args(argv=None):
     train.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     train.add_argument("--lr", type=float, help="learning rate (default: adam 1e-3, sgd 0.1; 2e-2 with --quick)")
     train.add_argument("--patience", type=int, default=3, help="early stopping patience in epochs")
+    train.add_argument("--lr-decay", type=float, default=1.0,
+                       help="multiply the learning rate by this after each epoch without dev improvement (default 1)")
+    train.add_argument("--unk-replace", type=float, default=0.5,
+                       help="probability a training singleton is replaced by <unk> (default 0.5)")
+    train.add_argument("--word-unk", type=float, default=0.0,
+                       help="probability any other training word is replaced by <unk> (default 0)")
     train.add_argument("--seed", type=int, default=0)
     out = p.add_argument_group("output")
     out.add_argument("--out", help="run directory (default runs/<data>-<preset>-seed<seed>)")
@@ -121,7 +131,8 @@ def train_one_seed(args, seed, prepared, config, is_ner, seed_dir):
         return params, json.loads(done.read_text())
     train_cfg = TrainConfig(epochs=args.epochs or (8 if args.quick else 15), batch_size=args.batch_size,
                             optimizer=args.optimizer, lr=args.lr or (2e-2 if args.quick else None),
-                            patience=args.patience, seed=seed,
+                            patience=args.patience, seed=seed, unk_replace=args.unk_replace, word_unk=args.word_unk,
+                            lr_decay=args.lr_decay,
                             select="entity_f1" if is_ner else "token_acc")
     resume = args.resume and (seed_dir / "resume.json").is_file()
     print(f"seed {seed}: {'resuming' if resume else 'training'} -> {seed_dir}")
@@ -154,7 +165,8 @@ def main(argv=None):
     labels = prepared.labels.labels
     is_ner = any(label.startswith(("B-", "I-")) for label in labels)
     config = make_config(args.preset, prepared, args.backend, args.dtype,
-                         hidden=16 if args.quick and args.hidden is None else args.hidden)
+                         hidden=16 if args.quick and args.hidden is None else args.hidden,
+                         char_filters=args.char_filters, affix_dim=args.affix_dim)
     print(f"model: {args.preset} ({config.output_size} neurons, {'Bi' if config.bidirectional else ''}LSTM), "
           f"vocabulary {len(prepared.vocab):,}, {len(labels)} labels, backend {config.backend}, {config.dtype}")
     seeds = [args.seed + i for i in range(args.seeds)]

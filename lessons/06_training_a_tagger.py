@@ -74,7 +74,8 @@ print(f"share of O among training tokens: {label_counts['O'] / sum(label_counts.
 # 2. Model and training
 # ---------------------------------------------------------------------------
 # Preset "bilstm": 25 neurons per direction (50 in all), 100-d word and 10-d
-# casing embeddings, dropout 0.5.  Quick mode: 8 per direction, 2 epochs.
+# casing embeddings, a character CNN (30 filters) and affix embeddings (5 x 20),
+# dropout 0.5.  Quick mode: 8 per direction, 2 epochs.
 config = make_config("bilstm", prepared, hidden=8 if QUICK else None)
 train_cfg = TrainConfig(epochs=2 if QUICK else 10, batch_size=32, seed=0)
 print(f"\nmodel: BiLSTM, {config.hidden} neurons per direction, backend {config.backend}, {config.dtype}; "

@@ -19,13 +19,16 @@ from .data.vocab import CASES, AffixVocab, CharVocab, LabelVocab, Vocab, load_gl
 from .model.tagger import TaggerConfig, init_tagger
 from .training.loop import TrainConfig, encode_corpus, evaluate_split, train
 
+CHAR_DIM, CHAR_FILTERS = 25, 30  # the character CNN (model.chars): 25-d characters, 30 filters of width 3
 AFFIX_DIM = 20      # per affix kind: 5 kinds x 20 = 100 inputs next to the 100-d word vector
 PRESETS = {
     # the paper's tagger: one unidirectional LSTM of 50 neurons, 100-d words, dropout 0.5, no CRF
     "paper": dict(hidden=50, bidirectional=False, word_dim=100, dropout=0.5),
     # 25 neurons per direction, 50 in total, so the analysis sees as many neurons as in "paper"
-    # and, unlike "paper", a view inside each word: embeddings of its affixes (data.vocab.AFFIXES)
-    "bilstm": dict(hidden=25, bidirectional=True, word_dim=100, dropout=0.5, affix_dim=AFFIX_DIM),
+    # and, unlike "paper", a view inside each word: a character CNN (model.chars) and
+    # embeddings of the word's affixes (data.vocab.AFFIXES), for the words it never saw
+    "bilstm": dict(hidden=25, bidirectional=True, word_dim=100, dropout=0.5, affix_dim=AFFIX_DIM,
+                   char_filters=CHAR_FILTERS),
 }
 CASE_DIM = 10
 GENERATED_SIZES = {"full": dict(n_train=3000, n_dev=500, n_test=500),
@@ -102,18 +105,23 @@ def prepare(corpora, unknown_labels="error"):
     return Prepared(vocab, labels, splits, affixes, chars)
 
 
-def make_config(preset, prepared, backend="numba", dtype="float32", hidden=None, case_dim=CASE_DIM):
-    """TaggerConfig of a preset, sized by the Prepared data's vocabularies;
-    ``hidden`` (per direction) overrides the preset's."""
+def make_config(preset, prepared, backend="numba", dtype="float32", hidden=None, case_dim=CASE_DIM,
+                char_filters=None, affix_dim=None):
+    """TaggerConfig of a preset, sized by the Prepared data's vocabularies.
+
+    hidden (per direction), char_filters and affix_dim override the preset's
+    when given (0 turns the character CNN or the affixes off).
+    """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     options = dict(PRESETS[preset])
-    if hidden is not None:
-        options["hidden"] = hidden
+    for name, value in (("hidden", hidden), ("char_filters", char_filters), ("affix_dim", affix_dim)):
+        if value is not None:
+            options[name] = value
     if options.get("affix_dim", 0) > 0:
         options.update(n_affixes=len(prepared.affixes.kinds), affix_vocab_size=len(prepared.affixes))
     if options.get("char_filters", 0) > 0:
-        options.update(char_vocab_size=len(prepared.chars))
+        options.update(char_vocab_size=len(prepared.chars), char_dim=options.get("char_dim") or CHAR_DIM)
     return TaggerConfig(vocab_size=len(prepared.vocab), n_labels=len(prepared.labels), case_vocab_size=len(CASES),
                         case_dim=case_dim, backend=backend, dtype=dtype, **options)
 

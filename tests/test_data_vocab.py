@@ -97,6 +97,13 @@ def test_replace_singletons_uses_rng_and_only_singletons():
     assert np.array_equal(again, dropped)
     assert np.array_equal(replace_singletons(ids, mask, 0.0, np.random.default_rng(1)), ids)
     assert ids.tolist() == np.tile(np.arange(len(vocab)), 200).tolist()  # input untouched
+    both = replace_singletons(ids, mask, 0.5, np.random.default_rng(0), p_other=0.2)
+    others = ~np.isin(ids, list(singles)) & (ids > UNK_ID)
+    assert np.array_equal(both[~others], dropped[~others])        # same draws for the singletons
+    assert 0.15 < (both[others] == UNK_ID).mean() < 0.25
+    assert (both[ids == PAD_ID] == PAD_ID).all()
+    with pytest.raises(ValueError, match="p_other"):
+        replace_singletons(ids, mask, 0.5, np.random.default_rng(0), p_other=1.5)
 
 
 def test_load_glove_alignment_and_coverage(tmp_path):

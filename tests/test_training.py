@@ -73,6 +73,17 @@ def test_early_stopping_respects_patience(tiny, tmp_path):
     assert summary["epochs"] - summary["best_epoch"] == 1
 
 
+def test_learning_rate_decays_after_epochs_without_dev_gain(tiny, tmp_path):
+    config = make_config("bilstm", tiny, backend="numpy", hidden=6)
+    params = init_tagger(config, np.random.default_rng(0))
+    cfg = TrainConfig(epochs=4, seed=0, lr=1e-6, patience=10, lr_decay=0.5)
+    summary = train(params, config, cfg, tiny.splits["train"], tiny.splits["dev"], tiny.labels.labels,
+                    tmp_path, progress=None)
+    lrs, best = [r["lr"] for r in summary["history"]], [r["best"] for r in summary["history"]]
+    assert best[1:] == [False] * 3                   # at 1e-6 dev never improves after the first epoch
+    assert lrs == [1e-6, 1e-6, 5e-7, 2.5e-7]          # halved after each of those epochs
+
+
 def test_bilstm_beats_most_frequent_label_baseline_by_15_points():
     """The generated corpus needs context: a trained BiLSTM is >= 15 entity-F1 above the baseline."""
     corpora = load_generated(None, seed=0, n_train=1500, n_dev=300, n_test=500)
@@ -96,11 +107,15 @@ def test_numba_and_numpy_backends_evaluate_alike(tiny):
     assert a == b
 
 
-@pytest.mark.parametrize("stop_at,backend", [((1, 3), "numpy"), ((2, 1), "numpy"), ((1, 5), "numba")])
-def test_interrupt_then_resume_equals_uninterrupted_run_bit_for_bit(tiny, tmp_path, stop_at, backend):
-    """Ctrl-C saves a resumable state; --resume ends with the very same weights."""
+@pytest.mark.parametrize("stop_at,backend,lr_decay",
+                         [((1, 3), "numpy", 1.0), ((2, 1), "numpy", 1.0), ((1, 5), "numba", 1.0),
+                          ((3, 2), "numpy", 0.1)])
+def test_interrupt_then_resume_equals_uninterrupted_run_bit_for_bit(tiny, tmp_path, stop_at, backend, lr_decay):
+    """Ctrl-C saves a resumable state; --resume ends with the very same weights
+    (and the same decayed learning rate)."""
     config = make_config("bilstm", tiny, backend=backend, hidden=6)
-    cfg = TrainConfig(epochs=3, batch_size=16, seed=4, patience=5)
+    cfg = TrainConfig(epochs=3, batch_size=16, seed=4, patience=5, lr_decay=lr_decay,
+                      lr=1e-6 if lr_decay != 1.0 else None)   # a stalling run, so the rate decays
 
     def fresh():
         return init_tagger(config, np.random.default_rng(0))
@@ -125,6 +140,7 @@ def test_interrupt_then_resume_equals_uninterrupted_run_bit_for_bit(tiny, tmp_pa
         np.testing.assert_array_equal(resumed[name], straight[name], err_msg=name)
     assert [r["train_loss"] for r in summary_resumed["history"]] == \
         [r["train_loss"] for r in summary_straight["history"]]
+    assert [r["lr"] for r in summary_resumed["history"]] == [r["lr"] for r in summary_straight["history"]]
     assert not (run_dir / "resume.npz").exists(), "a finished run removes its resume state"
     if best_before is not None:
         assert (run_dir / "best.npz").exists()

@@ -232,21 +232,27 @@ class LabelVocab:
 
 
 def replace_singletons(
-    ids: np.ndarray, singletons: np.ndarray | Collection[int], p: float, rng: np.random.Generator
+    ids: np.ndarray, singletons: np.ndarray | Collection[int], p: float, rng: np.random.Generator,
+    p_other: float = 0.0,
 ) -> np.ndarray:
-    """Word dropout: each training singleton in ``ids`` becomes ``UNK_ID`` with probability ``p``.
+    """Word dropout: each training singleton in ``ids`` becomes ``UNK_ID`` with
+    probability ``p``, every other word (not ``<pad>``/``<unk>``) with ``p_other``.
 
     ``ids`` any shape, int; ``singletons`` a ``(V,) bool`` mask (``Vocab.singleton_mask()``)
     or a collection of ids.  Returns a new array; ``ids`` is not changed.
+    ``p_other`` > 0 makes the tagger practise on unknown words whose casing,
+    affixes and characters it still sees: at test time those are common.
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be in [0, 1], got {p}")
+    for name, value in (("p", p), ("p_other", p_other)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value}")
     ids = np.asarray(ids)
     if isinstance(singletons, np.ndarray) and singletons.dtype == bool:
         is_singleton = singletons[ids]
     else:
         is_singleton = np.isin(ids, np.fromiter(singletons, dtype=np.int64))
-    drop = is_singleton & (rng.random(ids.shape) < p)
+    prob = np.where(is_singleton, p, np.where(ids > UNK_ID, p_other, 0.0))
+    drop = rng.random(ids.shape) < prob
     return np.where(drop, UNK_ID, ids).astype(ids.dtype)
 
 

@@ -37,6 +37,8 @@ class TrainConfig:
     clip: float = 5.0                # global-norm clipping; 0 disables
     patience: int = 3                # epochs without dev improvement before stopping
     unk_replace: float = 0.5         # probability a training singleton becomes <unk>
+    word_unk: float = 0.0            # probability any other training word becomes <unk>
+    lr_decay: float = 1.0            # the learning rate is multiplied by this after an epoch without dev gain
     select: str = "entity_f1"        # dev metric that picks the best epoch (token_acc for POS)
     seed: int = 0
 
@@ -202,7 +204,7 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
         out_dir.mkdir(parents=True, exist_ok=True)
     state = {"epoch": 1, "batches_done": 0, "epoch_loss": 0.0, "epoch_tokens": 0, "epoch_seconds": 0.0,
              "best_score": None, "best_epoch": 0, "epochs_since_best": 0, "history": [],
-             "train_seconds": 0.0, "epoch_start_batch_rng": None}
+             "train_seconds": 0.0, "epoch_start_batch_rng": None, "lr": optimizer.lr}
     best_params = None
     if resume:
         if out_dir is None:
@@ -211,7 +213,8 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
         for k in params:
             params[k][...] = saved[k]
         optimizer.load_state(opt_arrays, meta["optimizer"]["t"])
-        state = {k: meta[k] for k in state}
+        state = {k: meta.get(k, state[k]) for k in state}
+        optimizer.lr = state["lr"]
         for rng, key in ((dropout_rng, "dropout_rng"), (unk_rng, "unk_rng")):
             rng.bit_generator.state = meta[key]
         batch_rng.bit_generator.state = state["epoch_start_batch_rng"]
@@ -231,8 +234,9 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
                 if batch_number <= state["batches_done"]:
                     continue          # resuming: these batches were trained before the interrupt
                 words = [train_split.words[i] for i in index]
-                if singletons is not None and train_cfg.unk_replace > 0:
-                    words = [replace_singletons(w, singletons, train_cfg.unk_replace, unk_rng) for w in words]
+                if singletons is not None and (train_cfg.unk_replace > 0 or train_cfg.word_unk > 0):
+                    words = [replace_singletons(w, singletons, train_cfg.unk_replace, unk_rng, train_cfg.word_unk)
+                             for w in words]
                 batch = make_batch(train_split, index, words)
                 loss, grads, _ = tagger_loss_and_grads(params, config, batch, dropout_rng, train=True,
                                                        sparse_embeddings=True)
@@ -255,7 +259,7 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
             score = dev[train_cfg.select]
             record = {"epoch": epoch, "train_loss": state["epoch_loss"] / max(state["epoch_tokens"], 1),
                       "train_seconds": epoch_seconds, "train_tok_s": state["epoch_tokens"] / epoch_seconds,
-                      "dev_token_acc": dev["token_acc"], "dev_entity_f1": dev["entity_f1"]}
+                      "dev_token_acc": dev["token_acc"], "dev_entity_f1": dev["entity_f1"], "lr": optimizer.lr}
             improved = state["best_score"] is None or score > state["best_score"]
             if improved:
                 state.update(best_score=score, best_epoch=epoch, epochs_since_best=0)
@@ -266,6 +270,7 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
                     save_checkpoint(out_dir / "best", best_params, meta)
             else:
                 state["epochs_since_best"] += 1
+                state["lr"] = optimizer.lr = optimizer.lr * train_cfg.lr_decay
             record["best"] = improved
             state["history"].append(record)
             if out_dir is not None:
