@@ -64,6 +64,8 @@ def parse_args(argv=None):
     model.add_argument("--hidden", type=int, help="neurons per direction (overrides the preset)")
     model.add_argument("--char-filters", type=int,
                        help="character-CNN filters per token, 0 for none (overrides the preset; bilstm: 30)")
+    model.add_argument("--variational", action="store_true",
+                       help="one dropout mask per sentence, shared over its tokens (default: per token)")
     model.add_argument("--affix-dim", type=int,
                        help="size of each affix embedding, 0 for none (overrides the preset; bilstm: 20)")
     model.add_argument("--backend", choices=BACKENDS, default="numba", help="LSTM implementation (default numba)")
@@ -166,7 +168,8 @@ def main(argv=None):
     is_ner = any(label.startswith(("B-", "I-")) for label in labels)
     config = make_config(args.preset, prepared, args.backend, args.dtype,
                          hidden=16 if args.quick and args.hidden is None else args.hidden,
-                         char_filters=args.char_filters, affix_dim=args.affix_dim)
+                         char_filters=args.char_filters, affix_dim=args.affix_dim,
+                         variational=args.variational or None)
     print(f"model: {args.preset} ({config.output_size} neurons, {'Bi' if config.bidirectional else ''}LSTM), "
           f"vocabulary {len(prepared.vocab):,}, {len(labels)} labels, backend {config.backend}, {config.dtype}")
     seeds = [args.seed + i for i in range(args.seeds)]

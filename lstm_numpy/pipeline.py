@@ -106,16 +106,17 @@ def prepare(corpora, unknown_labels="error"):
 
 
 def make_config(preset, prepared, backend="numba", dtype="float32", hidden=None, case_dim=CASE_DIM,
-                char_filters=None, affix_dim=None):
+                char_filters=None, affix_dim=None, variational=None):
     """TaggerConfig of a preset, sized by the Prepared data's vocabularies.
 
-    hidden (per direction), char_filters and affix_dim override the preset's
-    when given (0 turns the character CNN or the affixes off).
+    hidden (per direction), char_filters, affix_dim and variational override
+    the preset's when given (0 turns the character CNN or the affixes off).
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     options = dict(PRESETS[preset])
-    for name, value in (("hidden", hidden), ("char_filters", char_filters), ("affix_dim", affix_dim)):
+    for name, value in (("hidden", hidden), ("char_filters", char_filters), ("affix_dim", affix_dim),
+                        ("variational", variational)):
         if value is not None:
             options[name] = value
     if options.get("affix_dim", 0) > 0:

@@ -145,8 +145,10 @@ def test_dropout_keeps_the_expected_value():
 
 
 @settings(deadline=None, max_examples=30)
-@given(seeds, st.booleans(), st.booleans(), st.booleans(), st.booleans(), st.sampled_from([0.0, 0.3]))
-def test_tagger_gradients_for_every_parameter(seed, bidirectional, use_case, use_affix, use_chars, dropout):
+@given(seeds, st.booleans(), st.booleans(), st.booleans(), st.booleans(),
+       st.sampled_from([(0.0, False), (0.3, False), (0.3, True)]))
+def test_tagger_gradients_for_every_parameter(seed, bidirectional, use_case, use_affix, use_chars, drop):
+    dropout, variational = drop
     rng = np.random.default_rng(seed)
     N, T = int(rng.integers(1, 4)), int(rng.integers(1, 6))
     config = TaggerConfig(vocab_size=7, n_labels=4, word_dim=3, hidden=3,
@@ -155,7 +157,8 @@ def test_tagger_gradients_for_every_parameter(seed, bidirectional, use_case, use
                           affix_dim=2 if use_affix else 0,
                           char_vocab_size=5 if use_chars else 0, char_dim=2 if use_chars else 0,
                           char_filters=2 if use_chars else 0,
-                          bidirectional=bidirectional, dropout=dropout, backend="numpy", dtype="float64")
+                          bidirectional=bidirectional, dropout=dropout, variational=variational,
+                          backend="numpy", dtype="float64")
     params = init_tagger(config, rng)
     for name in params:
         if name.endswith(".b"):
@@ -180,6 +183,17 @@ def test_tagger_gradients_for_every_parameter(seed, bidirectional, use_case, use
         assert grads[name].shape == params[name].shape, name
         result = check_gradient(loss, params[name], grads[name])
         assert result.max_rel_error < TOL, f"{name}: {result}"
+
+
+def test_variational_dropout_shares_one_mask_over_time():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 9, 5))
+    y, keep = layers.dropout_forward(x, 0.5, rng, shared_axis=1)
+    assert keep.shape == (6, 1, 5)                                  # one mask per sentence and feature
+    dropped = y == 0
+    assert (dropped == dropped[:, :1]).all() and 0 < dropped.mean() < 1
+    dy = rng.normal(size=x.shape)
+    np.testing.assert_array_equal(layers.dropout_backward(dy, keep), dy * keep)
 
 
 def random_char_ids(rng, N, T, L, C):

@@ -82,15 +82,21 @@ def dropout_mask(shape, p, rng, dtype=np.float64):
     return (uniform >= p).astype(dtype) * np.asarray(1.0 / (1.0 - p), dtype=dtype)
 
 
-def dropout_forward(x, p, rng, train=True):
+def dropout_forward(x, p, rng, train=True, shared_axis=None):
     """Inverted dropout. x (...); returns (y, cache=multiplier or None).
 
     At test time (train=False) or p=0 it is the identity, so no rescaling is
     needed at inference: the 1/(1-p) is applied during training instead.
+    shared_axis: one mask for every index of that axis ("variational"
+    dropout when it is the time axis: a sentence loses the same features at
+    every token).
     """
     if not train or p == 0.0:
         return x, None
-    keep = dropout_mask(x.shape, p, rng, x.dtype)
+    shape = list(x.shape)
+    if shared_axis is not None:
+        shape[shared_axis] = 1
+    keep = dropout_mask(tuple(shape), p, rng, x.dtype)
     return x * keep, keep
 
 

@@ -49,6 +49,7 @@ class TaggerConfig:
     hidden: int = 50
     bidirectional: bool = False
     dropout: float = 0.5
+    variational: bool = False        # one dropout mask per sentence, shared by its tokens
     backend: str = "numba"
     dtype: str = "float32"
 
@@ -149,7 +150,8 @@ def tagger_forward(params, config, batch, rng=None, train=False, keep=None, outp
         from_chars, chars_cache = char_cnn_forward(batch.char_ids, params["char.table"], params["char.W"], params["char.b"],
                                                    kernel="numba" if config.backend == "numba" else "numpy")
         x = np.concatenate([x, from_chars], axis=-1)
-    x, drop_in = layers.dropout_forward(x, config.dropout, rng, train)
+    shared = 1 if config.variational else None                          # the time axis
+    x, drop_in = layers.dropout_forward(x, config.dropout, rng, train, shared)
     if config.bidirectional:
         hidden, lstm_cache = bilstm_forward(x, batch.mask, _lstm_params(params, "lstm_f"),
                                             _lstm_params(params, "lstm_b"), config.backend, keep)
@@ -159,7 +161,7 @@ def tagger_forward(params, config, batch, rng=None, train=False, keep=None, outp
         p = _lstm_params(params, "lstm")
         hidden, _, lstm_cache = get_backend(config.backend).forward(
             x, batch.mask, zeros, zeros, p["Wx"], p["Wh"], p["b"], keep)
-    h_out, drop_out = layers.dropout_forward(hidden, config.dropout, rng, train)
+    h_out, drop_out = layers.dropout_forward(hidden, config.dropout, rng, train, shared)
     if output_keep is not None:
         h_out = h_out * output_keep
     z, _ = layers.linear_forward(h_out, params["out.W"], params["out.b"])
