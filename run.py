@@ -64,8 +64,9 @@ def parse_args(argv=None):
     model.add_argument("--hidden", type=int, help="neurons per direction (overrides the preset)")
     model.add_argument("--char-filters", type=int,
                        help="character-CNN filters per token, 0 for none (overrides the preset; bilstm: 30)")
-    model.add_argument("--variational", action="store_true",
-                       help="one dropout mask per sentence, shared over its tokens (default: per token)")
+    model.add_argument("--dropout-mask", choices=("token", "sentence"),
+                       help="a dropout mask per token, or one per sentence shared by its tokens "
+                            "(overrides the preset; paper: token, bilstm: sentence)")
     model.add_argument("--affix-dim", type=int,
                        help="size of each affix embedding, 0 for none (overrides the preset; bilstm: 20)")
     model.add_argument("--backend", choices=BACKENDS, default="numba", help="LSTM implementation (default numba)")
@@ -78,6 +79,8 @@ def parse_args(argv=None):
     train.add_argument("--patience", type=int, default=3, help="early stopping patience in epochs")
     train.add_argument("--lr-decay", type=float, default=1.0,
                        help="multiply the learning rate by this after each epoch without dev improvement (default 1)")
+    train.add_argument("--restore-best", action="store_true",
+                       help="after an epoch without dev improvement, go on from the best weights so far")
     train.add_argument("--unk-replace", type=float, default=0.5,
                        help="probability a training singleton is replaced by <unk> (default 0.5)")
     train.add_argument("--word-unk", type=float, default=0.0,
@@ -134,7 +137,7 @@ def train_one_seed(args, seed, prepared, config, is_ner, seed_dir):
     train_cfg = TrainConfig(epochs=args.epochs or (8 if args.quick else 15), batch_size=args.batch_size,
                             optimizer=args.optimizer, lr=args.lr or (2e-2 if args.quick else None),
                             patience=args.patience, seed=seed, unk_replace=args.unk_replace, word_unk=args.word_unk,
-                            lr_decay=args.lr_decay,
+                            lr_decay=args.lr_decay, restore_best=args.restore_best,
                             select="entity_f1" if is_ner else "token_acc")
     resume = args.resume and (seed_dir / "resume.json").is_file()
     print(f"seed {seed}: {'resuming' if resume else 'training'} -> {seed_dir}")
@@ -169,7 +172,7 @@ def main(argv=None):
     config = make_config(args.preset, prepared, args.backend, args.dtype,
                          hidden=16 if args.quick and args.hidden is None else args.hidden,
                          char_filters=args.char_filters, affix_dim=args.affix_dim,
-                         variational=args.variational or None)
+                         variational=None if args.dropout_mask is None else args.dropout_mask == "sentence")
     print(f"model: {args.preset} ({config.output_size} neurons, {'Bi' if config.bidirectional else ''}LSTM), "
           f"vocabulary {len(prepared.vocab):,}, {len(labels)} labels, backend {config.backend}, {config.dtype}")
     seeds = [args.seed + i for i in range(args.seeds)]

@@ -70,12 +70,23 @@ label_counts = Counter(label for seq in corpora["train"].labels for label in seq
 print(f"vocabulary {len(prepared.vocab):,} words; {len(labels)} labels: {' '.join(labels)}")
 print(f"share of O among training tokens: {label_counts['O'] / sum(label_counts.values()):.3f}")
 
+# A word the training split never had is <unk> to the word embedding, so two
+# unseen names look alike there.  The bilstm preset also reads each word's
+# letters: affix embeddings (first 2-3 and last 2-4 letters, data/vocab.py)
+# and a character CNN (model/chars.py), which still tell such words apart.
+unseen = ["Kowalczyk", "Nowakowski"]
+unseen_ids = prepared.vocab.encode(unseen)
+unseen_chars = prepared.chars.encode(unseen)          # (2, L) character ids, 0 pads the shorter word
+print(f"unseen words {unseen}: word ids {unseen_ids.tolist()} (<unk> = 1), "
+      f"affix ids {prepared.affixes.encode(unseen).tolist()}, character ids {unseen_chars[:, :5].tolist()} ...")
+assert (unseen_ids == 1).all() and not np.array_equal(unseen_chars[0], unseen_chars[1])
+
 # ---------------------------------------------------------------------------
 # 2. Model and training
 # ---------------------------------------------------------------------------
 # Preset "bilstm": 25 neurons per direction (50 in all), 100-d word and 10-d
 # casing embeddings, a character CNN (30 filters) and affix embeddings (5 x 20),
-# dropout 0.5.  Quick mode: 8 per direction, 2 epochs.
+# dropout 0.5 with one mask per sentence.  Quick mode: 8 per direction, 2 epochs.
 config = make_config("bilstm", prepared, hidden=8 if QUICK else None)
 train_cfg = TrainConfig(epochs=2 if QUICK else 10, batch_size=32, seed=0)
 print(f"\nmodel: BiLSTM, {config.hidden} neurons per direction, backend {config.backend}, {config.dtype}; "

@@ -84,6 +84,28 @@ def test_learning_rate_decays_after_epochs_without_dev_gain(tiny, tmp_path):
     assert lrs == [1e-6, 1e-6, 5e-7, 2.5e-7]          # halved after each of those epochs
 
 
+def test_restore_best_goes_on_from_the_best_weights(tiny):
+    """With restore_best, the epoch after one without dev gain starts from the best weights."""
+    config = make_config("bilstm", tiny, backend="numpy", hidden=6)
+    params = init_tagger(config, np.random.default_rng(0))
+    cfg = TrainConfig(epochs=3, seed=0, lr=1e-6, batch_size=8, patience=10, lr_decay=0.5, restore_best=True)
+    n_batches = -(-len(tiny.splits["train"]) // cfg.batch_size)
+    seen = {}
+
+    def snapshot(epoch, batch):
+        if batch in (1, n_batches):
+            seen[epoch, batch] = params["out.W"].copy()
+
+    summary = train(params, config, cfg, tiny.splits["train"], tiny.splits["dev"], tiny.labels.labels,
+                    progress=None, on_batch_end=snapshot)
+    assert [r["best"] for r in summary["history"]] == [True, False, False]
+    best = seen[1, n_batches]                          # the weights after epoch 1, the best epoch
+    drifted = np.abs(seen[2, n_batches] - best).max()  # epoch 2 moved away from them...
+    restarted = np.abs(seen[3, 1] - best).max()        # ...epoch 3 is one small step from them again
+    # one Adam step moves a weight by at most lr (1-beta1)/sqrt(1-beta2) = 3.2 lr; lr is 2.5e-7 by then
+    assert drifted > 5e-6 and restarted < 3.2 * 2.5e-7
+
+
 def test_bilstm_beats_most_frequent_label_baseline_by_15_points():
     """The generated corpus needs context: a trained BiLSTM is >= 15 entity-F1 above the baseline."""
     corpora = load_generated(None, seed=0, n_train=1500, n_dev=300, n_test=500)
@@ -114,7 +136,7 @@ def test_interrupt_then_resume_equals_uninterrupted_run_bit_for_bit(tiny, tmp_pa
     """Ctrl-C saves a resumable state; --resume ends with the very same weights
     (and the same decayed learning rate)."""
     config = make_config("bilstm", tiny, backend=backend, hidden=6)
-    cfg = TrainConfig(epochs=3, batch_size=16, seed=4, patience=5, lr_decay=lr_decay,
+    cfg = TrainConfig(epochs=3, batch_size=16, seed=4, patience=5, lr_decay=lr_decay, restore_best=lr_decay != 1.0,
                       lr=1e-6 if lr_decay != 1.0 else None)   # a stalling run, so the rate decays
 
     def fresh():

@@ -39,6 +39,7 @@ class TrainConfig:
     unk_replace: float = 0.5         # probability a training singleton becomes <unk>
     word_unk: float = 0.0            # probability any other training word becomes <unk>
     lr_decay: float = 1.0            # the learning rate is multiplied by this after an epoch without dev gain
+    restore_best: bool = False       # ... and training goes on from the best weights so far
     select: str = "entity_f1"        # dev metric that picks the best epoch (token_acc for POS)
     seed: int = 0
 
@@ -271,6 +272,9 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
             else:
                 state["epochs_since_best"] += 1
                 state["lr"] = optimizer.lr = optimizer.lr * train_cfg.lr_decay
+                if train_cfg.restore_best:
+                    for k in params:
+                        params[k][...] = best_params[k]
             record["best"] = improved
             state["history"].append(record)
             if out_dir is not None:
