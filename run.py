@@ -81,6 +81,9 @@ def parse_args(argv=None):
                        help="multiply the learning rate by this after each epoch without dev improvement (default 1)")
     train.add_argument("--restore-best", action="store_true",
                        help="after an epoch without dev improvement, go on from the best weights so far")
+    train.add_argument("--average", type=float, default=0.0,
+                       help="evaluate and keep a moving average of the weights with this decay per step, "
+                            "e.g. 0.999 (default 0: the weights themselves)")
     train.add_argument("--unk-replace", type=float, default=0.5,
                        help="probability a training singleton is replaced by <unk> (default 0.5)")
     train.add_argument("--word-unk", type=float, default=0.0,
@@ -137,7 +140,7 @@ def train_one_seed(args, seed, prepared, config, is_ner, seed_dir):
     train_cfg = TrainConfig(epochs=args.epochs or (8 if args.quick else 15), batch_size=args.batch_size,
                             optimizer=args.optimizer, lr=args.lr or (2e-2 if args.quick else None),
                             patience=args.patience, seed=seed, unk_replace=args.unk_replace, word_unk=args.word_unk,
-                            lr_decay=args.lr_decay, restore_best=args.restore_best,
+                            lr_decay=args.lr_decay, restore_best=args.restore_best, average=args.average,
                             select="entity_f1" if is_ner else "token_acc")
     resume = args.resume and (seed_dir / "resume.json").is_file()
     print(f"seed {seed}: {'resuming' if resume else 'training'} -> {seed_dir}")

@@ -131,13 +131,16 @@ def test_numba_and_numpy_backends_evaluate_alike(tiny):
 
 @pytest.mark.parametrize("stop_at,backend,lr_decay",
                          [((1, 3), "numpy", 1.0), ((2, 1), "numpy", 1.0), ((1, 5), "numba", 1.0),
-                          ((3, 2), "numpy", 0.1)])
+                          ((3, 2), "numpy", 0.1), ((2, 3), "numpy", "average")])
 def test_interrupt_then_resume_equals_uninterrupted_run_bit_for_bit(tiny, tmp_path, stop_at, backend, lr_decay):
     """Ctrl-C saves a resumable state; --resume ends with the very same weights
     (and the same decayed learning rate)."""
     config = make_config("bilstm", tiny, backend=backend, hidden=6)
-    cfg = TrainConfig(epochs=3, batch_size=16, seed=4, patience=5, lr_decay=lr_decay, restore_best=lr_decay != 1.0,
-                      lr=1e-6 if lr_decay != 1.0 else None)   # a stalling run, so the rate decays
+    if lr_decay == "average":                                # a moving average of the weights is resumed too
+        cfg = TrainConfig(epochs=3, batch_size=16, seed=4, patience=5, average=0.9)
+    else:
+        cfg = TrainConfig(epochs=3, batch_size=16, seed=4, patience=5, lr_decay=lr_decay,
+                          restore_best=lr_decay != 1.0, lr=1e-6 if lr_decay != 1.0 else None)  # stalls: rate decays
 
     def fresh():
         return init_tagger(config, np.random.default_rng(0))

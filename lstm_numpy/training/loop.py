@@ -25,6 +25,7 @@ from ..errors import CheckpointError, TrainingError
 from ..model.tagger import Batch, tagger_forward, tagger_loss_and_grads
 from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import evaluate
+from .averaging import WeightAverage
 from .optim import clip_by_global_norm, make_optimizer
 
 
@@ -40,6 +41,7 @@ class TrainConfig:
     word_unk: float = 0.0            # probability any other training word becomes <unk>
     lr_decay: float = 1.0            # the learning rate is multiplied by this after an epoch without dev gain
     restore_best: bool = False       # ... and training goes on from the best weights so far
+    average: float = 0.0             # > 0: evaluate and keep a moving average of the weights with this decay
     select: str = "entity_f1"        # dev metric that picks the best epoch (token_acc for POS)
     seed: int = 0
 
@@ -156,12 +158,16 @@ class _DeferredInterrupt:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def _save_resume_state(out_dir, params, optimizer, progress_state, train_cfg):
+def _save_resume_state(out_dir, params, optimizer, progress_state, train_cfg, average=None):
     """Everything needed to continue bit for bit: weights, optimizer moments, rng states, counters."""
     opt_meta, opt_arrays = optimizer.state_dict()
     arrays = dict(params)
     arrays.update({f"optimizer:{k}": v for k, v in opt_arrays.items()})
     meta = {"kind": "resume", "train_config": asdict(train_cfg), "optimizer": opt_meta, **progress_state}
+    if average is not None:
+        avg_meta, avg_arrays = average.state_dict()
+        arrays.update({f"average:{k}": v for k, v in avg_arrays.items()})
+        meta["average"] = avg_meta
     save_checkpoint(out_dir / RESUME_STEM, arrays, meta)
 
 
@@ -170,8 +176,9 @@ def load_resume_state(out_dir):
     arrays, meta = load_checkpoint(Path(out_dir) / RESUME_STEM)
     if meta.get("kind") != "resume":
         raise CheckpointError(f"{Path(out_dir) / RESUME_STEM}.json is not a resumable training state")
-    params = {k: v for k, v in arrays.items() if not k.startswith("optimizer:")}
+    params = {k: v for k, v in arrays.items() if not k.startswith(("optimizer:", "average:"))}
     opt_arrays = {k.split(":", 1)[1]: v for k, v in arrays.items() if k.startswith("optimizer:")}
+    meta["average_arrays"] = {k.split(":", 1)[1]: v for k, v in arrays.items() if k.startswith("average:")}
     return params, opt_arrays, meta
 
 
@@ -199,6 +206,7 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
     seeds = np.random.SeedSequence(train_cfg.seed).spawn(3)
     batch_rng, dropout_rng, unk_rng = (np.random.default_rng(s) for s in seeds)
     optimizer = make_optimizer(train_cfg.optimizer, train_cfg.lr)
+    average = WeightAverage(params, train_cfg.average) if train_cfg.average > 0 else None
     lengths = np.array([len(w) for w in train_split.words])
     out_dir = Path(out_dir) if out_dir is not None else None
     if out_dir is not None:
@@ -214,6 +222,8 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
         for k in params:
             params[k][...] = saved[k]
         optimizer.load_state(opt_arrays, meta["optimizer"]["t"])
+        if average is not None:
+            average.load_state(meta["average"], meta["average_arrays"])
         state = {k: meta.get(k, state[k]) for k in state}
         optimizer.lr = state["lr"]
         for rng, key in ((dropout_rng, "dropout_rng"), (unk_rng, "unk_rng")):
@@ -243,7 +253,11 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
                                                        sparse_embeddings=True)
                 grads, norm = clip_by_global_norm(grads, train_cfg.clip)
                 _check_finite(loss, norm, epoch, batch_number)
+                if average is not None:
+                    average.before_step(params, grads)
                 optimizer.step(params, grads)
+                if average is not None:
+                    average.after_step(params, grads)
                 n = int(batch.mask.sum())
                 state["epoch_loss"] += loss * n
                 state["epoch_tokens"] += n
@@ -256,7 +270,8 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
                 stop.raise_if_requested()
             bar.close()
             epoch_seconds = time.perf_counter() - epoch_start
-            dev = evaluate_split(params, config, dev_split, label_names)
+            weights = params if average is None else average.averaged(params)   # what is evaluated and kept
+            dev = evaluate_split(weights, config, dev_split, label_names)
             score = dev[train_cfg.select]
             record = {"epoch": epoch, "train_loss": state["epoch_loss"] / max(state["epoch_tokens"], 1),
                       "train_seconds": epoch_seconds, "train_tok_s": state["epoch_tokens"] / epoch_seconds,
@@ -264,7 +279,7 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
             improved = state["best_score"] is None or score > state["best_score"]
             if improved:
                 state.update(best_score=score, best_epoch=epoch, epochs_since_best=0)
-                best_params = {k: v.copy() for k, v in params.items()}
+                best_params = {k: v.copy() for k, v in weights.items()}
                 if out_dir is not None:
                     meta = dict(checkpoint_meta or {})
                     meta["training"] = {"epoch": epoch, "dev": dev, "train_config": asdict(train_cfg)}
@@ -293,7 +308,7 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
             state["train_seconds"] = time.perf_counter() - run_start
             state["dropout_rng"] = dropout_rng.bit_generator.state
             state["unk_rng"] = unk_rng.bit_generator.state
-            _save_resume_state(out_dir, params, optimizer, state, train_cfg)
+            _save_resume_state(out_dir, params, optimizer, state, train_cfg, average)
         raise
     finally:
         stop.restore()
