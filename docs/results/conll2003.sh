@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce docs/results/conll2003.md: 3 seeds of each preset on CoNLL-2003, then the claims report.
 # Usage: bash docs/results/conll2003.sh [PATH_TO_CONLL2003]   (default ../shared/data/conll2003)
-# About 20 minutes on 2 cores.
+# About 35 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 data=${1:-../shared/data/conll2003}
