@@ -6,9 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 data=${1:-../shared/data/conll2003}
 python run.py --data conll2003 --data-dir "$data" --preset paper --recurrent-seeds all --out runs/conll2003-paper --force --no-progress
-python run.py --data conll2003 --data-dir "$data" --preset bilstm --epochs 50 --lr 2e-3 --patience 8 --recurrent-seeds all \
+python run.py --data conll2003 --data-dir "$data" --preset bilstm --average 0.999 --epochs 50 --lr 2e-3 --patience 8 --recurrent-seeds all \
     --out runs/conll2003-bilstm --force --no-progress
 python -m lstm_numpy.report.claims runs/conll2003-paper runs/conll2003-bilstm --out docs/results/conll2003.md \
     --command "bash docs/results/conll2003.sh" \
     --command "python run.py --data conll2003 --preset paper --recurrent-seeds all --out runs/conll2003-paper" \
-    --command "python run.py --data conll2003 --preset bilstm --epochs 50 --lr 2e-3 --patience 8 --recurrent-seeds all --out runs/conll2003-bilstm"
+    --command "python run.py --data conll2003 --preset bilstm --average 0.999 --epochs 50 --lr 2e-3 --patience 8 --recurrent-seeds all --out runs/conll2003-bilstm"
