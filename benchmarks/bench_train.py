@@ -34,7 +34,7 @@ def main(argv=None):
     from lstm_numpy.data.readers import default_conll2003_dir
     from lstm_numpy.model.tagger import init_tagger, tagger_loss_and_grads
     from lstm_numpy.pipeline import load_splits, make_config, prepare
-    from lstm_numpy.training.loop import make_batch
+    from lstm_numpy.training.loop import features_for, make_batch
     from lstm_numpy.data.batching import make_batches
     from lstm_numpy.data.vocab import replace_singletons
     from lstm_numpy.training.optim import Adam, clip_by_global_norm
@@ -46,7 +46,7 @@ def main(argv=None):
     config = make_config(args.preset, prepared, args.backend, args.dtype)
     rng = np.random.default_rng(0)
     params = init_tagger(config, rng)
-    split = prepared.splits["train"]
+    split = features_for(prepared.splits["train"], config)   # as training does: only the features used
     singletons = prepared.vocab.singleton_mask()
     optimizer = Adam()
     lengths = np.array([len(w) for w in split.words])

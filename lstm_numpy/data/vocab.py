@@ -251,8 +251,10 @@ def replace_singletons(
         is_singleton = singletons[ids]
     else:
         is_singleton = np.isin(ids, np.fromiter(singletons, dtype=np.int64))
-    prob = np.where(is_singleton, p, np.where(ids > UNK_ID, p_other, 0.0))
-    drop = rng.random(ids.shape) < prob
+    if p_other > 0:
+        drop = rng.random(ids.shape) < np.where(is_singleton, p, np.where(ids > UNK_ID, p_other, 0.0))
+    else:
+        drop = is_singleton & (rng.random(ids.shape) < p)        # the same draws, fewer temporaries
     return np.where(drop, UNK_ID, ids).astype(ids.dtype)
 
 

@@ -77,6 +77,16 @@ def encode_corpus(corpus, vocab, label_vocab, affix_vocab=None, char_vocab=None)
     )
 
 
+def features_for(split, config):
+    """``split`` without the affix / character ids that ``config`` does not use
+    (so that batches do not pad them for nothing)."""
+    affixes = split.affixes if config.affix_dim > 0 else None
+    chars = split.chars if config.char_filters > 0 else None
+    if affixes is split.affixes and chars is split.chars:
+        return split
+    return EncodedSplit(split.words, split.cases, split.labels, split.tokens, affixes, chars)
+
+
 def make_batch(split, index, word_ids=None):
     """Pad the sentences ``index`` of ``split`` into a Batch (left-aligned)."""
     words = [split.words[i] for i in index] if word_ids is None else word_ids
@@ -107,7 +117,7 @@ def iterate_batches(split, batch_size):
 def predict_split(params, config, split, batch_size=256, output_keep=None, keep=None):
     """Predicted label ids, one (T_s,) array per sentence, in the split's order."""
     preds = [None] * len(split)
-    for index, batch in iterate_batches(split, batch_size):
+    for index, batch in iterate_batches(features_for(split, config), batch_size):
         z, _ = tagger_forward(params, config, batch, keep=keep, output_keep=output_keep)
         best = z.argmax(axis=-1)
         for row, i in enumerate(index):
@@ -207,6 +217,7 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
     batch_rng, dropout_rng, unk_rng = (np.random.default_rng(s) for s in seeds)
     optimizer = make_optimizer(train_cfg.optimizer, train_cfg.lr)
     average = WeightAverage(params, train_cfg.average) if train_cfg.average > 0 else None
+    train_split, dev_split = features_for(train_split, config), features_for(dev_split, config)
     lengths = np.array([len(w) for w in train_split.words])
     out_dir = Path(out_dir) if out_dir is not None else None
     if out_dir is not None:
