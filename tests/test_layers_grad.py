@@ -147,6 +147,7 @@ def test_dropout_keeps_the_expected_value():
 @settings(deadline=None, max_examples=30)
 @given(seeds, st.booleans(), st.booleans(), st.booleans(), st.booleans(),
        st.sampled_from([(0.0, False), (0.3, False), (0.3, True)]))
+@example(160, True, True, True, False, (0.0, False))     # tiny gradients: finite-difference noise near 1e-12
 def test_tagger_gradients_for_every_parameter(seed, bidirectional, use_case, use_affix, use_chars, drop):
     dropout, variational = drop
     rng = np.random.default_rng(seed)
@@ -181,7 +182,10 @@ def test_tagger_gradients_for_every_parameter(seed, bidirectional, use_case, use
     assert set(grads) == set(params)
     for name in params:
         assert grads[name].shape == params[name].shape, name
-        result = check_gradient(loss, params[name], grads[name])
+        # floor 1e-5: through the whole tagger a gradient entry of ~1e-7 carries
+        # ~1e-12 of finite-difference noise (seed 160 gave 1.2e-12 on 4e-7), which
+        # the default floor of 1e-6 would count as a relative error of 1.2e-6
+        result = check_gradient(loss, params[name], grads[name], floor=1e-5)
         assert result.max_rel_error < TOL, f"{name}: {result}"
 
 
