@@ -87,23 +87,22 @@ def features_for(split, config):
     return EncodedSplit(split.words, split.cases, split.labels, split.tokens, affixes, chars)
 
 
+def _pad_tables(tables, shape):
+    """(T_s, W_s) int64 arrays -> (N, T, max W_s), each left-aligned, 0 elsewhere."""
+    out = np.zeros(shape + (max(t.shape[1] for t in tables),), dtype=np.int64)
+    for row, table in enumerate(tables):
+        out[row, :table.shape[0], :table.shape[1]] = table
+    return out
+
+
 def make_batch(split, index, word_ids=None):
     """Pad the sentences ``index`` of ``split`` into a Batch (left-aligned)."""
     words = [split.words[i] for i in index] if word_ids is None else word_ids
     ids, mask = pad_batch(words)
     cases, _ = pad_batch([split.cases[i] for i in index])
     labels, _ = pad_batch([split.labels[i] for i in index])
-    affixes = None
-    if split.affixes is not None:
-        affixes = np.zeros(ids.shape + split.affixes[index[0]].shape[1:], dtype=np.int64)  # (N, T, A)
-        for row, i in enumerate(index):
-            affixes[row, :len(split.affixes[i])] = split.affixes[i]
-    chars = None
-    if split.chars is not None:
-        chars = np.zeros(ids.shape + (max(split.chars[i].shape[1] for i in index),), dtype=np.int64)  # (N, T, L)
-        for row, i in enumerate(index):
-            T_s, L_s = split.chars[i].shape
-            chars[row, :T_s, :L_s] = split.chars[i]
+    affixes = None if split.affixes is None else _pad_tables([split.affixes[i] for i in index], ids.shape)
+    chars = None if split.chars is None else _pad_tables([split.chars[i] for i in index], ids.shape)
     return Batch(ids, mask, labels, cases, affixes, chars)
 
 
@@ -182,14 +181,14 @@ def _save_resume_state(out_dir, params, optimizer, progress_state, train_cfg, av
 
 
 def load_resume_state(out_dir):
-    """(params, optimizer arrays, meta) of ``out_dir/resume.npz/.json``."""
+    """(params, optimizer arrays, weight-average arrays, meta) of ``out_dir/resume.npz/.json``."""
     arrays, meta = load_checkpoint(Path(out_dir) / RESUME_STEM)
     if meta.get("kind") != "resume":
         raise CheckpointError(f"{Path(out_dir) / RESUME_STEM}.json is not a resumable training state")
     params = {k: v for k, v in arrays.items() if not k.startswith(("optimizer:", "average:"))}
     opt_arrays = {k.split(":", 1)[1]: v for k, v in arrays.items() if k.startswith("optimizer:")}
-    meta["average_arrays"] = {k.split(":", 1)[1]: v for k, v in arrays.items() if k.startswith("average:")}
-    return params, opt_arrays, meta
+    avg_arrays = {k.split(":", 1)[1]: v for k, v in arrays.items() if k.startswith("average:")}
+    return params, opt_arrays, avg_arrays, meta
 
 
 def train(params, config, train_cfg, train_split, dev_split, label_names, out_dir=None,
@@ -229,12 +228,12 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
     if resume:
         if out_dir is None:
             raise ValueError("resume needs the run directory")
-        saved, opt_arrays, meta = load_resume_state(out_dir)
+        saved, opt_arrays, avg_arrays, meta = load_resume_state(out_dir)
         for k in params:
             params[k][...] = saved[k]
         optimizer.load_state(opt_arrays, meta["optimizer"]["t"])
         if average is not None:
-            average.load_state(meta["average"], meta["average_arrays"])
+            average.load_state(meta["average"], avg_arrays)
         state = {k: meta.get(k, state[k]) for k in state}
         optimizer.lr = state["lr"]
         for rng, key in ((dropout_rng, "dropout_rng"), (unk_rng, "unk_rng")):
