@@ -37,6 +37,7 @@ from lstm_numpy.atomic import atomic_write_json
 from lstm_numpy.data.baseline import most_frequent_label_baseline
 from lstm_numpy.errors import TrainingError
 from lstm_numpy.model.backend import BACKENDS, get_backend
+from lstm_numpy.model.decoding import DECODERS
 from lstm_numpy.dissect import dissect_model, write_outputs
 from lstm_numpy.pipeline import PRESETS, load_splits, load_tagger, make_config, prepare, train_tagger
 from lstm_numpy.training.loop import TrainConfig
@@ -69,6 +70,11 @@ def parse_args(argv=None):
                             "(overrides the preset; paper: token, bilstm: sentence)")
     model.add_argument("--affix-dim", type=int,
                        help="size of each affix embedding, 0 for none (overrides the preset; bilstm: 20)")
+    model.add_argument("--decode", choices=DECODERS,
+                       help="labels from the logits: per-token argmax, or the best sequence the label scheme "
+                            "allows (IOB2/BIOES; the same as argmax for POS tags); used for every reported "
+                            "score, the analysis always reads the argmax (overrides the preset; "
+                            "paper: argmax, bilstm: constrained)")
     model.add_argument("--backend", choices=BACKENDS, default="numba", help="LSTM implementation (default numba)")
     model.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     train = p.add_argument_group("training")
@@ -175,7 +181,8 @@ def main(argv=None):
     config = make_config(args.preset, prepared, args.backend, args.dtype,
                          hidden=16 if args.quick and args.hidden is None else args.hidden,
                          char_filters=args.char_filters, affix_dim=args.affix_dim,
-                         variational=None if args.dropout_mask is None else args.dropout_mask == "sentence")
+                         variational=None if args.dropout_mask is None else args.dropout_mask == "sentence",
+                         decode=args.decode)
     print(f"model: {args.preset} ({config.output_size} neurons, {'Bi' if config.bidirectional else ''}LSTM), "
           f"vocabulary {len(prepared.vocab):,}, {len(labels)} labels, backend {config.backend}, {config.dtype}")
     seeds = [args.seed + i for i in range(args.seeds)]

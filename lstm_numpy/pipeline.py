@@ -27,10 +27,11 @@ PRESETS = {
     # 25 neurons per direction, 50 in total, so the analysis sees as many neurons as in "paper"
     # and, unlike "paper", a view inside each word: a character CNN (model.chars) and
     # embeddings of the word's affixes (data.vocab.AFFIXES), for the words it never saw;
-    # its dropout masks are drawn once per sentence ("variational"), which scored
+    # its dropout masks are drawn once per sentence ("variational"), and its entity scores
+    # read the best well-formed label sequence (model.decoding), both of which scored
     # higher on the CoNLL-2003 dev split (docs/results/training.md)
     "bilstm": dict(hidden=25, bidirectional=True, word_dim=100, dropout=0.5, variational=True,
-                   affix_dim=AFFIX_DIM, char_filters=CHAR_FILTERS),
+                   affix_dim=AFFIX_DIM, char_filters=CHAR_FILTERS, decode="constrained"),
 }
 CASE_DIM = 10
 GENERATED_SIZES = {"full": dict(n_train=3000, n_dev=500, n_test=500),
@@ -108,17 +109,17 @@ def prepare(corpora, unknown_labels="error"):
 
 
 def make_config(preset, prepared, backend="numba", dtype="float32", hidden=None, case_dim=CASE_DIM,
-                char_filters=None, affix_dim=None, variational=None):
+                char_filters=None, affix_dim=None, variational=None, decode=None):
     """TaggerConfig of a preset, sized by the Prepared data's vocabularies.
 
-    hidden (per direction), char_filters, affix_dim and variational override
-    the preset's when given (0 turns the character CNN or the affixes off).
+    hidden (per direction), char_filters, affix_dim, variational and decode
+    override the preset's when given (0 turns the character CNN or the affixes off).
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     options = dict(PRESETS[preset])
     for name, value in (("hidden", hidden), ("char_filters", char_filters), ("affix_dim", affix_dim),
-                        ("variational", variational)):
+                        ("variational", variational), ("decode", decode)):
         if value is not None:
             options[name] = value
     if options.get("affix_dim", 0) > 0:

@@ -29,6 +29,7 @@ from . import layers
 from .backend import BACKENDS, get_backend
 from .bilstm import bilstm_backward, bilstm_forward
 from .chars import char_cnn_backward, char_cnn_forward, init_char_cnn
+from .decoding import DECODERS
 from .lstm import init_lstm_params
 
 
@@ -52,12 +53,15 @@ class TaggerConfig:
     variational: bool = False        # one dropout mask per sentence, shared by its tokens
     backend: str = "numba"
     dtype: str = "float32"
+    decode: str = "argmax"           # how entity scores read labels off the logits (model.decoding)
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.decode not in DECODERS:
+            raise ValueError(f"unknown decode {self.decode!r}; choose one of {', '.join(DECODERS)}")
         if self.case_dim > 0 and self.case_vocab_size <= 0:
             raise ValueError("case_dim > 0 needs case_vocab_size > 0")
         if self.affix_dim > 0 and (self.affix_vocab_size <= 0 or self.n_affixes <= 0):

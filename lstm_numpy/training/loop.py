@@ -22,6 +22,7 @@ from ..atomic import atomic_write_text
 from ..data.batching import make_batches, pad_batch
 from ..data.vocab import case_ids, replace_singletons
 from ..errors import CheckpointError, TrainingError
+from ..model.decoding import decode as decode_logits
 from ..model.tagger import Batch, tagger_forward, tagger_loss_and_grads
 from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import evaluate
@@ -113,20 +114,26 @@ def iterate_batches(split, batch_size):
         yield index, make_batch(split, index)
 
 
-def predict_split(params, config, split, batch_size=256, output_keep=None, keep=None):
-    """Predicted label ids, one (T_s,) array per sentence, in the split's order."""
+def predict_split(params, config, split, batch_size=256, output_keep=None, keep=None,
+                  decode="argmax", label_names=None):
+    """Predicted label ids, one (T_s,) array per sentence, in the split's order.
+
+    decode: "argmax" (per token; what the analysis reads) or "constrained"
+    (the best well-formed sequence; needs label_names; model.decoding).
+    """
     preds = [None] * len(split)
     for index, batch in iterate_batches(features_for(split, config), batch_size):
         z, _ = tagger_forward(params, config, batch, keep=keep, output_keep=output_keep)
-        best = z.argmax(axis=-1)
+        best = decode_logits(z, batch.mask, label_names, decode)
         for row, i in enumerate(index):
             preds[i] = best[row, :len(split.words[i])]
     return preds
 
 
 def evaluate_split(params, config, split, label_names, batch_size=256):
-    """metrics.evaluate of the model's predictions on ``split``."""
-    return evaluate(split.labels, predict_split(params, config, split, batch_size), label_names)
+    """metrics.evaluate of the model's predictions on ``split``, decoded as ``config.decode`` says."""
+    preds = predict_split(params, config, split, batch_size, decode=config.decode, label_names=label_names)
+    return evaluate(split.labels, preds, label_names)
 
 
 def _check_finite(loss, norm, epoch, batch_number):
