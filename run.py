@@ -184,6 +184,7 @@ def main(argv=None):
                          variational=None if args.dropout_mask is None else args.dropout_mask == "sentence",
                          decode=args.decode)
     print(f"model: {args.preset} ({config.output_size} neurons, {'Bi' if config.bidirectional else ''}LSTM), "
+          f"{config.decode} decoding, "
           f"vocabulary {len(prepared.vocab):,}, {len(labels)} labels, backend {config.backend}, {config.dtype}")
     seeds = [args.seed + i for i in range(args.seeds)]
     trained = []

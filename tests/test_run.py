@@ -27,6 +27,7 @@ def test_quick_run_writes_metrics(tmp_path):
     for split in ("dev", "test"):
         assert {"token_acc", "entity_f1", "per_label_acc"} <= set(metrics[split])
     assert {"epochs", "seconds_per_epoch", "train_seconds"} <= set(metrics)
+    assert metrics["config"]["decode"] == "constrained", "the bilstm preset reads well-formed sequences"
     for seed in (0, 1):
         assert (out / f"seed{seed}" / "best.npz").is_file() and (out / f"seed{seed}" / "best.json").is_file()
     analysis = json.loads((out / "analysis.json").read_text())
@@ -35,6 +36,7 @@ def test_quick_run_writes_metrics(tmp_path):
     assert analysis["consistency"]["mantel_r"] is not None
     report = (out / "report.md").read_text()
     assert "figures/sensitivity_heatmap.png" in report
+    assert "constrained decoding" in report and "argmax" in report
     assert all((out / "figures" / name).stat().st_size > 0 for name in
                ("sensitivity_heatmap.png", "tuning_curves.png", "ablation_grid_output.png", "drop_matrix.png",
                 "single_neuron_histogram.png", "label_correlations.png", "output_vs_recurrent.png"))
@@ -53,6 +55,15 @@ def test_quick_run_writes_metrics(tmp_path):
     assert "recurrent" in analysis["per_seed"][1]["ablation"]
     assert analysis["sensitivity_group_by"] == "gold" and "sensitivity_grouped_by_predicted" in analysis
     assert "grouped by their gold label" in (out / "report.md").read_text()
+
+
+def test_decode_option_overrides_the_preset(tmp_path):
+    out = tmp_path / "run"
+    result = run("--quick", "--out", str(out), "--no-progress", "--no-analysis", "--decode", "argmax")
+    assert result.returncode == 0, result.stderr
+    assert "argmax decoding" in result.stdout
+    assert json.loads((out / "metrics.json").read_text())["config"]["decode"] == "argmax"
+    assert run("--decode", "beam").returncode == 2
 
 
 def test_cuda_backend_without_gpu_fails_at_once_with_a_clear_message(tmp_path):

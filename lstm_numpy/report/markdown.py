@@ -126,6 +126,9 @@ def _metrics_section(context) -> list[str]:
     rows = [[split, 100 * _number(_token_acc(metrics[split])), _number(metrics[split].get("entity_f1"))]
             for split in splits]
     lines += [markdown_table(["split", "token accuracy (%)", "entity F1 (%)"], rows, "{:.2f}"), ""]
+    if (context.get("model") or {}).get("decode") == "constrained":
+        lines += ["These scores read the best label sequence the chunk scheme allows (constrained "
+                  "decoding, `lstm_numpy/model/decoding.py`); the analysis below reads each token's argmax.", ""]
     per_label = {split: metrics[split].get("per_label_acc") or {} for split in splits}
     names = labels or list(next((pl for pl in per_label.values() if pl), {}))
     if names and any(per_label.values()):
