@@ -12,3 +12,5 @@ python -m lstm_numpy.report.claims runs/conll2003-paper runs/conll2003-bilstm --
     --command "bash docs/results/conll2003.sh" \
     --command "python run.py --data conll2003 --preset paper --recurrent-seeds all --out runs/conll2003-paper" \
     --command "python run.py --data conll2003 --preset bilstm --average 0.999 --epochs 50 --lr 2e-3 --patience 8 --recurrent-seeds all --out runs/conll2003-bilstm"
+# both read-outs (argmax, constrained decoding) of every checkpoint, for docs/results/training.md
+python docs/results/decoding.py runs/conll2003-paper runs/conll2003-bilstm --data-dir "$data"
