@@ -178,3 +178,18 @@ def test_load_tagger_restores_a_working_model(tiny, tmp_path):
     assert labels.labels == tiny.labels.labels and len(vocab) == len(tiny.vocab)
     assert evaluate_split(loaded, config, tiny.splits["dev"], labels.labels) == \
         evaluate_split(params, config, tiny.splits["dev"], labels.labels)
+
+
+def test_a_checkpoint_from_before_the_subword_and_decoding_fields_still_loads(tiny, tmp_path):
+    """Configs saved before later fields existed load with those fields off (argmax read-out)."""
+    from lstm_numpy.pipeline import load_tagger
+    from lstm_numpy.training.checkpoint import save_checkpoint
+    config = make_config("paper", tiny, backend="numpy", hidden=4)
+    params = init_tagger(config, np.random.default_rng(0))
+    old = {k: v for k, v in config.to_dict().items()
+           if k not in ("decode", "variational", "n_affixes", "affix_vocab_size", "affix_dim",
+                        "char_vocab_size", "char_dim", "char_filters", "char_width")}
+    save_checkpoint(tmp_path / "old", params, {"config": old, "vocab": tiny.vocab.to_dict(),
+                                               "labels": tiny.labels.to_dict()})
+    _, loaded, _, _ = load_tagger(tmp_path / "old")
+    assert loaded == config and loaded.decode == "argmax"
