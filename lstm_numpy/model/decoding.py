@@ -63,7 +63,7 @@ def transition_rules(label_names: Sequence[str]) -> Transitions:
         if scheme == "bioes":
             end[j] = cur in "OES"
         for i, (prev, prev_type) in enumerate(parts):
-            prev_open = prev in "BI" if scheme == "bioes" else False
+            prev_open = scheme == "bioes" and prev in "BI"
             if inside:
                 allowed[i, j] = prev in "BI" and prev_type == cur_type
             elif prev_open:   # BIOES: an open chunk must be continued or closed
@@ -80,7 +80,8 @@ def viterbi(scores: np.ndarray, mask: np.ndarray, rules: Transitions) -> np.ndar
     The loop runs over time; each step handles the whole batch.
     """
     N, T, K = scores.shape
-    lengths = mask.sum(axis=1)
+    if T == 0:
+        return np.zeros((N, 0), dtype=np.int64)
     trans = np.where(rules.allowed, 0.0, -np.inf)               # (K, K)
     best = np.where(rules.start, 0.0, -np.inf) + scores[:, 0]    # (N, K)
     back = np.zeros((N, T, K), dtype=np.int64)
@@ -98,7 +99,7 @@ def viterbi(scores: np.ndarray, mask: np.ndarray, rules: Transitions) -> np.ndar
     for t in range(T - 1, -1, -1):
         path[:, t] = last
         last = np.take_along_axis(back[:, t], last[:, None], axis=1)[:, 0]
-    return np.where(mask, path, 0) if T else path
+    return np.where(mask, path, 0)
 
 
 def decode(z: np.ndarray, mask: np.ndarray, label_names: Sequence[str] | None, method: str = "argmax") -> np.ndarray:
