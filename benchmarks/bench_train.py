@@ -1,21 +1,30 @@
 """Tokens per second of whole training steps (batching, forward, backward, clipping, Adam).
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_train.py                  # CoNLL-2003 if present
-    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_train.py --data generated --json
+    python benchmarks/bench_train.py                  # CoNLL-2003 if present
+    python benchmarks/bench_train.py --data generated --json
 
 One epoch over the training split with the ``paper`` preset (50 neurons, word
 embeddings of 100, dropout 0.5), batch 32, no evaluation; the first epoch pays
 JIT compilation (cached on disk by Numba, so a second run does not), so
-``--epochs 2`` reports the second.  Thread counts are printed with the result.
+``--epochs 2`` reports the second.  Thread counts are printed with the result;
+like ``run.py``, it sets OPENBLAS_NUM_THREADS=1, MKL_NUM_THREADS=1 and Numba's
+workqueue layer unless they are set already (2-thread OpenBLAS next to the Numba
+threads made an epoch 7 s instead of 2 on this 2-core machine; set
+NUMBA_THREADING_LAYER=omp to compare layers).
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import time
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # before NumPy loads, as in run.py
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 
 def main(argv=None):
@@ -64,7 +73,7 @@ def main(argv=None):
         seconds = time.perf_counter() - start
         results.append({"epoch": epoch + 1, "seconds": seconds, "tok_s": tokens / seconds, "tokens": tokens})
     row = {"data": data, "preset": args.preset, "backend": args.backend, "dtype": args.dtype,
-           "numba_threads": numba.get_num_threads(),
+           "numba_threads": numba.get_num_threads(), "numba_threading_layer": _threading_layer(numba),
            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"), "epochs": results}
     if args.json:
         print(json.dumps(row))
@@ -72,7 +81,15 @@ def main(argv=None):
         for r in results:
             print(f"epoch {r['epoch']}: {r['tokens']:,} tokens in {r['seconds']:.2f} s = {r['tok_s']:,.0f} tok/s")
         print(f"({data}, preset {args.preset}, {args.backend} {args.dtype}, numba threads "
-              f"{row['numba_threads']}, OPENBLAS_NUM_THREADS={row['OPENBLAS_NUM_THREADS']})")
+              f"{row['numba_threads']} ({row['numba_threading_layer']} layer), "
+              f"OPENBLAS_NUM_THREADS={row['OPENBLAS_NUM_THREADS']})")
+
+
+def _threading_layer(numba):
+    try:
+        return numba.threading_layer()
+    except ValueError:      # no parallel kernel ran (numpy backend)
+        return None
 
 
 if __name__ == "__main__":
