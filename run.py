@@ -238,7 +238,8 @@ def main(argv=None):
 
     for split in ("dev", "test"):
         m = summary[split]
-        print(f"{split}: token accuracy {m['token_acc']:.4f}  entity F1 {m['entity_f1']:.2f}  (seed {seeds[0]})")
+        argmax = f" (argmax read-out {m['argmax_entity_f1']:.2f})" if m.get("argmax_entity_f1") is not None else ""
+        print(f"{split}: token accuracy {m['token_acc']:.4f}  entity F1 {m['entity_f1']:.2f}{argmax}  (seed {seeds[0]})")
     if is_ner:
         print(f"test: most-frequent-label baseline entity F1 {metrics['test_baseline_entity_f1']:.2f}")
     if summary["embeddings_coverage"] is not None:

@@ -164,6 +164,7 @@ print(f"(e) forbidden transitions on test: argmax {n_invalid(argmax_preds)}, con
       f"{n_invalid(constrained_preds)}; entity F1: argmax {argmax_f1:.1f}, constrained {test['entity_f1']:.1f}")
 assert n_invalid(constrained_preds) == 0, "constrained decoding only writes well-formed sequences"
 assert evaluate(test_split.labels, constrained_preds, labels)["entity_f1"] == test["entity_f1"]
+assert argmax_f1 == test["argmax_entity_f1"], "train_tagger's summary keeps the argmax score too"
 
 fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(8, 3))
 epochs = [record["epoch"] for record in history]

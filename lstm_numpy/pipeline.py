@@ -17,7 +17,8 @@ from .data.readers import load_conll2003, read_conll, read_conllu, read_token_la
 from .data.generated import generate_corpus
 from .data.vocab import CASES, AffixVocab, CharVocab, LabelVocab, Vocab, load_glove
 from .model.tagger import TaggerConfig, init_tagger
-from .training.loop import TrainConfig, encode_corpus, evaluate_split, train
+from .training.loop import TrainConfig, encode_corpus, evaluate_split, predict_split, train
+from .training.metrics import evaluate
 
 CHAR_DIM, CHAR_FILTERS = 25, 30  # the character CNN (model.chars): 25-d characters, 30 filters of width 3
 AFFIX_DIM = 20      # per affix kind: 5 kinds x 20 = 100 inputs next to the 100-d word vector
@@ -135,7 +136,9 @@ def train_tagger(prepared, config, train_cfg, out_dir=None, embeddings=None, pro
 
     embeddings: optional GloVe text file; its vectors replace the random rows.
     resume: continue the interrupted run saved in out_dir (see training.loop.train).
-    Returns (params, summary) with summary["dev"], summary["test"] metric dicts.
+    Returns (params, summary) with summary["dev"], summary["test"] metric dicts
+    (read as config.decode says; with constrained decoding they also hold
+    "argmax_entity_f1", the entity F1 of the per-token argmax).
     """
     rng = np.random.default_rng(train_cfg.seed)
     params = init_tagger(config, rng)
@@ -148,8 +151,12 @@ def train_tagger(prepared, config, train_cfg, out_dir=None, embeddings=None, pro
     singletons = prepared.vocab.singleton_mask()
     summary = train(params, config, train_cfg, prepared.splits["train"], prepared.splits["dev"],
                     prepared.labels.labels, out_dir, meta, singletons, progress, resume)
+    names = prepared.labels.labels
     for split in ("dev", "test"):
-        summary[split] = evaluate_split(params, config, prepared.splits[split], prepared.labels.labels)
+        summary[split] = evaluate_split(params, config, prepared.splits[split], names)
+        if config.decode != "argmax":     # the same weights read token by token, for comparison
+            argmax = predict_split(params, config, prepared.splits[split])
+            summary[split]["argmax_entity_f1"] = evaluate(prepared.splits[split].labels, argmax, names)["entity_f1"]
     summary["embeddings_coverage"] = coverage
     return params, summary
 

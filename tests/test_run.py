@@ -28,6 +28,7 @@ def test_quick_run_writes_metrics(tmp_path):
         assert {"token_acc", "entity_f1", "per_label_acc"} <= set(metrics[split])
     assert {"epochs", "seconds_per_epoch", "train_seconds"} <= set(metrics)
     assert metrics["config"]["decode"] == "constrained", "the bilstm preset reads well-formed sequences"
+    assert all(isinstance(metrics[split]["argmax_entity_f1"], float) for split in ("dev", "test"))
     for seed in (0, 1):
         assert (out / f"seed{seed}" / "best.npz").is_file() and (out / f"seed{seed}" / "best.json").is_file()
     analysis = json.loads((out / "analysis.json").read_text())
@@ -36,7 +37,7 @@ def test_quick_run_writes_metrics(tmp_path):
     assert analysis["consistency"]["mantel_r"] is not None
     report = (out / "report.md").read_text()
     assert "figures/sensitivity_heatmap.png" in report
-    assert "constrained decoding" in report and "argmax" in report
+    assert "constrained decoding" in report and f"Read by the argmax, entity F1 is dev {metrics['dev']['argmax_entity_f1']:.2f}" in report
     assert all((out / "figures" / name).stat().st_size > 0 for name in
                ("sensitivity_heatmap.png", "tuning_curves.png", "ablation_grid_output.png", "drop_matrix.png",
                 "single_neuron_histogram.png", "label_correlations.png", "output_vs_recurrent.png"))
@@ -62,7 +63,8 @@ def test_decode_option_overrides_the_preset(tmp_path):
     result = run("--quick", "--out", str(out), "--no-progress", "--no-analysis", "--decode", "argmax")
     assert result.returncode == 0, result.stderr
     assert "argmax decoding" in result.stdout
-    assert json.loads((out / "metrics.json").read_text())["config"]["decode"] == "argmax"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["decode"] == "argmax" and "argmax_entity_f1" not in metrics["test"]
     assert run("--decode", "beam").returncode == 2
 
 

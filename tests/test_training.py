@@ -171,6 +171,16 @@ def test_interrupt_then_resume_equals_uninterrupted_run_bit_for_bit(tiny, tmp_pa
         assert (run_dir / "best.npz").exists()
 
 
+def test_summary_of_a_constrained_tagger_also_scores_its_argmax(tiny, tmp_path):
+    from lstm_numpy.training.loop import predict_split
+    from lstm_numpy.training.metrics import evaluate
+    params, summary = run_tiny(tiny, tmp_path)
+    for split in ("dev", "test"):
+        argmax = predict_split(params, make_config("bilstm", tiny, backend="numpy", hidden=6), tiny.splits[split])
+        expected = evaluate(tiny.splits[split].labels, argmax, tiny.labels.labels)["entity_f1"]
+        assert summary[split]["argmax_entity_f1"] == expected
+
+
 def test_load_tagger_restores_a_working_model(tiny, tmp_path):
     from lstm_numpy.pipeline import load_tagger
     params, summary = run_tiny(tiny, tmp_path)

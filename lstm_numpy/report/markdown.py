@@ -128,7 +128,12 @@ def _metrics_section(context) -> list[str]:
     lines += [markdown_table(["split", "token accuracy (%)", "entity F1 (%)"], rows, "{:.2f}"), ""]
     if (context.get("model") or {}).get("decode") == "constrained":
         lines += ["These scores read the best label sequence the chunk scheme allows (constrained "
-                  "decoding, `lstm_numpy/model/decoding.py`); the analysis below reads each token's argmax.", ""]
+                  "decoding, `lstm_numpy/model/decoding.py`); the analysis below reads each token's argmax."]
+        argmax = {split: metrics[split].get("argmax_entity_f1") for split in splits}
+        if any(v is not None for v in argmax.values()):
+            lines[-1] += " Read by the argmax, entity F1 is " + ", ".join(
+                f"{split} {v:.2f}" for split, v in argmax.items() if v is not None) + "."
+        lines += [""]
     per_label = {split: metrics[split].get("per_label_acc") or {} for split in splits}
     names = labels or list(next((pl for pl in per_label.values() if pl), {}))
     if names and any(per_label.values()):
