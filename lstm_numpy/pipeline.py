@@ -126,7 +126,7 @@ def make_config(preset, prepared, backend="numba", dtype="float32", hidden=None,
     if options.get("affix_dim", 0) > 0:
         options.update(n_affixes=len(prepared.affixes.kinds), affix_vocab_size=len(prepared.affixes))
     if options.get("char_filters", 0) > 0:
-        options.update(char_vocab_size=len(prepared.chars), char_dim=options.get("char_dim") or CHAR_DIM)
+        options.update(char_vocab_size=len(prepared.chars), char_dim=CHAR_DIM)
     return TaggerConfig(vocab_size=len(prepared.vocab), n_labels=len(prepared.labels), case_vocab_size=len(CASES),
                         case_dim=case_dim, backend=backend, dtype=dtype, **options)
 

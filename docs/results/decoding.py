@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from lstm_numpy.data.vocab import AffixVocab, CharVocab  # noqa: E402
 from lstm_numpy.pipeline import load_splits, load_tagger  # noqa: E402
 from lstm_numpy.training.loop import encode_corpus, predict_split  # noqa: E402
-from lstm_numpy.training.metrics import entity_prf  # noqa: E402
+from lstm_numpy.training.metrics import evaluate  # noqa: E402
 
 
 def main(argv=None):
@@ -30,13 +30,13 @@ def main(argv=None):
     for run in args.runs:
         for seed_dir in sorted(Path(run).glob("seed*")):
             params, config, vocab, labels = load_tagger(seed_dir / "best")
+            affixes, chars = AffixVocab(vocab), CharVocab(vocab)     # rebuilt from the checkpoint's vocabulary
             row = []
             for split in ("dev", "test"):
-                encoded = encode_corpus(corpora[split], vocab, labels, AffixVocab(vocab), CharVocab(vocab))
+                encoded = encode_corpus(corpora[split], vocab, labels, affixes, chars)
                 for decode in ("argmax", "constrained"):
                     preds = predict_split(params, config, encoded, decode=decode, label_names=labels.labels)
-                    names = [[labels.labels[i] for i in p] for p in preds]
-                    row.append(entity_prf(corpora[split].labels, names)[2])
+                    row.append(evaluate(encoded.labels, preds, labels.labels)["entity_f1"])
             print(f"| {run} | {seed_dir.name[4:]} | " + " | ".join(f"{f:.2f}" for f in row) + " |")
 
 

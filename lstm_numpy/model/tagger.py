@@ -143,17 +143,18 @@ def tagger_forward(params, config, batch, rng=None, train=False, keep=None, outp
     """
     if train and config.dropout > 0 and rng is None:
         raise ValueError("training with dropout needs an rng")
-    x = params["embed.word"][batch.word_ids]                          # (N, T, word_dim)
+    parts = [params["embed.word"][batch.word_ids]]                    # (N, T, word_dim)
     if config.case_dim > 0:
-        x = np.concatenate([x, params["embed.case"][batch.case_ids]], axis=-1)
+        parts.append(params["embed.case"][batch.case_ids])
     if config.affix_dim > 0:
         N, T, A = batch.affix_ids.shape                                # one vector per kind, side by side
-        x = np.concatenate([x, params["embed.affix"][batch.affix_ids].reshape(N, T, A * config.affix_dim)], axis=-1)
+        parts.append(params["embed.affix"][batch.affix_ids].reshape(N, T, A * config.affix_dim))
     chars_cache = None
     if config.char_filters > 0:
         from_chars, chars_cache = char_cnn_forward(batch.char_ids, params["char.table"], params["char.W"], params["char.b"],
                                                    kernel="numba" if config.backend == "numba" else "numpy")
-        x = np.concatenate([x, from_chars], axis=-1)
+        parts.append(from_chars)
+    x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]  # (N, T, E), one copy
     shared = 1 if config.variational else None                          # the time axis
     x, drop_in = layers.dropout_forward(x, config.dropout, rng, train, shared)
     if config.bidirectional:

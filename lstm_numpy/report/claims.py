@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_text
-from .markdown import markdown_table
+from .markdown import decoding_note, markdown_table
 
 CLAIM_KS = (1, 3, 5, 10)
 
@@ -52,17 +52,6 @@ def _mean_sd(values):
     return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
 
 
-def _decoding_note(decode, metrics):
-    if decode == "constrained":
-        note = ("These scores read the best label sequence the IOB2 scheme allows (constrained decoding, "
-                "`lstm_numpy/model/decoding.py`); the claims below read each token's argmax.")
-        argmax = [m["test"].get("argmax_entity_f1") for m in metrics["by_seed"].values()]
-        if all(v is not None for v in argmax):
-            note += " Read by the argmax, test entity F1 is " + ", ".join(f"{v:.2f}" for v in argmax) + " per seed."
-        return note
-    return "These scores read each token's argmax, as the claims below do."
-
-
 def c1_quality(metrics):
     rows = []
     for seed, m in metrics["by_seed"].items():
@@ -72,10 +61,13 @@ def c1_quality(metrics):
     labels = list(next(iter(metrics["by_seed"].values()))["dev"]["per_label_acc"])
     per_label = [[label] + [_pts(m["dev"]["per_label_acc"][label]) for m in metrics["by_seed"].values()]
                  for label in labels]
+    note = decoding_note(metrics.get("config", {}).get("decode", "argmax"),
+                         [(f"test seed {seed}", m["test"].get("argmax_entity_f1")) for seed, m in metrics["by_seed"].items()],
+                         "each claim below")
     lines = [markdown_table(["seed", "epochs", "dev entity F1", "test entity F1", "dev token acc (%)",
                              "test token acc (%)"], rows),
              "", f"Test entity F1 over seeds: mean {np.mean(test):.2f}, min {np.min(test):.2f}, "
-             f"max {np.max(test):.2f}.", "", _decoding_note(metrics.get("config", {}).get("decode", "argmax"), metrics), "", "Per-label dev accuracy (%), the paper's per-label measure:", "",
+             f"max {np.max(test):.2f}.", "", note, "", "Per-label dev accuracy (%), the paper's per-label measure:", "",
              markdown_table(["label"] + [f"seed {s}" for s in metrics["by_seed"]], per_label)]
     return lines, {"test_entity_f1_mean": float(np.mean(test)), "test_entity_f1_min": float(np.min(test))}
 

@@ -117,6 +117,22 @@ def _figure(context, name, report_dir: Path, used: set) -> list[str]:
     return [f"![{name.replace('_', ' ')}]({path.as_posix()})", ""]
 
 
+def decoding_note(decode, argmax_f1, reader) -> str:
+    """One paragraph on how a table's scores read labels off the logits (model.decoding).
+
+    argmax_f1: [(name, entity F1 or None)] of the per-token argmax read-out,
+    listed when decode is "constrained"; reader: who reads the argmax ("the analysis below").
+    """
+    if decode != "constrained":
+        return f"These scores read each token's argmax, as {reader} does."
+    note = ("These scores read the best label sequence the chunk scheme allows (constrained decoding, "
+            f"`lstm_numpy/model/decoding.py`); {reader} reads each token's argmax.")
+    shown = [(name, value) for name, value in argmax_f1 if value is not None]
+    if shown:
+        note += " Read by the argmax, entity F1 is " + ", ".join(f"{name} {v:.2f}" for name, v in shown) + "."
+    return note
+
+
 def _metrics_section(context) -> list[str]:
     metrics, labels = context.get("metrics"), context.get("labels")
     if not metrics:
@@ -127,13 +143,8 @@ def _metrics_section(context) -> list[str]:
             for split in splits]
     lines += [markdown_table(["split", "token accuracy (%)", "entity F1 (%)"], rows, "{:.2f}"), ""]
     if (context.get("model") or {}).get("decode") == "constrained":
-        lines += ["These scores read the best label sequence the chunk scheme allows (constrained "
-                  "decoding, `lstm_numpy/model/decoding.py`); the analysis below reads each token's argmax."]
-        argmax = {split: metrics[split].get("argmax_entity_f1") for split in splits}
-        if any(v is not None for v in argmax.values()):
-            lines[-1] += " Read by the argmax, entity F1 is " + ", ".join(
-                f"{split} {v:.2f}" for split, v in argmax.items() if v is not None) + "."
-        lines += [""]
+        argmax = [(split, metrics[split].get("argmax_entity_f1")) for split in splits]
+        lines += [decoding_note("constrained", argmax, "the analysis below"), ""]
     per_label = {split: metrics[split].get("per_label_acc") or {} for split in splits}
     names = labels or list(next((pl for pl in per_label.values() if pl), {}))
     if names and any(per_label.values()):
