@@ -88,6 +88,7 @@ def test_embedding_gradient_accumulates_repeated_ids(seed):
 
 @settings(deadline=None, max_examples=40)
 @given(seeds)
+@example(seed=393982)     # loss 1.2e-4: the naive reference's -log(p) near p = 1 is off by ~1e-16
 def test_linear_and_masked_cross_entropy_gradients(seed):
     rng = np.random.default_rng(seed)
     N, T, H, K = rng.integers(1, 4), rng.integers(1, 6), rng.integers(1, 5), rng.integers(2, 6)
@@ -109,7 +110,8 @@ def test_linear_and_masked_cross_entropy_gradients(seed):
     # the loss is the mean over real tokens of -log p(gold)
     p = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
     expected = -np.mean(np.log(np.take_along_axis(p, y[..., None], -1)[..., 0][mask]))
-    np.testing.assert_allclose(value, expected, rtol=1e-12)
+    # atol: -log(p) with p within 1e-4 of 1 loses a few units of 1e-16 in the reference itself
+    np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-14)
 
 
 def test_cross_entropy_is_stable_for_huge_logits():
