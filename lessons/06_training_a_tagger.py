@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 
 from _quick import OUT, QUICK, pin_threads  # noqa: E402
 from lstm_numpy.data import Corpus, default_conll2003_dir, entity_f1, most_frequent_label_baseline  # noqa: E402
-from lstm_numpy.model.decoding import transition_rules  # noqa: E402
+from lstm_numpy.labels import transitions  # noqa: E402
 from lstm_numpy.pipeline import load_splits, make_config, prepare, train_tagger  # noqa: E402
 from lstm_numpy.training.loop import TrainConfig, predict_split  # noqa: E402
 from lstm_numpy.training.metrics import evaluate  # noqa: E402
@@ -148,7 +148,7 @@ for label in worst_labels:
 # the IOB2 scheme allows: Viterbi over the logits with the forbidden
 # transitions at -inf and nothing learned (model/decoding.py).  The scores
 # above use it; the analysis lessons read the argmax, the paper's per-token view.
-rules = transition_rules(labels)      # rules.start (K,), rules.allowed (K, K) bool
+rules = transitions(labels)      # rules.start (K,), rules.allowed (K, K) bool
 test_split = prepared.splits["test"]
 argmax_preds = predict_split(params, config, test_split)
 constrained_preds = predict_split(params, config, test_split, decode="constrained", label_names=labels)

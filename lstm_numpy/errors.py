@@ -1,12 +1,29 @@
-"""The project's exceptions: each names the file, line or value at fault."""
+"""The project's exceptions: each names the file, line or value at fault.
+
+The command line prints any :class:`LSTMNumpyError` as one line,
+``error: <message>``, and exits with status 2; anything else is a bug and
+keeps its traceback.
+"""
 
 
 class LSTMNumpyError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
+class UsageError(LSTMNumpyError, ValueError):
+    """Options that do not go together, or a run directory that is in the way."""
+
+
+class DataNotFoundError(LSTMNumpyError, FileNotFoundError):
+    """A data file or folder that is not there: names the path."""
+
+
 class DataFormatError(LSTMNumpyError, ValueError):
     """A data file that does not match its format: names the file and line."""
+
+
+class LabelSchemeError(DataFormatError):
+    """Labels that fit no scheme, or a dev/test label the training split never had."""
 
 
 class CheckpointError(LSTMNumpyError, ValueError):

@@ -12,8 +12,9 @@ from lstm_numpy.analysis import (ablate_output, ablate_recurrent, ablation_mask,
                                  measured_importance, output_cache, run_ablation_sweep, single_neuron_sweep,
                                  write_ablation_csv)
 from lstm_numpy.analysis.ablation import Scorer
-from lstm_numpy.analysis.kernels import (ablated_argmax, ablated_argmax_numba, chunk_tables, entity_totals,
-                                         entity_totals_numba, sentence_edges)
+from lstm_numpy.analysis.kernels import ablated_argmax, ablated_argmax_numba, entity_totals, entity_totals_numba
+from lstm_numpy.labels import chunk_tables
+from lstm_numpy.training.metrics import sentence_edges
 from lstm_numpy.atomic import to_json_safe
 from lstm_numpy.model.tagger import TaggerConfig, init_tagger
 from lstm_numpy.training.loop import EncodedSplit, predict_split

@@ -92,8 +92,7 @@ def test_extract_entities_conlleval_semantics():
     assert extract_entities(["B-PER", "B-PER"]) == {("PER", 0, 1), ("PER", 1, 2)}
     assert extract_entities(["S-PER", "B-LOC", "E-LOC", "E-LOC"]) == {("PER", 0, 1), ("LOC", 1, 3), ("LOC", 3, 4)}
     assert extract_entities([]) == set()
-    with pytest.raises(ValueError, match="NNP"):
-        extract_entities(["NNP"])
+    assert extract_entities(["NNP", "VBZ"]) == set()    # plain tags (POS) hold no entities
 
 
 def test_entity_f1_counts_exact_matches_only():

@@ -8,8 +8,6 @@ import pytest
 from lstm_numpy.data.readers import (
     Corpus,
     default_conll2003_dir,
-    iob1_to_iob2,
-    iob2_to_bioes,
     load_conll2003,
     read_conll,
     read_conllu,
@@ -17,6 +15,7 @@ from lstm_numpy.data.readers import (
     write_conll,
 )
 from lstm_numpy.errors import DataFormatError
+from lstm_numpy.labels import iob1_to_iob2, iob2_to_bioes
 
 CONLL_TEXT = """-DOCSTART- -X- -X- O
 

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lstm_numpy.data.generated import load_generated
-from lstm_numpy.model.decoding import decode, transition_rules, viterbi
+from lstm_numpy.labels import transitions
+from lstm_numpy.model.decoding import decode, viterbi
 from lstm_numpy.model.tagger import TaggerConfig, init_tagger
 from lstm_numpy.pipeline import make_config, prepare
 from lstm_numpy.training.loop import evaluate_split, predict_split
@@ -36,7 +37,7 @@ def brute_force(scores, rules):
 
 
 def test_iob2_rules_by_hand():
-    r = transition_rules(IOB2)
+    r = transitions(IOB2)
     i = {name: k for k, name in enumerate(IOB2)}
     assert r.scheme == "iob2"
     assert not r.allowed[i["O"], i["I-PER"]]            # an inside tag after O
@@ -48,7 +49,7 @@ def test_iob2_rules_by_hand():
 
 
 def test_bioes_rules_by_hand():
-    r = transition_rules(BIOES)
+    r = transitions(BIOES)
     i = {name: k for k, name in enumerate(BIOES)}
     assert r.scheme == "bioes"
     assert r.allowed[i["B-X"], i["E-X"]] and r.allowed[i["I-X"], i["I-X"]]
@@ -65,7 +66,7 @@ def test_bioes_rules_by_hand():
 def test_viterbi_finds_the_best_valid_path(labels, T, seed):
     rng = np.random.default_rng(seed)
     scores = rng.normal(scale=3.0, size=(1, T, len(labels)))
-    rules = transition_rules(labels)
+    rules = transitions(labels)
     path = viterbi(scores, np.ones((1, T), bool), rules)[0]
     best, _ = brute_force(scores[0], rules)
     assert is_valid(tuple(path), rules)
@@ -91,7 +92,7 @@ def test_padding_does_not_change_any_sentence(seed, N, T):
 @given(seed=st.integers(0, 2**32 - 1), T=st.integers(1, 8))
 def test_labels_without_a_scheme_decode_to_the_argmax(seed, T):
     z = np.random.default_rng(seed).normal(size=(3, T, len(POS)))
-    assert transition_rules(POS).scheme == "none"
+    assert transitions(POS).scheme == "none"
     np.testing.assert_array_equal(decode(z, np.ones((3, T), bool), POS, "constrained"), z.argmax(-1))
 
 
@@ -100,7 +101,7 @@ def test_labels_without_a_scheme_decode_to_the_argmax(seed, T):
 def test_a_valid_argmax_is_kept(seed, T):
     """When the per-token argmax already obeys the scheme, nothing can beat it."""
     rng = np.random.default_rng(seed)
-    rules = transition_rules(IOB2)
+    rules = transitions(IOB2)
     path = [int(rng.choice(np.flatnonzero(rules.start)))]
     for _ in range(T - 1):
         path.append(int(rng.choice(np.flatnonzero(rules.allowed[path[-1]]))))
@@ -137,7 +138,7 @@ def test_the_tagger_reports_scores_of_its_configured_decoder():
     dev = prepared.splits["dev"]
     argmax = predict_split(params, config, dev)
     constrained = predict_split(params, config, dev, decode="constrained", label_names=labels)
-    rules = transition_rules(labels)
+    rules = transitions(labels)
     assert all(is_valid(tuple(p), rules) for p in constrained)
     assert not all(is_valid(tuple(p), rules) for p in argmax), "the test needs some invalid argmax sequences"
     assert evaluate_split(params, config, dev, labels) == evaluate(dev.labels, constrained, labels)

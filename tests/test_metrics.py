@@ -6,6 +6,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from lstm_numpy.errors import LabelSchemeError
+from lstm_numpy.labels import scheme_of_names
+
 from lstm_numpy.training.metrics import (
     EntityCounts,
     confusion_matrix,
@@ -124,9 +127,11 @@ def test_extract_entities_conlleval_cases(labels, expected):
 
 
 @pytest.mark.parametrize("label", ["PER", "X-PER", "B-", "o", ""])
-def test_extract_entities_rejects_unknown_labels(label):
-    with pytest.raises(ValueError, match="neither 'O' nor"):
-        extract_entities(["O", label])
+def test_plain_tags_hold_no_entities_and_do_not_mix_with_chunk_tags(label):
+    assert extract_entities(["O", label]) == set()
+    assert extract_entities(["B-PER", label]) == {("PER", 0, 1)}    # a plain tag reads as outside
+    with pytest.raises(LabelSchemeError, match="mix chunk tags"):
+        scheme_of_names(["O", "B-PER", label])
 
 
 def test_entity_prf_seqeval_readme_example():

@@ -17,8 +17,10 @@ Strategies for choosing k neurons for target label i:
 * ``top``: the k highest of row i of a (K, H) ranking (Xin sensitivity by default);
 * ``bottom``: the k lowest of that row;
 * ``random``: k neurons drawn uniformly without replacement, R times
-  (seeded rng); summaries give the mean and the 2.5/97.5 percentiles of the R
-  drops (the spread of single draws, not a confidence interval of the mean);
+  (seeded rng), from all H neurons (``random_pool="all"``: a draw may include
+  the label's top-k) or from the others only (``"outside-top"``); summaries
+  give the mean and the 2.5/97.5 percentiles of the R drops (the spread of
+  single draws, not a confidence interval of the mean);
 * ``control``: the top-k of another label, by default the next label in the
   label order (cyclic, skipping labels without tokens), or as given in ``control``.
 
@@ -35,13 +37,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_text
-from .kernels import (ablated_argmax_numba, chunk_tables, entity_totals_numba, is_iob,
-                               sentence_edges)
+from ..labels import chunk_tables, is_chunking
+from ..training.metrics import sentence_edges
+from .kernels import ablated_argmax_numba, entity_totals_numba
 from .rankings import rank_neurons
 from .states import collect_states
 
 MODES = ("output", "recurrent")
 STRATEGIES = ("top", "bottom", "random", "control")
+RANDOM_POOLS = ("all", "outside-top")
 DEFAULT_KS = (1, 2, 3, 5, 10, 20)
 
 
@@ -98,7 +102,7 @@ class Scorer:
         self.gold, self.base_pred = states.gold, states.pred
         self.names = list(label_names)
         self.K = len(self.names)
-        self.entities = is_iob(self.names)
+        self.entities = is_chunking(self.names)
         if self.entities:
             self.edges = sentence_edges(states.lengths, states.gold.size)
             self.tables = chunk_tables(self.names)
@@ -184,8 +188,15 @@ def default_controls(ranking, present):
     return {i: usable[(n + 1) % len(usable)] for n, i in enumerate(usable)} if len(usable) > 1 else {}
 
 
-def plan_ablations(ranking, present, ks, n_random, rng, controls):
-    """Every (strategy, label, k, draw, control, neurons) to run; the same plan serves every mode."""
+def plan_ablations(ranking, present, ks, n_random, rng, controls, random_pool="all"):
+    """Every (strategy, label, k, draw, control, neurons) to run; the same plan serves every mode.
+
+    random_pool: "all" draws random-k from all H neurons (a draw may include
+    the label's own top-k); "outside-top" only from the H - k others (no
+    random draws for a k > H - k).
+    """
+    if random_pool not in RANDOM_POOLS:
+        raise ValueError(f"random_pool must be one of {RANDOM_POOLS}, got {random_pool!r}")
     order = rank_neurons(ranking)
     H = ranking.shape[1]
     plan = []
@@ -195,8 +206,11 @@ def plan_ablations(ranking, present, ks, n_random, rng, controls):
         for k in ks:
             plan.append(("top", label, k, None, None, order[label, :k]))
             plan.append(("bottom", label, k, None, None, order[label, ::-1][:k]))
-            for draw in range(n_random):
-                plan.append(("random", label, k, draw, None, rng.choice(H, size=k, replace=False)))
+            outside = order[label, k:]
+            for draw in range(n_random if random_pool == "all" or outside.size >= k else 0):
+                neurons = rng.choice(H, size=k, replace=False) if random_pool == "all" else \
+                    rng.choice(outside, size=k, replace=False)
+                plan.append(("random", label, k, draw, None, neurons))
             if label in controls:
                 c = controls[label]
                 plan.append(("control", label, k, None, c, order[c, :k]))
@@ -221,7 +235,7 @@ def _summarise(records):
 
 def run_ablation_sweep(params, config, split, label_names, states, ranking=None, modes=("output",),
                        ks=DEFAULT_KS, n_random=20, rng=None, control=None, single_neuron=True,
-                       progress=True):
+                       progress=True, random_pool="all"):
     """Ablate top / bottom / random / control sets of k neurons for every label.
 
     params, config, split: the tagger and the EncodedSplit ``states`` came from
@@ -229,9 +243,10 @@ def run_ablation_sweep(params, config, split, label_names, states, ranking=None,
     for Xin sensitivity grouped by predicted label; ks: k values (k > H
     skipped); n_random: R draws per (label, k); rng: np.random.Generator
     (required when n_random > 0); control: None (next label) or {label: label}
-    by id or name; single_neuron: also run single_neuron_sweep per mode.
+    by id or name; single_neuron: also run single_neuron_sweep per mode;
+    random_pool: "all" or "outside-top" (see plan_ablations).
 
-    Returns {"label_names", "ks", "modes", "n_random", "controls" {label: label},
+    Returns {"label_names", "ks", "modes", "n_random" {mode: R}, "random_pool", "controls" {label: label},
     "base" {token_acc, entity_f1, per_label_acc {label: acc}},
     "records" [one nested dict per ablation, see Scorer.record, plus mode,
     strategy, k, draw, control, neurons], "summary" {mode: {strategy: {label:
@@ -262,7 +277,7 @@ def run_ablation_sweep(params, config, split, label_names, states, ranking=None,
     lookup = lambda x: names.index(x) if isinstance(x, str) else int(x)  # noqa: E731
     controls = default_controls(ranking, present) if control is None else {
         lookup(a): lookup(c) for a, c in control.items()}
-    plan = plan_ablations(ranking, present, ks, n_random, rng, controls)
+    plan = plan_ablations(ranking, present, ks, n_random, rng, controls, random_pool)
     scorer = Scorer(states, names)
     cache = output_cache(states, W, b) if "output" in modes else None
     records, single = [], {}
@@ -281,7 +296,8 @@ def run_ablation_sweep(params, config, split, label_names, states, ranking=None,
             sweep = single_neuron_sweep(states, W, b, mode, params, config, split)
             single[mode] = {"token_acc_drop": sweep["token_acc_drop"].tolist()}
     base = scorer.base
-    return {"label_names": names, "ks": ks, "modes": list(modes), "n_random": n_random,
+    return {"label_names": names, "ks": ks, "modes": list(modes), "n_random": {mode: n_random for mode in modes},
+            "random_pool": random_pool,
             "controls": {names[a]: names[c] for a, c in controls.items()},
             "base": {"token_acc": base["token_acc"], "entity_f1": base["entity_f1"],
                      "per_label_acc": {n: float(v) for n, v in zip(names, base["acc"])}},

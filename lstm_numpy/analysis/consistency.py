@@ -25,6 +25,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..labels import entity_types, is_chunking
+
 __all__ = [
     "label_correlation",
     "mantel_test",
@@ -34,7 +36,6 @@ __all__ = [
     "paper_findings",
 ]
 
-ENTITY_TYPES = ("LOC", "MISC", "ORG", "PER")  # CoNLL-2003; other types in `labels` are added
 MUTUAL_I_TYPES = ("LOC", "ORG", "MISC")  # the paper's "I-LOC, I-ORG, I-MISC mutually positive"
 
 
@@ -200,7 +201,7 @@ def match_neurons(S_a, S_b):
 
 
 def pairwise_consistency(Ss: Sequence, labels: Sequence[str], rng: np.random.Generator | None = None,
-                         n_permutations: int = 9999, threshold: float = 0.8) -> dict:
+                         n_permutations: int = 9999, threshold: float = 0.8, n_shuffles: int = 100) -> dict:
     """Compare M >= 2 models (same labels, different seeds) pair by pair.
 
     Ss : M arrays (K, H_m). labels : K names.
@@ -210,9 +211,11 @@ def pairwise_consistency(Ss: Sequence, labels: Sequence[str], rng: np.random.Gen
       "pairs": [{"a", "b", "mantel_r", "mantel_p", "n_matched", "n_matched_above",
                  "n_matched_above_shuffled", "mean_profile_correlation"}] for every a < b;
                  "n_matched_above" counts matched neurons with profile r > threshold,
-                 "n_matched_above_shuffled" the same after shuffling b's label rows
-                 (a chance level: 9-d profiles of random neurons often match well),
-      "mean_mantel_r", "max_mantel_p", "threshold".
+                 "n_matched_above_shuffled" the mean of the same count over ``n_shuffles``
+                 shufflings of b's label rows and "n_matched_above_shuffled_interval" its
+                 2.5 and 97.5 percentiles (a chance level: 9-d profiles of random
+                 neurons often match well),
+      "mean_mantel_r", "max_mantel_p", "threshold", "n_shuffles".
     """
     if len(Ss) < 2:
         raise ValueError(f"pairwise_consistency needs at least 2 models, got {len(Ss)}")
@@ -225,12 +228,16 @@ def pairwise_consistency(Ss: Sequence, labels: Sequence[str], rng: np.random.Gen
     for a, b in itertools.combinations(range(len(Ss)), 2):
         r, p = mantel_test(correlations[a], correlations[b], n_permutations, rng)
         _, profile_r = match_neurons(Ss[a], Ss[b])
-        # chance level: with few labels, random profiles match well too; shuffle b's labels once
-        _, shuffled_r = match_neurons(Ss[a], np.asarray(Ss[b])[rng.permutation(len(labels))])
+        # chance level: with few labels, random profiles match well too; shuffle b's labels
+        chance = np.array([np.count_nonzero(match_neurons(Ss[a], np.asarray(Ss[b])[rng.permutation(len(labels))])[1]
+                                            > threshold) for _ in range(n_shuffles)], dtype=np.float64)
         pairs.append({"a": a, "b": b, "mantel_r": r, "mantel_p": p,
                       "n_matched": int(profile_r.size),
                       "n_matched_above": int(np.count_nonzero(profile_r > threshold)),
-                      "n_matched_above_shuffled": int(np.count_nonzero(shuffled_r > threshold)),
+                      "n_matched_above_shuffled": float(chance.mean()) if chance.size else float("nan"),
+                      "n_matched_above_shuffled_interval": [float(np.percentile(chance, 2.5)),
+                                                            float(np.percentile(chance, 97.5))]
+                      if chance.size else [float("nan")] * 2,
                       "mean_profile_correlation": float(np.nanmean(profile_r)) if np.any(np.isfinite(profile_r))
                       else float("nan")})
     rs = np.array([pair["mantel_r"] for pair in pairs])
@@ -240,12 +247,12 @@ def pairwise_consistency(Ss: Sequence, labels: Sequence[str], rng: np.random.Gen
             "pairs": pairs,
             "mean_mantel_r": float(np.nanmean(rs)) if np.any(np.isfinite(rs)) else float("nan"),
             "max_mantel_p": float(np.nanmax(ps)) if np.any(np.isfinite(ps)) else float("nan"),
-            "threshold": threshold}
+            "threshold": threshold, "n_shuffles": n_shuffles}
 
 
 def _finding_pairs(labels: Sequence[str]) -> dict:
-    types = list(ENTITY_TYPES) + sorted({name[2:] for name in labels if name[:2] in ("B-", "I-")}
-                                        - set(ENTITY_TYPES))
+    """The paper's findings as label pairs over the entity types of ``labels`` (labels.entity_types)."""
+    types = entity_types(labels)
     return {
         "B-x/I-x positive": ("B-x and I-x of one entity type share neurons", +1,
                              [(f"B-{x}", f"I-{x}") for x in types]),
@@ -257,13 +264,18 @@ def _finding_pairs(labels: Sequence[str]) -> dict:
     }
 
 
+NOT_CHUNKING = "not a chunking task: the paper's findings are about B-/I-/O label pairs, which these labels do not have"
+
+
 def paper_findings(C, labels: Sequence[str]) -> dict:
     """Check the paper's observations on one label correlation matrix.
 
     C : (K, K) float, `label_correlation` of one model. labels : K names.
-    Returns {"findings": {name: {"description", "sign", "pairs": [(a, b, value, holds)],
+    Returns {"applicable": True, "findings": {name: {"description", "sign", "pairs": [(a, b, value, holds)],
              "skipped": [(a, b, reason)], "n_holding", "n_checked", "fraction"}},
-             "n_holding", "n_checked", "fraction"}
+             "n_holding", "n_checked", "fraction"}; for plain tags (POS, no chunk
+    scheme) {"applicable": False, "reason", "findings": {}, "n_holding": 0, "n_checked": 0,
+    "fraction": NaN}.
     A pair whose label is not in `labels`, or whose value is NaN (label absent
     from the split), is skipped and listed with the reason; "fraction" is over
     the checked pairs only (NaN when none could be checked).
@@ -271,6 +283,9 @@ def paper_findings(C, labels: Sequence[str]) -> dict:
     C = _as_matrix(C, "C")
     if C.shape != (len(labels), len(labels)):
         raise ValueError(f"C has shape {C.shape} but {len(labels)} label names were given")
+    if not is_chunking(labels):
+        return {"applicable": False, "reason": NOT_CHUNKING, "findings": {}, "n_holding": 0, "n_checked": 0,
+                "fraction": float("nan")}
     index = {name: i for i, name in enumerate(labels)}
     findings, total_holding, total_checked = {}, 0, 0
     for name, (description, sign, pairs) in _finding_pairs(labels).items():
@@ -291,5 +306,5 @@ def paper_findings(C, labels: Sequence[str]) -> dict:
                           "fraction": n_holding / len(checked) if checked else float("nan")}
         total_holding += n_holding
         total_checked += len(checked)
-    return {"findings": findings, "n_holding": total_holding, "n_checked": total_checked,
+    return {"applicable": True, "findings": findings, "n_holding": total_holding, "n_checked": total_checked,
             "fraction": total_holding / total_checked if total_checked else float("nan")}

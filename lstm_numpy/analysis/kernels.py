@@ -21,14 +21,10 @@ Dimension legend: n tokens, H neurons, K labels, k ablated (or kept) neurons.
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 from numba import njit
 
-from ..training.metrics import entity_counts_from_ids, extract_entities
-
-_IOB = re.compile(r"^(O|[BIES]-.+)$")
+from ..training.metrics import entity_counts_from_ids
 
 
 # ------------------------------------------------------------ group sums
@@ -130,35 +126,9 @@ def ablated_argmax_numba(baseT, hT, W, neurons, sign=-1.0, bias=None):
 # ------------------------------------------------------------ entity totals
 
 
-def is_iob(label_names):
-    """True when every label is "O" or B-/I-/E-/S-<type>, so conlleval applies."""
-    return all(_IOB.match(name) for name in label_names)
-
-
 def entity_totals(gold, pred, lengths, label_names):
     """Reference: (n_gold, n_pred, n_correct) entities over the corpus."""
     return tuple(entity_counts_from_ids(gold, pred, lengths, label_names)[""])
-
-
-def chunk_tables(label_names):
-    """conlleval's rules as tables, read off the public ``extract_entities``.
-
-    Index K is the "O" outside a sentence. Returns starts (K+1, K+1) bool
-    ([prev, cur]: a chunk starts at cur), ends (K+1, K+1) bool ([cur, next]: a
-    chunk ends after cur), type_ids (K+1,) int64 (-1 for O).
-    """
-    names = list(label_names) + ["O"]
-    size = len(names)
-    starts = np.zeros((size, size), dtype=np.bool_)
-    ends = np.zeros((size, size), dtype=np.bool_)
-    types = sorted({name[2:] for name in names if name != "O"})
-    type_ids = np.array([types.index(name[2:]) if name != "O" else -1 for name in names], dtype=np.int64)
-    for a, first in enumerate(names):
-        for c, second in enumerate(names):
-            entities = extract_entities([first, second])
-            starts[a, c] = any(s == 1 for _, s, _ in entities)
-            ends[a, c] = any(e == 1 for _, _, e in entities)
-    return starts, ends, type_ids
 
 
 @njit(cache=True)
@@ -186,21 +156,9 @@ def _entity_totals_kernel(gold, pred, is_first, is_last, starts, ends, type_ids,
     out[0], out[1], out[2] = n_gold, n_pred, n_correct
 
 
-def sentence_edges(lengths, n):
-    """is_first, is_last (n,) bool from sentence lengths (S,) summing to n."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    if lengths.sum() != n:
-        raise ValueError(f"sentence lengths sum to {lengths.sum()}, expected {n}")
-    ends = np.cumsum(lengths)[lengths > 0]
-    is_first = np.zeros(n, dtype=np.bool_)
-    is_last = np.zeros(n, dtype=np.bool_)
-    is_first[ends - lengths[lengths > 0]] = True
-    is_last[ends - 1] = True
-    return is_first, is_last
-
-
 def entity_totals_numba(gold, pred, edges, tables):
-    """Kernel of :func:`entity_totals`; edges = sentence_edges(...), tables = chunk_tables(...)."""
+    """Kernel of :func:`entity_totals`; edges = ``training.metrics.sentence_edges(...)``,
+    tables = ``labels.chunk_tables(...)``."""
     out = np.zeros(3, dtype=np.int64)
     _entity_totals_kernel(np.ascontiguousarray(gold, dtype=np.int64), np.ascontiguousarray(pred, dtype=np.int64),
                           edges[0], edges[1], tables[0], tables[1], tables[2], out)

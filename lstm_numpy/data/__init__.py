@@ -12,8 +12,6 @@ from lstm_numpy.data.generated import (
 from lstm_numpy.data.readers import (
     Corpus,
     default_conll2003_dir,
-    iob1_to_iob2,
-    iob2_to_bioes,
     iter_lines,
     load_conll2003,
     read_conll,
@@ -41,7 +39,7 @@ __all__ = [
     "AFFIXES", "CASES", "ENTITY_TYPES", "PAD", "PAD_ID", "UNK", "UNK_ID",
     "AffixVocab", "CharVocab", "Corpus", "LabelVocab", "Vocab",
     "build_lexicon", "case_ids", "default_conll2003_dir", "entity_f1", "extract_entities",
-    "generate_corpus", "generate_sentences", "iob1_to_iob2", "iob2_to_bioes", "iter_lines",
+    "generate_corpus", "generate_sentences", "iter_lines",
     "load_conll2003", "load_generated", "load_glove", "make_batches", "most_frequent_label_baseline",
     "pad_batch", "read_conll", "read_conllu", "read_token_label", "replace_singletons", "write_conll",
 ]

@@ -6,8 +6,8 @@ raises :class:`~lstm_numpy.errors.DataFormatError` naming the file, the
 1-based line number and what was expected.  CRLF line endings and a UTF-8 BOM
 are accepted; undecodable bytes name their line and byte offset.
 
-Label schemes: IOB1 (``B-`` only between two touching entities of one type),
-IOB2 (``B-`` opens every entity) and BIOES (``S-`` single, ``E-`` last token).
+Labels are kept as written unless a reader is given a ``scheme`` to convert
+to; :mod:`lstm_numpy.labels` knows the schemes (IOB1, IOB2, BIOES, none).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from lstm_numpy.atomic import atomic_write_text
-from lstm_numpy.errors import DataFormatError
+from lstm_numpy.errors import DataFormatError, DataNotFoundError
+from lstm_numpy.labels import convert, detect_scheme
 
 DOCSTART = "-DOCSTART-"
 CONLL2003_ENV = "LSTM_NUMPY_CONLL2003"
@@ -71,6 +72,8 @@ def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
     naming the file, the line and the byte offset in the file.
     """
     offset = 0
+    if not os.path.isfile(path):
+        raise DataNotFoundError(f"{path}: no such file" + (" (it is a folder)" if os.path.isdir(path) else ""))
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             start = offset
@@ -96,49 +99,20 @@ def _finish(path, sentences, labels) -> Corpus:
 # --------------------------------------------------------------------------- label schemes
 
 
-def _split_label(label: str) -> tuple[str, str]:
-    """``"B-PER" -> ("B", "PER")``, ``"O" -> ("O", "")``; other labels keep prefix ``""``."""
-    if len(label) > 2 and label[1] == "-" and label[0] in "BIES":
-        return label[0], label[2:]
-    return ("O", "") if label == "O" else ("", label)
-
-
-def iob1_to_iob2(labels: Sequence[str]) -> list[str]:
-    """Turn every ``I-X`` that does not continue an ``X`` entity into ``B-X``."""
-    out, prev_type = [], None
-    for label in labels:
-        prefix, kind = _split_label(label)
-        if prefix == "I" and prev_type != kind:
-            label = "B-" + kind
-        out.append(label)
-        prev_type = kind if prefix in ("B", "I") else None
-    return out
-
-
-def iob2_to_bioes(labels: Sequence[str]) -> list[str]:
-    """IOB2 -> BIOES: a lone ``B-X`` becomes ``S-X``, the last ``I-X`` ``E-X``."""
-    out = []
-    for t, label in enumerate(labels):
-        prefix, kind = _split_label(label)
-        continues = t + 1 < len(labels) and labels[t + 1] == "I-" + kind
-        if prefix == "B":
-            label = label if continues else "S-" + kind
-        elif prefix == "I":
-            label = label if continues else "E-" + kind
-        out.append(label)
-    return out
-
-
-def _apply_scheme(labels: list[str], scheme: str | None) -> list[str]:
-    if scheme is None:
-        return labels
-    labels = iob1_to_iob2(labels)
-    return iob2_to_bioes(labels) if scheme == "bioes" else labels
-
-
 def _check_scheme(scheme):
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+
+
+def _apply_scheme(path, sequences: list[list[str]], scheme: str | None) -> list[list[str]]:
+    """The file's label sequences in ``scheme`` (None: as written), converted from the
+    scheme :func:`~lstm_numpy.labels.detect_scheme` finds in the whole file."""
+    if scheme is None:
+        return sequences
+    source = detect_scheme(sequences)
+    if source == "none":
+        return sequences
+    return [convert(seq, source, scheme) for seq in sequences]
 
 
 # --------------------------------------------------------------------------- readers
@@ -159,12 +133,12 @@ class _Sentences:
     def end(self):
         if self.words:
             self.sentences.append(self.words)
-            self.labels.append(_apply_scheme(self.tags, self.scheme))
+            self.labels.append(self.tags)
             self.words, self.tags = [], []
 
     def corpus(self):
         self.end()
-        return _finish(self.path, self.sentences, self.labels)
+        return _finish(self.path, self.sentences, _apply_scheme(self.path, self.labels, self.scheme))
 
 
 def read_conll(
@@ -178,8 +152,9 @@ def read_conll(
 
     ``-DOCSTART-`` lines end a sentence and are skipped.  Every other line must
     have ``n_columns`` columns (default: as many as the first token line).
-    ``scheme="iob2"`` repairs IOB1 tags, ``"bioes"`` also converts to BIOES,
-    ``None`` keeps the column as written (use it for POS or chunk columns).
+    ``scheme="iob2"`` converts the file's tags to IOB2 (from IOB1 or BIOES,
+    detected over the whole file), ``"bioes"`` to BIOES, ``None`` keeps the
+    column as written; plain tags (POS) are kept whatever ``scheme`` says.
     """
     _check_scheme(scheme)
     collected = _Sentences(path, scheme)
@@ -288,11 +263,15 @@ def write_conll(path: str | os.PathLike, sentences: Sequence[Sequence[str]], lab
 
 
 def default_conll2003_dir() -> Path:
-    """Where the CoNLL-2003 copy lives: ``$LSTM_NUMPY_CONLL2003``, else ``<repo>/../shared/data/conll2003``."""
+    """Where the CoNLL-2003 copy lives: ``$LSTM_NUMPY_CONLL2003``, else ``../shared/data/conll2003``
+    beside this checkout, else ``../shared/data/conll2003`` from the current directory
+    (for an installed package), whichever exists first."""
     override = os.environ.get(CONLL2003_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "conll2003"
+    beside_checkout = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "conll2003"
+    from_cwd = Path.cwd().parent / "shared" / "data" / "conll2003"
+    return next((d for d in (beside_checkout, from_cwd) if d.is_dir()), beside_checkout)
 
 
 def load_conll2003(directory: str | os.PathLike | None = None, scheme: str | None = "iob2") -> dict[str, Corpus]:
@@ -300,7 +279,7 @@ def load_conll2003(directory: str | os.PathLike | None = None, scheme: str | Non
     directory = Path(directory) if directory is not None else default_conll2003_dir()
     missing = [s for s in CONLL2003_SPLITS if not (directory / f"{s}.txt").is_file()]
     if missing:
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"CoNLL-2003 not found at {directory} (missing {', '.join(s + '.txt' for s in missing)}); "
             f"set {CONLL2003_ENV} to its directory"
         )

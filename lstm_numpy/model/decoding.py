@@ -13,11 +13,10 @@ to every path, so summing the logits z_t[y_t] instead picks the same path. The t
 -inf (forbidden): nothing is learned, so with labels that have no chunk scheme
 (POS tags) every transition is allowed and the result is the argmax.
 
-Schemes (chosen from the label names):
-    IOB2   ``I-X`` only after ``B-X`` or ``I-X``; a sentence cannot open with ``I-X``.
-    BIOES  additionally ``E-X`` only after ``B-X``/``I-X``; after ``B-X``/``I-X``
-           only ``I-X``/``E-X``; a sentence opens with ``O``/``B-``/``S-`` and
-           ends with ``O``/``E-``/``S-``.
+Which label may follow which comes from the label names
+(:func:`lstm_numpy.labels.transitions`): IOB2 (``I-X`` only after ``B-X`` or
+``I-X``) or BIOES.  A corpus written in IOB1 is converted to IOB2 when it is
+read, so these rules are never applied to IOB1 tags.
 
 The analysis (per-label accuracy, ablation) reads the argmax, the paper's
 per-token measure; only the entity scores of a model whose config says
@@ -25,50 +24,13 @@ per-token measure; only the entity scores of a model whose config says
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from ..labels import Transitions, transitions
+
 DECODERS = ("argmax", "constrained")
-
-
-class Transitions(NamedTuple):
-    start: np.ndarray    # (K,) bool: label may open a sentence
-    allowed: np.ndarray  # (K, K) bool: [prev, cur] may follow each other
-    end: np.ndarray      # (K,) bool: label may close a sentence
-    scheme: str          # "iob2", "bioes" or "none"
-
-
-def _prefix_and_type(label: str) -> tuple[str, str]:
-    if len(label) > 2 and label[1] == "-" and label[0] in "BIES":
-        return label[0], label[2:]
-    return "O", ""
-
-
-def transition_rules(label_names: Sequence[str]) -> Transitions:
-    """Which label may follow which, from the label names alone (see module docstring)."""
-    parts = [_prefix_and_type(name) for name in label_names]
-    prefixes = {p for p, _ in parts}
-    K = len(parts)
-    start, allowed, end = np.ones(K, bool), np.ones((K, K), bool), np.ones(K, bool)
-    if prefixes & {"E", "S"}:
-        scheme = "bioes"
-    elif prefixes & {"B", "I"}:
-        scheme = "iob2"
-    else:
-        return Transitions(start, allowed, end, "none")
-    for j, (cur, cur_type) in enumerate(parts):
-        inside = cur in "IE"  # continues a chunk opened earlier
-        start[j] = not inside
-        if scheme == "bioes":
-            end[j] = cur in "OES"
-        for i, (prev, prev_type) in enumerate(parts):
-            prev_open = scheme == "bioes" and prev in "BI"
-            if inside:
-                allowed[i, j] = prev in "BI" and prev_type == cur_type
-            elif prev_open:   # BIOES: an open chunk must be continued or closed
-                allowed[i, j] = False
-    return Transitions(start, allowed, end, scheme)
 
 
 def viterbi(scores: np.ndarray, mask: np.ndarray, rules: Transitions) -> np.ndarray:
@@ -110,4 +72,7 @@ def decode(z: np.ndarray, mask: np.ndarray, label_names: Sequence[str] | None, m
         raise ValueError(f"unknown decoder {method!r}; choose one of {', '.join(DECODERS)}")
     if label_names is None or len(label_names) != z.shape[-1]:
         raise ValueError("constrained decoding needs the K label names of the logits")
-    return viterbi(np.asarray(z, dtype=np.float64), np.asarray(mask, dtype=bool), transition_rules(label_names))
+    rules = transitions(label_names)
+    if rules.scheme == "none":            # plain tags: every sequence is allowed
+        return z.argmax(axis=-1)
+    return viterbi(np.asarray(z, dtype=np.float64), np.asarray(mask, dtype=bool), rules)

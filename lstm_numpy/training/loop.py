@@ -25,7 +25,8 @@ from ..errors import CheckpointError, TrainingError
 from ..model.decoding import decode as decode_logits
 from ..model.tagger import Batch, tagger_forward, tagger_loss_and_grads
 from .checkpoint import load_checkpoint, save_checkpoint
-from .metrics import evaluate
+from ..labels import is_chunking
+from .metrics import evaluate, format_entity_f1
 from .averaging import WeightAverage
 from .optim import clip_by_global_norm, make_optimizer
 
@@ -43,7 +44,8 @@ class TrainConfig:
     lr_decay: float = 1.0            # the learning rate is multiplied by this after an epoch without dev gain
     restore_best: bool = False       # ... and training goes on from the best weights so far
     average: float = 0.0             # > 0: evaluate and keep a moving average of the weights with this decay
-    select: str = "entity_f1"        # dev metric that picks the best epoch (token_acc for POS)
+    select: str = "auto"             # dev metric that picks the best epoch: entity_f1, token_acc, or
+                                     # auto (entity_f1 for chunk labels, token_acc for plain tags)
     seed: int = 0
 
 
@@ -136,6 +138,18 @@ def evaluate_split(params, config, split, label_names, batch_size=256):
     return evaluate(split.labels, preds, label_names)
 
 
+def selection_metric(select, label_names):
+    """The dev metric that picks the best epoch: ``select``, with "auto" resolved by the labels."""
+    chunking = is_chunking(label_names)
+    if select == "auto":
+        return "entity_f1" if chunking else "token_acc"
+    if select not in ("entity_f1", "token_acc"):
+        raise ValueError(f"select must be auto, entity_f1 or token_acc, got {select!r}")
+    if select == "entity_f1" and not chunking:
+        raise ValueError("select='entity_f1' needs chunk labels (B-/I-/E-/S-); these are plain tags")
+    return select
+
+
 def _check_finite(loss, norm, epoch, batch_number):
     if not np.isfinite(loss):
         raise TrainingError(f"loss became {loss} at epoch {epoch}, batch {batch_number}; "
@@ -219,6 +233,7 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
     The best parameters (by dev ``train_cfg.select``) are copied back into
     ``params`` at the end.
     """
+    select = selection_metric(train_cfg.select, label_names)
     seeds = np.random.SeedSequence(train_cfg.seed).spawn(3)
     batch_rng, dropout_rng, unk_rng = (np.random.default_rng(s) for s in seeds)
     optimizer = make_optimizer(train_cfg.optimizer, train_cfg.lr)
@@ -289,7 +304,7 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
             epoch_seconds = time.perf_counter() - epoch_start
             weights = params if average is None else average.averaged(params)   # what is evaluated and kept
             dev = evaluate_split(weights, config, dev_split, label_names)
-            score = dev[train_cfg.select]
+            score = dev[select]
             record = {"epoch": epoch, "train_loss": state["epoch_loss"] / max(state["epoch_tokens"], 1),
                       "train_seconds": epoch_seconds, "train_tok_s": state["epoch_tokens"] / epoch_seconds,
                       "dev_token_acc": dev["token_acc"], "dev_entity_f1": dev["entity_f1"], "lr": optimizer.lr}
@@ -314,7 +329,7 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
                                   "".join(json.dumps(r) + "\n" for r in state["history"]))
             if progress is not None:
                 tqdm.write(f"epoch {epoch}: loss {record['train_loss']:.4f}  dev token acc "
-                           f"{dev['token_acc']:.4f}  dev entity F1 {dev['entity_f1']:.2f}  "
+                           f"{dev['token_acc']:.4f}  dev entity F1 {format_entity_f1(dev['entity_f1'])}  "
                            f"{record['train_tok_s']:,.0f} tok/s{'  *best' if improved else ''}")
             state.update(epoch=epoch + 1, batches_done=0, epoch_loss=0.0, epoch_tokens=0, epoch_seconds=0.0)
             if state["epochs_since_best"] >= train_cfg.patience:

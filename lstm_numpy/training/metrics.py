@@ -11,20 +11,21 @@ recall and F1 are percentages in [0, 100], as conlleval prints them.
 in the JSON-ready dict returned by `evaluate`.
 
 Entities follow conlleval (CoNLL-2000 `conlleval.pl`, with the usual BIOES
-extension): a chunk starts and ends where `_start_of_chunk` / `_end_of_chunk`
-say, so IOB2, IOB1 and BIOES input are all read the way conlleval reads them,
-and an entity is correct only when its type, first and last token all match.
+extension), as `lstm_numpy.labels` reads chunks: IOB2, IOB1 and BIOES input
+are all read the way conlleval reads them, and an entity is correct only
+when its type, first and last token all match.  Plain tags (part of speech,
+scheme "none") hold no entities: `evaluate` gives no entity scores for them.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
 from lstm_numpy.atomic import to_json_safe
+from lstm_numpy.labels import chunk_tables, extract_entities, scheme_of_names
 
 __all__ = [
     "token_accuracy",
@@ -37,10 +38,10 @@ __all__ = [
     "entity_counts_from_ids",
     "prf_from_counts",
     "entity_prf",
+    "sentence_edges",
     "evaluate",
+    "format_entity_f1",
 ]
-
-_TAG_PATTERN = re.compile(r"^([BIES])-(.+)$")
 
 
 # ---------------------------------------------------------------- token level
@@ -126,55 +127,6 @@ def per_label_prf(gold, pred, n_labels: int) -> tuple[np.ndarray, np.ndarray, np
 # --------------------------------------------------------------- entity level
 
 
-def _split_tag(label: str) -> tuple[str, str]:
-    """"B-PER" -> ("B", "PER"); "O" -> ("O", ""). Other strings raise ValueError."""
-    if label == "O":
-        return "O", ""
-    match = _TAG_PATTERN.match(label)
-    if match is None:
-        raise ValueError(f"label {label!r} is neither 'O' nor of the form B-/I-/E-/S-<type>")
-    return match.group(1), match.group(2)
-
-
-def _end_of_chunk(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
-    """conlleval: did a chunk end between the previous token and this one?"""
-    if prev_tag in ("E", "S"):
-        return True
-    if prev_tag in ("B", "I") and tag in ("B", "S", "O"):
-        return True
-    return prev_tag != "O" and prev_type != type_
-
-
-def _start_of_chunk(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
-    """conlleval: did a chunk start between the previous token and this one?"""
-    if tag in ("B", "S"):
-        return True
-    if prev_tag in ("E", "S", "O") and tag in ("E", "I"):
-        return True
-    return tag != "O" and prev_type != type_
-
-
-def extract_entities(labels: Sequence[str]) -> set[tuple[str, int, int]]:
-    """Entities of one sentence as a set of (type, start, end), `end` exclusive.
-
-    labels : one label string per token, IOB2, IOB1 or BIOES. The sentence is
-    taken to be surrounded by "O", so an entity running to the last token is
-    closed there. `I-X` after `O` or after another type opens a new entity.
-    """
-    entities = set()
-    prev_tag, prev_type = "O", ""
-    start = None
-    for position, label in enumerate(list(labels) + ["O"]):
-        tag, type_ = _split_tag(label)
-        if start is not None and _end_of_chunk(prev_tag, tag, prev_type, type_):
-            entities.add((prev_type, start, position))
-            start = None
-        if _start_of_chunk(prev_tag, tag, prev_type, type_):
-            start = position
-        prev_tag, prev_type = tag, type_
-    return entities
-
-
 class EntityCounts(NamedTuple):
     """Entity counts for one type (or all): gold entities, predicted entities, exact matches."""
 
@@ -228,26 +180,17 @@ def entity_prf(gold_seqs: Sequence[Sequence[str]], pred_seqs: Sequence[Sequence[
 # ------------------------------------------------- entity level, vectorised
 
 
-def _chunk_tables(label_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Lookup tables for the vectorised path, built from the scalar conlleval rules.
-
-    Index K stands for the "O" outside a sentence. Returns
-    starts (K+1, K+1) bool: [prev, cur] -> a chunk starts at cur;
-    ends (K+1, K+1) bool: [cur, next] -> a chunk ends after cur;
-    type_ids (K+1,) int64 index into `types`; types: sorted entity types.
-    """
-    tags_and_types = [_split_tag(name) for name in label_names] + [("O", "")]
-    types = sorted({type_ for tag, type_ in tags_and_types if tag != "O"})
-    type_ids = np.array([types.index(type_) if tag != "O" else -1 for tag, type_ in tags_and_types], dtype=np.int64)
-    size = len(tags_and_types)
-    starts = np.zeros((size, size), dtype=bool)
-    ends = np.zeros((size, size), dtype=bool)
-    for i, (prev_tag, prev_type) in enumerate(tags_and_types):
-        for j, (tag, type_) in enumerate(tags_and_types):
-            starts[i, j] = _start_of_chunk(prev_tag, tag, prev_type, type_)
-            # A chunk can only end at a token that is inside one, i.e. not "O".
-            ends[i, j] = prev_tag != "O" and _end_of_chunk(prev_tag, tag, prev_type, type_)
-    return starts, ends, type_ids, types
+def sentence_edges(lengths, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """is_first, is_last (n,) bool: where each sentence of ``lengths`` (S,) begins and ends."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if lengths.ndim != 1 or (lengths < 0).any() or lengths.sum() != n:
+        raise ValueError(f"sentence lengths must be non-negative and sum to N={n}, got sum {lengths.sum()}")
+    ends = np.cumsum(lengths)[lengths > 0]
+    is_first = np.zeros(n, dtype=np.bool_)
+    is_last = np.zeros(n, dtype=np.bool_)
+    is_first[ends - lengths[lengths > 0]] = True
+    is_last[ends - 1] = True
+    return is_first, is_last
 
 
 def _entity_keys(ids: np.ndarray, is_first: np.ndarray, is_last: np.ndarray, starts, ends, type_ids):
@@ -274,15 +217,8 @@ def entity_counts_from_ids(
     Types are those in `label_names`, sorted; "" holds the total.
     """
     gold_ids, pred_ids = _check_ids(gold_ids, pred_ids, len(label_names))
-    lengths = np.asarray(sentence_lengths, dtype=np.int64)
-    if lengths.ndim != 1 or (lengths < 0).any() or lengths.sum() != gold_ids.size:
-        raise ValueError(f"sentence_lengths must be non-negative and sum to N={gold_ids.size}, got sum {lengths.sum()}")
-    starts, ends, type_ids, types = _chunk_tables(label_names)
-    offsets = np.cumsum(lengths)[lengths > 0]
-    is_first = np.zeros(gold_ids.size, dtype=bool)
-    is_last = np.zeros(gold_ids.size, dtype=bool)
-    is_first[offsets - lengths[lengths > 0]] = True
-    is_last[offsets - 1] = True
+    starts, ends, type_ids, types = chunk_tables(label_names)
+    is_first, is_last = sentence_edges(sentence_lengths, gold_ids.size)
     gold_keys, gold_types = _entity_keys(gold_ids, is_first, is_last, starts, ends, type_ids)
     pred_keys, pred_types = _entity_keys(pred_ids, is_first, is_last, starts, ends, type_ids)
     n_types = max(len(types), 1)
@@ -297,6 +233,14 @@ def entity_counts_from_ids(
 
 # ------------------------------------------------------------------ summary
 
+NOT_CHUNKING = "not a chunking task"
+
+
+def format_entity_f1(value, digits: int = 2) -> str:
+    """An entity F1 for people: the number, or "n/a (not a chunking task)" for plain tags (None)."""
+    return f"n/a ({NOT_CHUNKING})" if value is None else f"{value:.{digits}f}"
+
+
 
 def evaluate(
     gold_ids_per_sentence: Sequence[np.ndarray],
@@ -308,8 +252,10 @@ def evaluate(
     gold_ids_per_sentence, pred_ids_per_sentence : S arrays, sentence s of shape (T_s,),
     int label ids over real tokens. label_names : (K,) label strings.
 
-    Keys: n_tokens, n_sentences, token_acc [0, 1]; entity_precision,
-    entity_recall, entity_f1 in percent (conlleval); entity_per_type
+    Keys: n_tokens, n_sentences, label_scheme ("iob2", "bioes" or "none",
+    `labels.scheme_of_names`), token_acc [0, 1]; entity_precision,
+    entity_recall, entity_f1 in percent (conlleval; None for plain tags such
+    as part of speech, which are not a chunking task); entity_per_type
     {type: {precision, recall, f1 (percent), n_gold, n_pred, n_correct}};
     per_label_acc, per_label_precision, per_label_recall, per_label_f1
     {label: value in [0, 1] or None}; confusion K lists of K ints (rows gold,
@@ -328,17 +274,22 @@ def evaluate(
 
     confusion = confusion_matrix(gold, pred, n_labels)
     precision, recall, f1 = _prf_from_confusion(confusion)
-    counts = entity_counts_from_ids(gold, pred, lengths, label_names)
-    entity_precision, entity_recall, entity_f1 = prf_from_counts(counts.pop(""))
+    scheme = scheme_of_names(label_names)
+    entity_precision = entity_recall = entity_f1 = None    # plain tags: not a chunking task
     per_type = {}
-    for type_, type_counts in counts.items():
-        type_precision, type_recall, type_f1 = prf_from_counts(type_counts)
-        per_type[type_] = {"precision": type_precision, "recall": type_recall, "f1": type_f1, **type_counts._asdict()}
+    if scheme != "none":
+        counts = entity_counts_from_ids(gold, pred, lengths, label_names)
+        entity_precision, entity_recall, entity_f1 = prf_from_counts(counts.pop(""))
+        for type_, type_counts in counts.items():
+            type_precision, type_recall, type_f1 = prf_from_counts(type_counts)
+            per_type[type_] = {"precision": type_precision, "recall": type_recall, "f1": type_f1,
+                               **type_counts._asdict()}
 
     names = list(label_names)
     result = {
         "n_tokens": int(gold.size),
         "n_sentences": len(lengths),
+        "label_scheme": scheme,
         "token_acc": token_accuracy(gold, pred),
         "entity_precision": entity_precision,
         "entity_recall": entity_recall,
@@ -350,4 +301,6 @@ def evaluate(
         "per_label_f1": dict(zip(names, f1)),
         "confusion": confusion.tolist(),
     }
+    if scheme == "none":
+        result["entity_scores"] = f"{NOT_CHUNKING}: the labels have no chunk scheme (B-/I-/E-/S-)"
     return to_json_safe(result)
