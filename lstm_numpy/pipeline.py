@@ -13,11 +13,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .data.readers import load_conll2003, read_conll, read_conllu, read_token_label
+from .data.readers import Corpus, default_conll2003_dir, read_conll, read_conllu, read_token_label
 from .data.generated import generate_corpus
+from .errors import CheckpointError, DataNotFoundError, LabelSchemeError, UsageError
+from .labels import convert, detect_scheme
 from .data.vocab import CASES, AffixVocab, CharVocab, LabelVocab, Vocab, load_glove
 from .model.tagger import TaggerConfig, init_tagger
 from .training.loop import TrainConfig, encode_corpus, evaluate_split, predict_split, train
+from .training.checkpoint import load_checkpoint
 from .training.metrics import evaluate
 
 CHAR_DIM, CHAR_FILTERS = 25, 30  # the character CNN (model.chars): 25-d characters, 30 filters of width 3
@@ -39,41 +42,115 @@ GENERATED_SIZES = {"full": dict(n_train=3000, n_dev=500, n_test=500),
                    "quick": dict(n_train=400, n_dev=100, n_test=100)}
 
 
+DATA_KINDS = ("generated", "generated-pos", "conll2003", "conllu", "columns", "tsv")
+FILE_KINDS = ("conll2003", "conllu", "columns", "tsv")     # read from --train/--dev/--test or --data-dir
+SPLIT_FILE_NAMES = {"train": ("train",), "dev": ("dev", "valid"), "test": ("test",)}
+SPLIT_FILE_SUFFIXES = (".txt", ".conllu", ".tsv")
+
+
+def split_paths(data, data_dir=None, train=None, dev=None, test=None):
+    """{"train", "dev", "test"} -> Path of a file kind (one of FILE_KINDS).
+
+    A path given for a split is used as it is; the others are looked up in
+    ``data_dir`` (``train``, ``dev`` or ``valid``, ``test`` with suffix .txt,
+    .conllu or .tsv), and for conll2003 without ``data_dir`` in
+    :func:`~lstm_numpy.data.readers.default_conll2003_dir`.  A split that is
+    not found raises UsageError, a path that does not exist DataNotFoundError.
+    """
+    if data not in FILE_KINDS:
+        raise UsageError(f"--data {data} reads no files; file kinds are {', '.join(FILE_KINDS)}")
+    given = {"train": train, "dev": dev, "test": test}
+    folder = data_dir
+    if folder is None and data == "conll2003" and None in given.values():
+        folder = default_conll2003_dir()
+    if folder is not None and not Path(folder).is_dir():
+        raise DataNotFoundError(f"{folder}: no such folder")
+    paths = {}
+    for split, names in SPLIT_FILE_NAMES.items():
+        if given[split] is not None:
+            paths[split] = Path(given[split])
+        elif folder is not None:
+            found = [Path(folder) / f"{name}{suffix}" for name in names for suffix in SPLIT_FILE_SUFFIXES]
+            paths[split] = next((path for path in found if path.is_file()), None)
+    missing = [split for split in SPLIT_FILE_NAMES if paths.get(split) is None]
+    if missing:
+        where = f" and none was found in {folder}" if folder is not None else ""
+        raise UsageError(f"--data {data} needs a file for {', '.join(missing)}: give "
+                         + " ".join(f"--{split} FILE" for split in missing) + f" or --data-dir{where}")
+    for split, path in paths.items():
+        if not path.is_file():
+            raise DataNotFoundError(f"--{split} {path}: no such file")
+    return paths
+
+
 def load_splits(data="generated", data_dir=None, train=None, dev=None, test=None,
                 seed=0, quick=False, label_column=-1, conllu_tag="upos"):
-    """Return {"train", "dev", "test"} -> Corpus.
+    """Return {"train", "dev", "test"} -> Corpus, labels as the files write them.
 
-    data: "generated" (written to data_dir, default a new temporary folder), "conll2003" (data_dir, default ../shared/data/conll2003),
-    "conllu" or "columns" (train/dev/test paths; "columns" is CoNLL column
-    format with the label in ``label_column``; token<TAB>label files also read).
+    data: "generated" / "generated-pos" (the generated corpus with entity or
+    part-of-speech labels, written to data_dir, default a new temporary
+    folder), or a file kind (:data:`FILE_KINDS`) whose paths come from
+    :func:`split_paths`: "conll2003" (word POS chunk NER), "conllu" (FORM and
+    UPOS, or XPOS with ``conllu_tag``), "columns" (whitespace columns, the
+    label in ``label_column``) or "tsv" (token<TAB>label).
+    Pass the result to :func:`normalise_labels` before training.
     """
-    if data == "generated":
+    if data in ("generated", "generated-pos"):
         sizes = GENERATED_SIZES["quick" if quick else "full"]
         if data_dir is None:
             data_dir = tempfile.mkdtemp(prefix="lstm_numpy_generated_")
-        paths = generate_corpus(data_dir, seed=seed, **sizes)
-        return {split: read_conll(path) for split, path in paths.items()}
+        tagset = "upos" if data == "generated-pos" else "ner"
+        paths = generate_corpus(data_dir, seed=seed, tagset=tagset, **sizes)
+        return {split: read_conll(path, scheme=None) for split, path in paths.items()}
+    if data not in DATA_KINDS:
+        raise UsageError(f"unknown data source {data!r}; choose one of {', '.join(DATA_KINDS)}")
+    paths = split_paths(data, data_dir, train, dev, test)
     if data == "conll2003":
-        splits = load_conll2003(data_dir)
-        return {"train": splits["train"], "dev": splits["valid"], "test": splits["test"]}
-    paths = {"train": train, "dev": dev, "test": test}
-    if data_dir is not None:
-        for split, names in (("train", ("train",)), ("dev", ("dev", "valid")), ("test", ("test",))):
-            for name in names:
-                for ext in (".txt", ".conllu", ".tsv"):
-                    candidate = Path(data_dir) / f"{name}{ext}"
-                    if paths[split] is None and candidate.is_file():
-                        paths[split] = candidate
-    missing = [s for s, p in paths.items() if p is None]
-    if missing:
-        raise FileNotFoundError(f"--data {data} needs --train, --dev and --test (or --data-dir); missing {missing}")
+        return {s: read_conll(p, n_columns=4, scheme=None) for s, p in paths.items()}
     if data == "conllu":
         return {s: read_conllu(p, tag=conllu_tag) for s, p in paths.items()}
     if data == "columns":
         return {s: read_conll(p, label_column=label_column, scheme=None) for s, p in paths.items()}
-    if data == "tsv":
-        return {s: read_token_label(p) for s, p in paths.items()}
-    raise ValueError(f"unknown data source {data!r}")
+    return {s: read_token_label(p) for s, p in paths.items()}
+
+
+class LabelScheme(NamedTuple):
+    detected: dict     # split -> the scheme its file is written in (labels.detect_scheme)
+    scheme: str        # the scheme training reads: iob2, bioes or none
+
+    def describe(self):
+        """What was found and what is used, in words: "IOB2 (train IOB1, ...; converted to IOB2)"."""
+        if self.scheme == "none":
+            return "none: plain tags, not a chunking task (no entity scores; models chosen by token accuracy)"
+        found = ", ".join(f"{split} {scheme.upper()}" for split, scheme in self.detected.items())
+        converted = [s for s, scheme in self.detected.items() if scheme not in (self.scheme, "none")]
+        how = f"; {', '.join(converted)} converted to {self.scheme.upper()}" if converted else ""
+        return f"{self.scheme.upper()} (detected: {found}{how})"
+
+
+def normalise_labels(corpora):
+    """Every split's labels in the scheme of the training split, IOB1 read as IOB2
+    (BIOES stays BIOES, plain tags stay as they are).
+
+    Returns (corpora, LabelScheme).  A split whose labels fit no scheme (chunk
+    tags mixed with plain tags) raises LabelSchemeError naming its file.
+    """
+    detected = {}
+    for split, corpus in corpora.items():
+        try:
+            detected[split] = detect_scheme(corpus.labels)
+        except LabelSchemeError as err:
+            raise LabelSchemeError(f"{corpus.path}: {err}") from None
+    scheme = {"iob1": "iob2"}.get(detected["train"], detected["train"])
+    converted = {}
+    for split, corpus in corpora.items():
+        if "none" in (detected[split], scheme):
+            converted[split] = corpus
+            continue
+        # IOB2 to IOB2 too: a stray I-X (CoNLL-2003 train has five) becomes B-X, as conlleval reads it
+        labels = [convert(seq, detected[split], scheme) for seq in corpus.labels]
+        converted[split] = Corpus(corpus.sentences, labels, corpus.path)
+    return converted, LabelScheme(detected, scheme)
 
 
 class Prepared(NamedTuple):
@@ -99,8 +176,11 @@ def prepare(corpora, unknown_labels="error"):
             continue
         where = corpora[name].path
         if unknown_labels == "error":
-            raise ValueError(f"{where}: labels {unknown} never occur in the training split; "
-                             "pass --unknown-labels O to map them to O")
+            raise LabelSchemeError(f"{where}: labels {unknown} never occur in the training split; "
+                                   "pass --unknown-labels O to map them to O")
+        if "O" not in labels.index:
+            raise LabelSchemeError(f"{where}: labels {unknown} never occur in the training split, and "
+                                   "they cannot be mapped to O: the training labels have no O")
         warnings.warn(f"{where}: labels {unknown} not in training; mapped to O")
         for seq in corpora[name].labels:
             seq[:] = [label if label in labels.index else "O" for label in seq]
@@ -173,8 +253,6 @@ def load_tagger(path):
     The checkpoint's every shape is checked against its own config, so a
     checkpoint whose weights were edited or mismatched is refused.
     """
-    from .training.checkpoint import load_checkpoint
-    from .errors import CheckpointError
     _, meta = load_checkpoint(path)
     try:
         config = TaggerConfig(**meta["config"])

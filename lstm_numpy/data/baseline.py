@@ -22,13 +22,18 @@ def most_frequent_label_baseline(
     train_labels: Sequence[Sequence[str]],
     test_sentences: Sequence[Sequence[str]],
 ) -> list[list[str]]:
-    """Tag each test word with its most frequent training label (lower-cased; unseen -> "O").
+    """Tag each test word with its most frequent training label (lower-cased).
 
-    Ties go to the label seen first in training.
+    A word never seen in training gets the most frequent training label overall
+    ("O" for entity labels, NOUN for most part-of-speech corpora).  Ties go to
+    the label seen first in training.
     """
     counts: dict[str, Counter] = defaultdict(Counter)
+    overall: Counter = Counter()
     for words, labels in zip(train_sentences, train_labels):
+        overall.update(labels)
         for word, label in zip(words, labels):
             counts[word.lower()][label] += 1
     best = {word: counter.most_common(1)[0][0] for word, counter in counts.items()}
-    return [[best.get(word.lower(), "O") for word in words] for words in test_sentences]
+    unseen = overall.most_common(1)[0][0] if overall else "O"
+    return [[best.get(word.lower(), unseen) for word in words] for words in test_sentences]

@@ -12,7 +12,8 @@ the type through context words a few tokens away, before or after::
 
 A per-word most-frequent-label baseline therefore gets many entities wrong,
 while a BiLSTM that reads a few words of context can get them right.  Labels
-are IOB2 over PER, LOC, ORG and MISC.
+are IOB2 over PER, LOC, ORG and MISC; ``tagset="upos"`` tags the same sentences
+with part of speech instead (a task with no chunk scheme).
 """
 
 from __future__ import annotations
@@ -118,6 +119,35 @@ _SLOTS = {
     "title": ["Mr.", "Mrs.", "Dr.", "President", "minister", "striker", "judge", "actor"],
     "role": ["singer", "goalkeeper", "lawyer", "writer", "captain"],
 }
+# Part of speech (Universal Dependencies UPOS) of the generated corpus's words, for
+# ``tagset="upos"``: slot words by their slot, template words by this table.  A few
+# words are tagged by where they stand ("official" is ADJ as a slot adjective and
+# NOUN in "a ... official said"; "final" likewise), entity words are PROPN and
+# nationalities ADJ.  The text is the NER corpus's, word for word.
+TAGSETS = ("ner", "upos")
+_SLOT_UPOS = {"day": "PROPN", "month": "PROPN", "time": "ADV", "det": "DET", "adj": "ADJ", "noun": "NOUN",
+              "nouns": "NOUN", "verb": "VERB", "adv": "ADV", "ordinal": "ADJ", "noun_time": "NOUN",
+              "num": "NUM", "age": "NUM", "year": "NUM", "score": "NUM"}
+_LITERAL_UPOS = {
+    **dict.fromkeys([",", ";", "."], "PUNCT"), "'s": "PART", "not": "PART",
+    **dict.fromkeys("by for in on after at despite from near of to with out".split(), "ADP"),
+    **dict.fromkeys("as while although".split(), "SCONJ"), **dict.fromkeys(["and", "but"], "CCONJ"),
+    **dict.fromkeys("earlier however late meanwhile where north south".split(), "ADV"),
+    **dict.fromkeys(["a", "the"], "DET"), **dict.fromkeys("herself himself it she we who".split(), "PRON"),
+    **dict.fromkeys("is was were will".split(), "AUX"), "million": "NUM",
+    **dict.fromkeys(["mr.", "mrs.", "dr.", "president"], "PROPN"),
+    **dict.fromkeys("chief heavy fluent net available first last".split(), "ADJ"),
+    **dict.fromkeys(
+        "actor analysts board border capital captain city coach coast cuisine days deal executive final "
+        "goalkeeper goals government jobs judge km language lawyer letter minister music official officials "
+        "people percent poetry profit rain report reporters road shares singer sources spokesman statement "
+        "stock storms striker talks tickets time troops weeks wife writer".split(), "NOUN"),
+    **dict.fromkeys(
+        "according arrived beat blocked born closed criticised cut denied expected fell flew held hit hurt "
+        "interviewed joined live met opened phoned played praised read reported resigned rose said scored "
+        "showed signed sold speaks spoke take thanked told travelled won".split(), "VERB"),
+}
+
 _AFFIXES = {
     "loc_prefix": ["Port", "Lake", "Mount", "Fort"],
     "loc_suffix": ["Valley", "Bay", "Heights", "Springs"],
@@ -187,19 +217,21 @@ def _entity(kind: str, form: str | None, lexicon: Lexicon, rng) -> list[str]:
     return [head]
 
 
-def _fill(template: str, lexicon: Lexicon, rng) -> tuple[list[str], list[str]]:
-    """Expand one template string into ``(tokens, labels)``."""
-    words, labels = [], []
+def _fill(template: str, lexicon: Lexicon, rng) -> tuple[list[str], list[str], list[str]]:
+    """Expand one template string into ``(tokens, NER labels, UPOS tags)``."""
+    words, labels, upos = [], [], []
     for piece in template.split():
         if not (piece.startswith("{") and piece.endswith("}")):
             words.append(piece)
             labels.append("O")
+            upos.append(_LITERAL_UPOS[piece.lower()])
             continue
         name, _, form = piece[1:-1].partition(":")
         if name in ENTITY_TYPES:
             tokens = _entity(name, form or None, lexicon, rng)
             words += tokens
             labels += ["B-" + name] + ["I-" + name] * (len(tokens) - 1)
+            upos += ["ADJ" if form == "nat" else "PROPN"] * len(tokens)   # "Varnokian troops"
             continue
         if name == "num":
             text = str(rng.integers(2, 100))
@@ -213,24 +245,35 @@ def _fill(template: str, lexicon: Lexicon, rng) -> tuple[list[str], list[str]]:
             choices = _SLOTS.get(name) or _W[name]
             text = choices[rng.integers(len(choices))]
             if "{" in text:  # an opener, tail or filler holding slots of its own
-                more_words, more_labels = _fill(text, lexicon, rng)
+                more_words, more_labels, more_upos = _fill(text, lexicon, rng)
                 words += more_words
                 labels += more_labels
+                upos += more_upos
                 continue
         tokens = text.split()
         words += tokens
         labels += ["O"] * len(tokens)
-    return words, labels
+        tag = _SLOT_UPOS.get(name)
+        upos += [tag] * len(tokens) if tag else [_LITERAL_UPOS[t.lower()] for t in tokens]
+    return words, labels, upos
 
 
-def _tidy(words: list[str], labels: list[str]) -> tuple[list[str], list[str]]:
-    """Drop a comma that runs into more punctuation (``, ,`` or ``, .``)."""
+def _tidy(*columns: list[str]) -> tuple[list[str], ...]:
+    """Drop a comma that runs into more punctuation (``, ,`` or ``, .``), in every column."""
+    words = columns[0]
     keep = [t for t, w in enumerate(words) if not (w == "," and t + 1 < len(words) and words[t + 1] in ",;.")]
-    return [words[t] for t in keep], [labels[t] for t in keep]
+    return tuple([column[t] for t in keep] for column in columns)
 
 
-def generate_sentence(lexicon: Lexicon, rng: np.random.Generator) -> tuple[list[str], list[str]]:
-    """One sentence of ``MIN_LENGTH`` to ``MAX_LENGTH`` tokens: ``(tokens, IOB2 labels)``."""
+def generate_sentence(lexicon: Lexicon, rng: np.random.Generator, tagset: str = "ner") -> tuple[list[str], list[str]]:
+    """One sentence of ``MIN_LENGTH`` to ``MAX_LENGTH`` tokens: ``(tokens, labels)``.
+
+    tagset: "ner" (IOB2 entity labels) or "upos" (part-of-speech tags of the
+    same sentence: the rng is drawn from identically, so a seed gives the same
+    tokens under either tag set).
+    """
+    if tagset not in TAGSETS:
+        raise ValueError(f"tagset must be one of {TAGSETS}, got {tagset!r}")
     while True:
         parts = ["{opener}"] if rng.random() < 0.35 else []
         n_clauses = rng.choice([1, 2, 3, 4], p=[0.5, 0.32, 0.13, 0.05])
@@ -245,47 +288,50 @@ def generate_sentence(lexicon: Lexicon, rng: np.random.Generator) -> tuple[list[
                 parts.append(templates[rng.integers(len(templates))])
         if rng.random() < 0.3:
             parts.append("{tail}")
-        words, labels = _tidy(*_fill(" ".join(parts) + " .", lexicon, rng))
+        words, labels, upos = _tidy(*_fill(" ".join(parts) + " .", lexicon, rng))
         if MIN_LENGTH <= len(words) <= MAX_LENGTH:
             break
     words[0] = words[0][:1].upper() + words[0][1:]
     if rng.random() < 0.03:  # a headline in capitals, as newswire has
         words = [w.upper() for w in words]
-    return words, labels
+    return words, (labels if tagset == "ner" else upos)
 
 
-def generate_sentences(n: int, rng: np.random.Generator, lexicon: Lexicon | None = None):
-    """``n`` sentences: ``(list of token lists, list of label lists)``."""
+def generate_sentences(n: int, rng: np.random.Generator, lexicon: Lexicon | None = None, tagset: str = "ner"):
+    """``n`` sentences: ``(list of token lists, list of label lists)``; tagset "ner" or "upos"."""
     lexicon = build_lexicon() if lexicon is None else lexicon
-    pairs = [generate_sentence(lexicon, rng) for _ in range(n)]
+    pairs = [generate_sentence(lexicon, rng, tagset) for _ in range(n)]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def generate_corpus(
-    out_dir: str | os.PathLike, seed: int = 0, n_train: int = 3000, n_dev: int = 500, n_test: int = 500
+    out_dir: str | os.PathLike, seed: int = 0, n_train: int = 3000, n_dev: int = 500, n_test: int = 500,
+    tagset: str = "ner",
 ) -> dict[str, Path]:
     """Write ``train.txt``, ``dev.txt``, ``test.txt`` (``token label``) into ``out_dir``.
 
     Each split has its own stream ``default_rng([seed, split_index])``, so
-    changing one split's size leaves the others unchanged.  Returns split -> path.
+    changing one split's size leaves the others unchanged.  ``tagset="upos"``
+    writes the same sentences with part-of-speech tags.  Returns split -> path.
     """
     lexicon = build_lexicon()
     paths = {}
     for index, (split, n) in enumerate(zip(SPLITS, (n_train, n_dev, n_test))):
         if n < 1:
             raise ValueError(f"n_{split} must be at least 1, got {n}")
-        sentences, labels = generate_sentences(n, np.random.default_rng([seed, index]), lexicon)
+        sentences, labels = generate_sentences(n, np.random.default_rng([seed, index]), lexicon, tagset)
         paths[split] = write_conll(Path(out_dir) / f"{split}.txt", sentences, labels)
     return paths
 
 
-def load_generated(out_dir: str | os.PathLike | None = None, seed: int = 0, **sizes) -> dict[str, Corpus]:
+def load_generated(out_dir: str | os.PathLike | None = None, seed: int = 0, tagset: str = "ner",
+                   **sizes) -> dict[str, Corpus]:
     """Generate the corpus (into a temporary directory if ``out_dir`` is None) and read it back.
 
     ``sizes`` are passed to :func:`generate_corpus` (``n_train``, ``n_dev``, ``n_test``).
     """
     if out_dir is None:
         with tempfile.TemporaryDirectory(prefix="lstm_numpy_generated_") as tmp:
-            return load_generated(tmp, seed, **sizes)
-    paths = generate_corpus(out_dir, seed, **sizes)
+            return load_generated(tmp, seed, tagset, **sizes)
+    paths = generate_corpus(out_dir, seed, tagset=tagset, **sizes)
     return {split: read_conll(path) for split, path in paths.items()}

@@ -1,0 +1,149 @@
+"""The acceptance matrix: every data format, preset and decoding the README and
+``--help`` name, run the way a user runs them (``python run.py ...`` in a
+subprocess, from a folder that is not the report's), each checked for a
+finished run, a report whose links resolve, the label scheme it detected and
+scores that are plausible (not below the most-frequent-label baseline on an
+easy corpus, where that baseline is near 100).
+
+Real data (../shared/data) is used when present, in small subsets written to
+a temporary folder, and skipped with the reason when not.
+"""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from corpora import subset, write_columns, write_conllu
+from lstm_numpy.data.readers import default_conll2003_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+SEQUOIA = SHARED / "ud_french_sequoia"
+FAST = ("--no-progress", "--seeds", "1", "--random-draws", "2", "--no-recurrent")
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def finished(result, out):
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert "Traceback" not in result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    analysis = json.loads((out / "analysis.json").read_text())
+    return metrics, analysis
+
+
+def assert_links_resolve(report):
+    """Every link in report.md points to a file that exists relative to the report's own folder."""
+    text = report.read_text()
+    links = [target for target in LINK.findall(text) if not target.startswith(("http:", "https:", "#"))]
+    assert any(target.endswith(".png") for target in links), "the report shows its figures"
+    assert any(target.endswith("analysis.json") for target in links), "the report links its files"
+    missing = [target for target in links if not (report.parent / target).is_file()]
+    assert not missing, f"links that do not resolve from {report.parent}: {missing}"
+
+
+def test_generated_corpus_bilstm_argmax(tmp_path):
+    # the generated corpus decides some types by words after the entity: the bilstm preset, not paper
+    out = tmp_path / "runs" / "generated"
+    result = run_cli("--quick", "--decode", "argmax", "--out", "runs/generated", *FAST,
+                     cwd=tmp_path)       # a relative --out: the report's links must still resolve from its folder
+    metrics, analysis = finished(result, out)
+    assert "label scheme: IOB2" in result.stdout
+    assert metrics["config"]["decode"] == "argmax" and metrics["config"]["bidirectional"]
+    assert metrics["test"]["entity_f1"] > metrics["test_baseline_entity_f1"], "context beats the per-word baseline"
+    assert_links_resolve(out / "report.md")
+
+
+@pytest.mark.parametrize("kind, scheme, preset, decode", [
+    ("conll2003", "iob2", "bilstm", "constrained"),
+    ("columns", "iob1", "paper", "constrained"),     # the bug: IOB1 decoded as IOB2 scored entity F1 0.00
+    ("tsv", "iob2", "paper", "argmax"),
+    ("tsv", "bioes", "bilstm", "constrained"),
+])
+def test_files_by_path(tmp_path, kind, scheme, preset, decode):
+    paths = write_columns(tmp_path / "data", scheme, kind)
+    out = tmp_path / "run"
+    result = run_cli("--data", kind, "--train", paths["train"], "--dev", paths["dev"], "--test", paths["test"],
+                     "--preset", preset, "--decode", decode, "--quick", "--epochs", "4", "--out", out, *FAST,
+                     cwd=tmp_path / "data")
+    metrics, analysis = finished(result, out)
+    used = "bioes" if scheme == "bioes" else "iob2"
+    assert metrics["label_scheme"]["detected"] == {"train": scheme, "dev": scheme, "test": scheme}
+    assert metrics["label_scheme"]["scheme"] == used
+    assert f"label scheme: {used.upper()}" in result.stdout
+    if scheme == "iob1":
+        assert "converted to IOB2" in result.stdout
+    for split in ("train", "dev", "test"):
+        assert str(paths[split]) in result.stdout, "the run reads the files it was given"
+    assert metrics["test"]["n_tokens"] == sum(1 for line in paths["test"].read_text().splitlines()
+                                              if line.strip() and not line.startswith("-DOCSTART-"))
+    baseline, f1 = metrics["test_baseline_entity_f1"], metrics["test"]["entity_f1"]
+    if scheme != "bioes":   # in BIOES a first word is B- or S- by what follows it: no per-word answer
+        assert baseline > 95, "the easy corpus is learnable word by word"
+    assert f1 >= 90 and f1 >= baseline - 5, (f1, baseline)
+    assert metrics["config"]["decode"] == decode
+    assert {"O", "B-PER", "B-LOC", "B-ORG"} <= set(analysis["labels"])
+    assert_links_resolve(out / "report.md")
+
+
+def test_conllu_part_of_speech(tmp_path):
+    paths = write_conllu(tmp_path / "data")
+    out = tmp_path / "run"
+    result = run_cli("--data", "conllu", "--data-dir", tmp_path / "data", "--quick", "--epochs", "4", "--out", out,
+                     "--no-progress", "--seeds", "2", "--random-draws", "2", cwd=tmp_path)
+    metrics, analysis = finished(result, out)
+    assert metrics["label_scheme"]["scheme"] == "none" and not metrics["label_scheme"]["chunking"]
+    for split in ("dev", "test"):
+        assert metrics[split]["entity_f1"] is None and "not a chunking task" in metrics[split]["entity_scores"]
+        assert set(metrics[split]["per_label_f1"]) == {"ADP", "DET", "NOUN", "PROPN", "PUNCT", "VERB"}
+    assert "entity F1 n/a (not a chunking task)" in result.stdout
+    assert metrics["test"]["token_acc"] >= metrics["test_baseline_token_acc"] - 0.02
+    assert "test_baseline_entity_f1" not in metrics
+    history = [json.loads(line) for line in (out / "seed0" / "train_log.jsonl").read_text().splitlines()]
+    best = max(history, key=lambda r: r["dev_token_acc"])
+    assert best["best"], "the best epoch is chosen by dev token accuracy"
+    report = (out / "report.md").read_text()
+    assert "| dev |" in report and "not a chunking task" in report
+    assert "Paper findings, seed 0: not applicable" in report
+    assert analysis["consistency"]["pairs"], "two seeds are compared across seeds"
+    assert_links_resolve(out / "report.md")
+
+
+@pytest.mark.skipif(not (default_conll2003_dir() / "train.txt").is_file(),
+                    reason=f"CoNLL-2003 not found at {default_conll2003_dir()} (set LSTM_NUMPY_CONLL2003)")
+def test_real_conll2003_files_by_path_are_the_ones_read(tmp_path):
+    source = default_conll2003_dir()
+    files = {split: subset(source / name, tmp_path / f"{split}.txt", n)
+             for split, name, n in (("train", "train.txt", 400), ("dev", "valid.txt", 80), ("test", "test.txt", 80))}
+    out = tmp_path / "run"
+    result = run_cli("--data", "conll2003", "--train", files["train"], "--dev", files["dev"], "--test", files["test"],
+                     "--quick", "--epochs", "2", "--no-analysis", "--no-progress", "--seeds", "1", "--out", out,
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["n_sentences"] == 80, "the given test file, not the default copy, was read"
+    assert "train:    400 sentences" in result.stdout
+
+
+@pytest.mark.skipif(not (SEQUOIA / "train.conllu").is_file(), reason=f"UD French-Sequoia not found at {SEQUOIA}")
+def test_real_treebank_trains_and_dissects(tmp_path):
+    out = tmp_path / "run"
+    result = run_cli("--data", "conllu", "--train", SEQUOIA / "train.conllu", "--dev", SEQUOIA / "dev.conllu",
+                     "--test", SEQUOIA / "test.conllu", "--quick", "--epochs", "1", "--out", out, *FAST, cwd=tmp_path)
+    metrics, analysis = finished(result, out)
+    assert metrics["dev"]["n_tokens"] == 9999 and metrics["test"]["n_tokens"] == 10044, "range lines are skipped"
+    assert metrics["label_scheme"]["scheme"] == "none"
+    assert len(analysis["labels"]) == 16 and "INTJ" in analysis["labels"]
+    intj = analysis["labels"].index("INTJ")
+    assert all(value is None for value in analysis["sensitivity"]["matrix"][intj]), "no dev INTJ: a NaN row"
+    assert "INTJ" not in metrics["dev"]["per_label_acc"] or metrics["dev"]["per_label_acc"]["INTJ"] is None
+    assert "warning:" in result.stderr and "Traceback" not in result.stderr
+    assert metrics["test"]["token_acc"] > metrics["test_baseline_token_acc"] - 0.1
+    assert_links_resolve(out / "report.md")

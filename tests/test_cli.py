@@ -1,0 +1,155 @@
+"""The command line speaks to people: the project's own errors are one line on
+stderr, ``error: <message>``, with exit status 2 and no traceback; nothing on
+the command line is silently ignored; ``python -m lstm_numpy`` is the same
+program as ``run.py``.
+
+Most cases call ``lstm_numpy.cli.main`` in-process (each fails before any
+training); a few run ``run.py`` / ``python -m lstm_numpy`` as a user would.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from corpora import write_columns
+from lstm_numpy import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def one_line_error(capsys, argv):
+    code = cli.main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if not line.startswith("warning:")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def tsv(path, text):
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return path
+
+
+@pytest.fixture
+def good(tmp_path):
+    return write_columns(tmp_path / "good", "iob2", "tsv")
+
+
+def with_files(good, **replace):
+    paths = {**good, **replace}
+    return ["--data", "tsv", "--train", paths["train"], "--dev", paths["dev"], "--test", paths["test"],
+            "--no-progress", "--quick"]
+
+
+def test_empty_file(capsys, tmp_path, good):
+    message = one_line_error(capsys, with_files(good, train=tsv(tmp_path / "empty.tsv", "")) + ["--out", tmp_path / "r"])
+    assert "no sentences in" in message and "empty.tsv" in message
+
+
+def test_wrong_column_count(capsys, tmp_path, good):
+    bad = tsv(tmp_path / "bad.tsv", "Paris\tB-LOC\nis\tO\textra\n")
+    message = one_line_error(capsys, with_files(good, dev=bad) + ["--out", tmp_path / "r"])
+    assert "bad.tsv line 2" in message and "2 tab-separated columns" in message
+
+
+def test_invalid_utf8(capsys, tmp_path, good):
+    bad = tsv(tmp_path / "latin1.tsv", "Paris\tB-LOC\n\nS\xe3o\tB-LOC\n".encode("latin-1"))
+    message = one_line_error(capsys, with_files(good, test=bad) + ["--out", tmp_path / "r"])
+    assert "latin1.tsv line 3: invalid UTF-8 byte" in message and "byte offset" in message
+
+
+def test_dev_label_unseen_in_training(capsys, tmp_path, good):
+    bad = tsv(tmp_path / "dev.tsv", "Anna\tB-PER\nsaid\tO\nhi\tB-MISC\n")
+    message = one_line_error(capsys, with_files(good, dev=bad) + ["--out", tmp_path / "r"])
+    assert "dev.tsv" in message and "B-MISC" in message and "--unknown-labels O" in message
+
+
+def test_mixed_label_scheme(capsys, tmp_path, good):
+    bad = tsv(tmp_path / "train.tsv", "Anna\tB-PER\nsaid\tVERB\n")
+    message = one_line_error(capsys, with_files(good, train=bad) + ["--out", tmp_path / "r"])
+    assert "train.tsv" in message and "mix chunk tags" in message
+
+
+def test_missing_file_and_missing_split(capsys, tmp_path, good):
+    message = one_line_error(capsys, with_files(good, train=tmp_path / "nowhere.tsv") + ["--out", tmp_path / "r"])
+    assert "nowhere.tsv: no such file" in message
+    message = one_line_error(capsys, ["--data", "tsv", "--train", good["train"], "--out", tmp_path / "r"])
+    assert "needs a file for dev, test" in message
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--data", "generated", "--train", "x.txt"], "--train reads files"),
+    (["--data", "generated-pos", "--data-dir", "."], "--data-dir reads files"),
+    (["--data", "tsv", "--label-column", "2", "--data-dir", "."], "--label-column is for --data columns"),
+    (["--conllu-tag", "xpos"], "--conllu-tag is for --data conllu"),
+    (["--no-analysis", "--group-by", "gold"], "--group-by configure the analysis"),
+    (["--no-analysis", "--random-draws", "3", "--no-recurrent"], "--random-draws, --no-recurrent configure"),
+    (["--no-recurrent", "--recurrent-seeds", "all"], "--no-recurrent skips"),
+    (["--resume", "--force"], "choose one"),
+])
+def test_options_that_would_be_ignored_are_refused(capsys, tmp_path, argv, words):
+    assert words in one_line_error(capsys, argv + ["--out", tmp_path / "r"])
+    assert not (tmp_path / "r").exists(), "nothing is written for a refused command"
+
+
+def test_an_existing_run_directory_is_kept(capsys, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "report.md").write_text("an earlier report\n")
+    assert "already exists" in one_line_error(capsys, ["--quick", "--out", out])
+    assert (out / "report.md").read_text() == "an earlier report\n"
+    assert "nothing to resume" in one_line_error(capsys, ["--quick", "--resume", "--out", tmp_path / "empty"])
+
+
+def test_a_bad_checkpoint_on_resume(capsys, tmp_path):
+    out = tmp_path / "run"
+    (out / "seed0").mkdir(parents=True)
+    (out / "seed0" / "summary.json").write_text(json.dumps({"dev": {}, "test": {}}))
+    (out / "seed0" / "best.npz").write_bytes(b"not a zip file")
+    (out / "seed0" / "best.json").write_text("{}")
+    message = one_line_error(capsys, ["--quick", "--resume", "--seeds", "1", "--no-progress", "--out", out])
+    assert "best" in message
+    assert (out / "seed0" / "best.npz").read_bytes() == b"not a zip file", "nothing saved is touched"
+
+
+def test_argument_errors_exit_with_status_2(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--seeds", "0"])
+    assert exit_.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+
+
+def test_an_unexpected_exception_keeps_its_traceback(monkeypatch, tmp_path):
+    def broken(args, command):
+        raise ZeroDivisionError("a bug, not a user error")
+    monkeypatch.setattr(cli, "run", broken)
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["--out", str(tmp_path / "r")])
+
+
+def test_run_py_error_is_one_line_without_traceback(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "--data", "conllu", "--train", "missing.conllu",
+                             "--dev", "d", "--test", "t", "--out", str(tmp_path / "r")],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: --train missing.conllu: no such file"]
+
+
+def test_python_m_lstm_numpy_from_outside_the_checkout(tmp_path):
+    """The installed package runs with no run.py in sight (CI installs it non-editable)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    helped = subprocess.run([sys.executable, "-m", "lstm_numpy", "--help"], capture_output=True, text=True,
+                            cwd=tmp_path, env=env, timeout=300)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: python -m lstm_numpy")
+    for option in ("--data", "generated-pos", "--train", "--random-pool", "--decode"):
+        assert option in helped.stdout
+    ran = subprocess.run([sys.executable, "-m", "lstm_numpy", "--quick", "--seeds", "1", "--epochs", "1",
+                          "--no-analysis", "--no-progress"], capture_output=True, text=True, cwd=tmp_path, env=env,
+                         timeout=600)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    metrics = json.loads((tmp_path / "runs" / "generated-bilstm-seed0" / "metrics.json").read_text())
+    assert metrics["command"].startswith("python -m lstm_numpy --quick")
