@@ -4,7 +4,8 @@ after training.
 For each model (one per seed): hidden states of a split -> Xin sensitivity
 (grouped by predicted and by gold label) and the other importance measures ->
 ablation sweeps (output mode with 20 random draws; recurrent mode, which
-reruns the LSTM, with fewer draws) -> single-neuron sweeps.  Across models:
+reruns the LSTM, with 5) -> single-neuron sweeps -> the rankings compared
+held out (ranked on half the sentences, scored on the other half).  Across models:
 label-label correlations and their agreement (Mantel test, neuron matching).
 Then the figures, ``report.md`` and ``analysis.json``.
 
@@ -16,11 +17,11 @@ import time
 
 import numpy as np
 
-from .analysis.ablation import run_ablation_sweep, write_ablation_csv, flatten_record
+from .analysis.ablation import RANDOM_POOLS, flatten_record, run_ablation_sweep, write_ablation_csv  # noqa: F401
 from .analysis.consistency import label_correlation, paper_findings, pairwise_consistency
 from .analysis.rankings import neurons_for_mass, rank_correlations
-from .analysis.sensitivity import all_measures, sensitivity_pred_and_gold
-from .analysis.states import collect_states
+from .analysis.sensitivity import all_measures, measured_importance, sensitivity_pred_and_gold
+from .analysis.states import collect_states, split_halves, subset_states
 from .report import plots
 from .report.markdown import write_analysis_json, write_report
 
@@ -28,12 +29,14 @@ DEFAULT_KS = (1, 2, 3, 5, 10, 20)
 RECURRENT_KS = (1, 3, 5, 10)
 CLAIM_KS = (1, 3, 5, 10)
 DROP_MATRIX_K = 5
+ORACLE = "measured_oracle"   # ranked and scored on the same tokens: never the "best" ranking
 
 
 def _merge_sweeps(first, second):
     """One sweep result from an output-mode and a recurrent-mode sweep."""
     merged = dict(first)
     merged["modes"] = list(first["modes"]) + list(second["modes"])
+    merged["n_random"] = {**first["n_random"], **second["n_random"]}
     merged["records"] = first["records"] + second["records"]
     merged["summary"] = {**first["summary"], **second["summary"]}
     merged["single_neuron"] = {**first.get("single_neuron", {}), **second.get("single_neuron", {})}
@@ -66,12 +69,19 @@ def random_k_summary(sweep, label_names, mode="output"):
 
 def dissect_model(params, config, split, label_names, rng, recurrent=True, ks=DEFAULT_KS,
                   recurrent_ks=RECURRENT_KS, n_random=20, n_random_recurrent=5, progress=True,
-                  group_by="predicted"):
+                  group_by="predicted", random_pool="all"):
     """Everything measured on one model. Returns a dict of arrays and sweep results.
 
     group_by: "predicted" (as the public reproduction of the paper does) or "gold":
     which label a token counts for in the sensitivity that ranks neurons for
     ablation; both groupings are computed and compared either way.
+    random_pool: where random-k draws come from (analysis.ablation.plan_ablations).
+
+    The rankings are compared held out: each is computed on the even-numbered
+    sentences of ``split`` and its top-k ablations, with random-k draws beside
+    them, are scored on the odd-numbered ones ("top_k_by_measure",
+    "random_k"). The single-neuron ranking measured on the scoring half itself
+    is kept as "measured_oracle": it has seen the tokens it is scored on.
     """
     if group_by not in ("predicted", "gold"):
         raise ValueError(f"group_by must be 'predicted' or 'gold', got {group_by!r}")
@@ -91,33 +101,67 @@ def dissect_model(params, config, split, label_names, rng, recurrent=True, ks=DE
 
     start = time.perf_counter()
     sweep = run_ablation_sweep(params, config, split, label_names, states, both[group_by],
-                               modes=("output",), ks=ks, n_random=n_random, rng=rng, progress=progress)
+                               modes=("output",), ks=ks, n_random=n_random, rng=rng, progress=progress,
+                               random_pool=random_pool)
     timings["output-mode sweep"] = time.perf_counter() - start
     if recurrent:
         start = time.perf_counter()
         rec = run_ablation_sweep(params, config, split, label_names, states, both[group_by],
                                  modes=("recurrent",), ks=recurrent_ks, n_random=n_random_recurrent,
-                                 rng=rng, progress=progress)
+                                 rng=rng, progress=progress, random_pool=random_pool)
         sweep = _merge_sweeps(sweep, rec)
         timings["recurrent-mode sweep"] = time.perf_counter() - start
 
-    # which ranking's top-k ablation hurts each label most (output mode, no random draws)
     start = time.perf_counter()
-    by_measure = {}
-    for name, ranking in measures.items():
-        result = run_ablation_sweep(params, config, split, label_names, states, ranking, modes=("output",),
-                                    ks=CLAIM_KS, n_random=0, single_neuron=False, progress=False)
-        by_measure[name] = {label: {} for label in label_names}
-        for record in result["records"]:
-            if record["strategy"] == "top":
-                by_measure[name][record["label"]][record["k"]] = {
-                    "drop": record["target_acc_drop"], "selectivity": record["selectivity"]}
-    timings["top-k ablation per ranking"] = time.perf_counter() - start
-    return {"random_k": random_k_summary(sweep, label_names), "states": states, "group_by": group_by,
+    comparison = compare_rankings(params, config, split, label_names, states, rng, group_by, n_random)
+    timings["top-k ablation per ranking (held out)"] = time.perf_counter() - start
+    return {"states": states, "group_by": group_by,
             "sensitivity": both[group_by], "sensitivity_other": both[other],
             "group_spearman": both["spearman"], "measures": measures,
             "rank_correlations": rank_correlations(measures), "mass": neurons_for_mass(both[group_by]),
-            "sweep": sweep, "top_k_by_measure": by_measure, "timings": timings}
+            "sweep": sweep, **comparison, "timings": timings}
+
+
+def compare_rankings(params, config, split, label_names, states, rng, group_by="predicted", n_random=20,
+                     ks=CLAIM_KS):
+    """Which ranking's top-k ablation hurts each label most, held out (output mode).
+
+    Every ranking (analysis.sensitivity.all_measures) is computed on the
+    ranking half of the sentences (states.split_halves: even indices) and
+    scored on the other half, next to ``n_random`` random-k draws per (label, k)
+    from all neurons. "measured_oracle" ranks by single-neuron drops on the
+    scoring half itself, an in-sample upper bound kept out of any "best".
+    Returns {"top_k_by_measure": {measure: {label: {k: {"drop", "selectivity"}}}},
+    "random_k": {label: {k: {"drop", "selectivity"}}}, "comparison": {...the split...}}.
+    """
+    ranking_half, scoring_half = split_halves(len(states.lengths))
+    ranking_states, scoring_states = subset_states(states, ranking_half), subset_states(states, scoring_half)
+    W, b = params["out.W"].astype(np.float64), params["out.b"].astype(np.float64)
+    rankings = all_measures(ranking_states, W, b, group_by=group_by, measured=True)
+    rankings[ORACLE] = measured_importance(scoring_states, W, b)
+    by_measure = {}
+    for name, ranking in rankings.items():
+        result = run_ablation_sweep(params, config, None, label_names, scoring_states, ranking, modes=("output",),
+                                    ks=ks, n_random=0, single_neuron=False, progress=False)
+        by_measure[name] = top_k_summary(result, label_names)
+    random = run_ablation_sweep(params, config, None, label_names, scoring_states, rankings["xin"],
+                                modes=("output",), ks=ks, n_random=n_random, rng=rng, single_neuron=False,
+                                progress=False)
+    return {"top_k_by_measure": by_measure, "random_k": random_k_summary(random, label_names),
+            "comparison": {"ranking_sentences": "even-numbered dev sentences (0, 2, 4, ...)",
+                           "scoring_sentences": "odd-numbered dev sentences (1, 3, 5, ...)",
+                           "n_ranking_tokens": ranking_states.n_tokens, "n_scoring_tokens": scoring_states.n_tokens,
+                           "n_random": n_random, "random_pool": "all", "oracle": ORACLE}}
+
+
+def top_k_summary(sweep, label_names, mode="output"):
+    """{label: {k: {"drop", "selectivity"}}} of a sweep's top-k records."""
+    table = {label: {} for label in label_names}
+    for record in sweep["records"]:
+        if record["mode"] == mode and record["strategy"] == "top":
+            table[record["label"]][record["k"]] = {"drop": record["target_acc_drop"],
+                                                    "selectivity": record["selectivity"]}
+    return table
 
 
 def _measure_table(result, label_names, k=5):
@@ -125,8 +169,8 @@ def _measure_table(result, label_names, k=5):
     table = {}
     for label in label_names:
         row = {name: drops.get(label, {}).get(k, {}).get("drop") for name, drops in result["top_k_by_measure"].items()}
-        valid = {n: v for n, v in row.items() if v is not None and np.isfinite(v)}
-        row["best"] = max(valid, key=valid.get) if valid else None
+        valid = {n: v for n, v in row.items() if n != ORACLE and v is not None and np.isfinite(v)}
+        row["best"] = max(valid, key=valid.get) if valid else None     # the oracle is never "best"
         table[label] = row
     return table
 
@@ -139,18 +183,27 @@ def _comparison_sections(result, label_names, k=5):
                               [[label, None if not np.isfinite(r) else float(r)] for label, r in
                                zip(label_names, spearman)])
     table = _measure_table(result, label_names, k)
-    names = [n for n in result["top_k_by_measure"]]
+    names = [n for n in result["top_k_by_measure"] if n != ORACLE] + [ORACLE]
+    random = {label: result["random_k"].get(label, {}).get(k, {}).get("drop") for label in label_names}
     rows = [[label] + [None if table[label][n] is None else 100 * table[label][n] for n in names]
-            + [table[label]["best"]] for label in label_names]
-    measures = markdown_table(["label"] + [f"{n} top-{k} drop (points)" for n in names] + ["hurts most"], rows,
-                              "{:.2f}")
+            + [None if random[label] is None else 100 * random[label], table[label]["best"]] for label in label_names]
+    measures = markdown_table(["label"] + [f"{n} top-{k} drop (points)" for n in names]
+                              + [f"random-{k} drop", "hurts most (oracle excluded)"], rows, "{:.2f}")
+    split = result["comparison"]
+    how = (f"Held out: every ranking is computed on the {split['ranking_sentences']} "
+           f"({split['n_ranking_tokens']:,} tokens) and its top-{k} ablation is scored on the "
+           f"{split['scoring_sentences']} ({split['n_scoring_tokens']:,} tokens); random-{k} is the mean of "
+           f"{split['n_random']} draws from all neurons on the scoring half. `{ORACLE}` ranks by single-neuron "
+           "drops measured on the scoring half itself: an in-sample oracle, shown for reference and never "
+           "counted as the ranking that hurts most.")
     correlations = markdown_table(
         ["rankings compared", "mean per-label Spearman"],
         [[pair, float(np.nanmean(r)) if np.isfinite(r).any() else None]
          for pair, r in result["rank_correlations"].items()])
     return [("Grouping tokens by predicted or by gold label", grouping),
-            (f"Which ranking's top-{k} ablation hurts each label most (output mode)",
-             measures + "\n\nRank agreement between the importance measures:\n\n" + correlations)]
+            (f"Which ranking's top-{k} ablation hurts each label most (output mode, held out)",
+             how + "\n\n" + measures + "\n\nRank agreement between the importance measures (all of dev):\n\n"
+             + correlations)]
 
 
 def write_outputs(out_dir, models, label_names, command, seeds, metrics, timings, rng, data_summary=None,
@@ -166,8 +219,10 @@ def write_outputs(out_dir, models, label_names, command, seeds, metrics, timings
     summary = sweep["summary"]
     figures = {
         "sensitivity_heatmap": plots.plot_sensitivity_heatmap(S, label_names, figures_dir / "sensitivity_heatmap.png"),
-        "tuning_curves": plots.plot_tuning_curves(states.hidden, states.pred, label_names, None,
-                                                  figures_dir / "tuning_curves.png", S=S),
+        "tuning_curves": plots.plot_tuning_curves(states.hidden, states.pred if first["group_by"] == "predicted"
+                                                  else states.gold, label_names, None,
+                                                  figures_dir / "tuning_curves.png", S=S,
+                                                  grouping=f"{first['group_by']} label"),
         "ablation_grid_output": plots.plot_ablation_grid(summary, None, label_names,
                                                          figures_dir / "ablation_grid_output.png", "output"),
         "single_neuron_histogram": plots.plot_single_neuron_histogram(
@@ -194,7 +249,8 @@ def write_outputs(out_dir, models, label_names, command, seeds, metrics, timings
         "data": data_summary or {}, "model": model_summary or {}, "metrics": metrics,
         "sensitivity": {"matrix": S, "labels": list(label_names), "top_k": 5,
                         "split": f"dev, tokens grouped by their {first['group_by']} label"},
-        "ablation": {"summary": summary, "split": "dev", "n_random_draws": sweep["n_random"]},
+        "ablation": {"summary": summary, "split": "dev", "n_random_draws": sweep["n_random"],
+                     "random_pool": sweep["random_pool"]},
         "drop_matrix": {"k": k, "matrix": M},
         "single_neuron_drops": sweep["single_neuron"]["output"]["token_acc_drop"],
         "paper_findings": [paper_findings(C, label_names) for C in correlations],
@@ -203,6 +259,13 @@ def write_outputs(out_dir, models, label_names, command, seeds, metrics, timings
     if consistency is not None:
         context["consistency"] = consistency
     context["sections"] = _comparison_sections(first, label_names)
+    context["files"] = {
+        "analysis.json (every number above)": out_dir / "analysis.json",
+        "ablation.csv (one row per ablation)": out_dir / "ablation.csv",
+        "metrics.json (scores, configuration, timings)": out_dir / "metrics.json",
+        **{f"seed {s}: best checkpoint metadata": out_dir / f"seed{s}" / "best.json" for s in seeds},
+        **{f"seed {s}: training log": out_dir / f"seed{s}" / "train_log.jsonl" for s in seeds},
+    }
     write_report(out_dir / "report.md", context)
     context["extra"] = {
         "sensitivity_group_by": first["group_by"],
@@ -212,9 +275,12 @@ def write_outputs(out_dir, models, label_names, command, seeds, metrics, timings
         "top5_drop_by_measure": _measure_table(first, label_names),
         "neurons_for_mass": {"fractions": [0.5, 0.8], "counts": first["mass"]},
         "single_neuron_recurrent_acc_drops": sweep["single_neuron"].get("recurrent", {}).get("token_acc_drop"),
+        "ranking_comparison": first["comparison"],
         "per_seed": [{"seed": s, "sensitivity": m["sensitivity"], "ablation": m["sweep"]["summary"],
+                      "n_random": m["sweep"]["n_random"], "random_pool": m["sweep"]["random_pool"],
                       "single_neuron": m["sweep"]["single_neuron"], "top_k_by_measure": m["top_k_by_measure"],
-                      "random_k": m["random_k"], "label_correlation": label_correlation(m["sensitivity"]),
+                      "random_k": m["random_k"], "ranking_comparison": m["comparison"],
+                      "label_correlation": label_correlation(m["sensitivity"]),
                       "paper_findings": paper_findings(label_correlation(m["sensitivity"]), label_names)}
                      for s, m in zip(seeds, models)],
     }

@@ -1,5 +1,7 @@
 """report/plots.py and report/markdown.py: every figure is a PNG, report.md and analysis.json are complete."""
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,8 +141,9 @@ def full_context(figure_paths, n_seeds=3):
 def test_write_report_full(figures):
     out, paths = figures
     report = out.parent / "report.md"
-    figure_paths = {name: path.relative_to(out.parent) for name, path in paths.items()}
-    figure_paths["label_correlations"] = paths["label_correlations"]  # absolute: made relative
+    # figure paths as the plots return them: absolute, or relative to the current directory
+    figure_paths = dict(paths)
+    figure_paths["label_correlations"] = Path(os.path.relpath(paths["label_correlations"]))
     assert write_report(report, full_context(figure_paths)) == report
     text = report.read_text()
     for heading in ("## Run", "## Data", "## Model", "## Metrics", "## Sensitivity", "## Ablation",
@@ -153,7 +156,7 @@ def test_write_report_full(figures):
     assert "[1.0, 3.0]" in text  # random CI at k=1, in points
     assert "fraction of neurons below 0.5 points" in text
     for name, path in paths.items():
-        assert f"(figures/{path.name})" in text, name
+        assert f"(figures/{path.name})" in text, name       # relative to the report's own folder
     assert "](/" not in text
 
 

@@ -65,3 +65,22 @@ def collect_states(params, config, split, batch_size=256, keep=None):
     empty = np.zeros(0, dtype=np.int64)
     gold = np.concatenate([np.asarray(labels, dtype=np.int64) for labels in split.labels] or [empty])
     return States(hidden, logits, gold, logits.argmax(axis=1).astype(np.int64), lengths)
+
+
+def subset_states(states, sentences):
+    """The States of some sentences only: ``sentences`` (m,) sentence indices, in the order given."""
+    sentences = np.asarray(sentences, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(states.lengths)[:-1]]).astype(np.int64)
+    lengths = states.lengths[sentences]
+    tokens = np.concatenate([np.arange(a, a + n) for a, n in zip(starts[sentences], lengths)] or
+                            [np.zeros(0, dtype=np.int64)])
+    return States(states.hidden[tokens], states.logits[tokens], states.gold[tokens], states.pred[tokens], lengths)
+
+
+def split_halves(n_sentences):
+    """Two disjoint halves of a split's sentences for held-out comparisons:
+    (even indices 0, 2, 4, ...; odd indices 1, 3, 5, ...), each (about S/2,) int64."""
+    if n_sentences < 2:
+        raise ValueError(f"splitting a split in halves needs at least 2 sentences, got {n_sentences}")
+    index = np.arange(n_sentences, dtype=np.int64)
+    return index[0::2], index[1::2]

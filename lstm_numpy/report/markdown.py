@@ -24,18 +24,21 @@ The context dict (every key optional; a missing part is skipped or explained):
                   "random_ci": {mode: {label: {k: [low, high]}}} (or, as
                   `analysis.ablation.run_ablation_sweep` gives it, summary[mode]["random_ci"]),
                   "split": str,
-                  "n_random_draws": int}; mode in "output", "recurrent",
+                  "n_random_draws": {mode: int} (or one int), "random_pool": "all" | "outside-top"};
+                  mode in "output", "recurrent",
                   strategy in "top", "random", "bottom", "control"
   "drop_matrix"  {"k": int, "matrix": (K, K) drops, rows ablated label, columns measured label}
   "single_neuron_drops"  (H,) overall token-accuracy drop when ablating each neuron alone
   "consistency"  the dict `analysis.consistency.pairwise_consistency` returns
   "paper_findings"  list of `analysis.consistency.paper_findings` dicts, one per
                  model; used when "consistency" is absent (e.g. a single seed)
-  "figures"      {name: path}; paths relative to the report's folder (absolute
-                 paths are made relative). Known names are shown in their section:
+  "figures"      {name: path}; file paths, absolute or relative to the current
+                 directory, linked relative to the report's own folder (so the
+                 report renders wherever it is opened). Known names are shown in their section:
                  sensitivity_heatmap, tuning_curves, ablation_grid_output,
                  ablation_grid_recurrent, output_vs_recurrent, drop_matrix,
                  single_neuron_histogram, label_correlations; others at the end.
+  "files"        {name: path} of the run's other files, listed (and linked like figures) at the end
   "notes"        list[str], shown at the top
   "sections"     list of (title, markdown body), added after the consistency section
 """
@@ -50,8 +53,9 @@ from pathlib import Path
 import numpy as np
 
 from lstm_numpy.atomic import atomic_write_json, atomic_write_text
+from lstm_numpy.training.metrics import NOT_CHUNKING
 
-__all__ = ["write_report", "write_analysis_json", "markdown_table", "format_value"]
+__all__ = ["write_report", "write_analysis_json", "markdown_table", "format_value", "link", "chance_level"]
 
 MODES = ("output", "recurrent")
 SECTION_FIGURES = {
@@ -106,15 +110,17 @@ def _get_k(mapping, k):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
+def link(path, report_dir: Path) -> str:
+    """A file's path (absolute, or relative to the current directory) as a link from ``report_dir``."""
+    return Path(os.path.relpath(Path(path).resolve(), report_dir)).as_posix()
+
+
 def _figure(context, name, report_dir: Path, used: set) -> list[str]:
     path = context.get("figures", {}).get(name)
     if path is None:
         return []
     used.add(name)
-    path = Path(path)
-    if path.is_absolute():
-        path = Path(os.path.relpath(path, report_dir))
-    return [f"![{name.replace('_', ' ')}]({path.as_posix()})", ""]
+    return [f"![{name.replace('_', ' ')}]({link(path, report_dir)})", ""]
 
 
 def decoding_note(decode, argmax_f1, reader) -> str:
@@ -133,27 +139,40 @@ def decoding_note(decode, argmax_f1, reader) -> str:
     return note
 
 
+def _entity_cell(metrics: Mapping):
+    """The entity F1 of one split's metrics, or the words that say why there is none."""
+    if metrics.get("label_scheme") == "none":
+        return NOT_CHUNKING
+    return _number(metrics.get("entity_f1"))
+
+
 def _metrics_section(context) -> list[str]:
     metrics, labels = context.get("metrics"), context.get("labels")
     if not metrics:
         return ["## Metrics", "", "No metrics were given.", ""]
     lines = ["## Metrics", ""]
     splits = list(metrics)
-    rows = [[split, 100 * _number(_token_acc(metrics[split])), _number(metrics[split].get("entity_f1"))]
-            for split in splits]
+    rows = [[split, 100 * _number(_token_acc(metrics[split])), _entity_cell(metrics[split])] for split in splits]
     lines += [markdown_table(["split", "token accuracy (%)", "entity F1 (%)"], rows, "{:.2f}"), ""]
-    if (context.get("model") or {}).get("decode") == "constrained":
+    if all(metrics[split].get("label_scheme") == "none" for split in splits):
+        lines += ["The labels are plain tags with no chunk scheme (B-/I-/E-/S-), so there are no entities to "
+                  "score: the best epoch was chosen by dev token accuracy.", ""]
+    elif (context.get("model") or {}).get("decode") == "constrained":
         argmax = [(split, metrics[split].get("argmax_entity_f1")) for split in splits]
         lines += [decoding_note("constrained", argmax, "the analysis below"), ""]
-    per_label = {split: metrics[split].get("per_label_acc") or {} for split in splits}
+    scores = (("per_label_acc", "accuracy"), ("per_label_precision", "precision"), ("per_label_f1", "F1"))
+    per_label = {(split, key): metrics[split].get(key) or {} for split in splits for key, _ in scores}
     names = labels or list(next((pl for pl in per_label.values() if pl), {}))
     if names and any(per_label.values()):
-        rows = [[name] + [100 * _number(per_label[split].get(name)) for split in splits] for name in names]
-        lines += ["Per-label accuracy (%, recall of the gold label):", "",
-                  markdown_table(["label"] + splits, rows, "{:.2f}"), ""]
+        rows = [[name] + [100 * _number(per_label[split, key].get(name)) for split in splits for key, _ in scores]
+                for name in names]
+        lines += ["Per label (%; accuracy is the recall of the gold label, the paper's per-label measure; "
+                  "n/a where a label has no gold or no predicted tokens):", "",
+                  markdown_table(["label"] + [f"{split} {what}" for split in splits for _, what in scores],
+                                 rows, "{:.2f}"), ""]
     by_seed = context.get("metrics_by_seed")
     if by_seed:
-        rows = [[seed, split, 100 * _number(_token_acc(m)), _number(m.get("entity_f1"))]
+        rows = [[seed, split, 100 * _number(_token_acc(m)), _entity_cell(m)]
                 for seed, per_split in by_seed.items() for split, m in per_split.items()]
         lines += ["Per seed:", "", markdown_table(["seed", "split", "token accuracy (%)", "entity F1 (%)"],
                                                   rows, "{:.2f}"), ""]
@@ -191,10 +210,12 @@ def _ablation_section(context, report_dir, used) -> list[str]:
         return lines + ["No ablation results were given.", ""]
     summary, ci = ablation["summary"], ablation.get("random_ci") or {}
     where = f" on {ablation['split']}" if ablation.get("split") else ""
-    draws = f" over {ablation['n_random_draws']} draws" if ablation.get("n_random_draws") else ""
+    pool = ("drawn only from the neurons outside the label's top-k" if ablation.get("random_pool") == "outside-top"
+            else "drawn from all neurons, so a draw may include some of the label's top-k")
     lines += [f"Target-label accuracy drop (points){where} after zeroing k neurons: the label's top-k "
-              f"sensitive neurons, k random neurons (mean [95% interval{draws}]), its k least sensitive "
-              "(bottom), and the top-k of another label (control).", ""]
+              f"sensitive neurons, k random neurons ({pool}; mean [2.5th, 97.5th percentile of the draws]), "
+              "its k least sensitive (bottom), and the top-k of another label (control).", ""]
+    n_draws = ablation.get("n_random_draws")
     labels = context.get("labels")
     for mode in MODES:
         if mode not in summary:
@@ -219,7 +240,9 @@ def _ablation_section(context, report_dir, used) -> list[str]:
                 high = None if interval is None else interval[1]
                 row.append(None if top is None or high is None else bool(top > high))
                 rows.append(row)
+        draws = n_draws.get(mode) if isinstance(n_draws, Mapping) else n_draws
         lines += [f"### {mode.capitalize()} ablation", "",
+                  f"Random-k: {draws} draws per label and k." if draws else "Random-k: number of draws not given.", "",
                   markdown_table(["label", "k"] + strategies + ["top above random interval"], rows), ""]
         lines += _figure(context, f"ablation_grid_{mode}", report_dir, used)
     lines += _figure(context, "output_vs_recurrent", report_dir, used)
@@ -254,6 +277,8 @@ def _single_neuron_section(context, report_dir, used) -> list[str]:
 
 
 def _findings_lines(findings: dict, title: str) -> list[str]:
+    if not findings.get("applicable", True):
+        return [f"{title}: not applicable ({findings.get('reason', NOT_CHUNKING)}).", ""]
     rows = []
     for name, finding in findings["findings"].items():
         failing = [f"{a}/{b} ({value:+.2f})" for a, b, value, holds in finding["pairs"] if not holds]
@@ -262,6 +287,16 @@ def _findings_lines(findings: dict, title: str) -> list[str]:
                      skipped or "-"])
     return [f"{title}: {findings['n_holding']}/{findings['n_checked']} pairs agree with the paper.", "",
             markdown_table(["finding", "holds", "pairs that do not hold", "skipped (label missing or absent)"], rows), ""]
+
+
+def chance_level(pair: Mapping) -> str:
+    """The shuffled-labels count of one model pair: "mean [low, high]"."""
+    mean, interval = pair.get("n_matched_above_shuffled"), pair.get("n_matched_above_shuffled_interval")
+    if mean is None:
+        return "n/a"
+    if not interval or None in interval:
+        return format_value(mean, "{:.1f}")
+    return f"{mean:.1f} [{interval[0]:.1f}, {interval[1]:.1f}]"
 
 
 def _consistency_section(context, report_dir, used) -> list[str]:
@@ -280,11 +315,12 @@ def _consistency_section(context, report_dir, used) -> list[str]:
         else (lambda m: f"model {m}")
     threshold = consistency.get("threshold", 0.8)
     rows = [[label(p["a"]), label(p["b"]), p["mantel_r"], p["mantel_p"],
-             f"{p['n_matched_above']}/{p['n_matched']}", p.get("n_matched_above_shuffled", "n/a")]
-            for p in consistency["pairs"]]
+             f"{p['n_matched_above']}/{p['n_matched']}", chance_level(p)] for p in consistency["pairs"]]
+    shuffles = consistency.get("n_shuffles")
     lines += ["Mantel test on the label x label correlation matrices (labels permuted; one-sided p), and a "
               f"Hungarian matching of neurons by sensitivity profile (pairs with profile r > {threshold}; "
-              "the last column is the same count after shuffling one model's labels, a chance level):", "",
+              "the last column is the same count after shuffling one model's label rows, a chance level: "
+              f"the mean [2.5th, 97.5th percentile] over {shuffles or 'several'} shuffles):", "",
               markdown_table(["model A", "model B", "Mantel r", "p", f"matched r > {threshold}",
                               "chance level"], rows, "{:.3g}"), "",
               f"Mean Mantel r: {format_value(consistency.get('mean_mantel_r'))}; "
@@ -327,6 +363,9 @@ def write_report(path, context: dict) -> Path:
     lines += _consistency_section(context, report_dir, used)
     for title, body in context.get("sections", []):
         lines += [f"## {title}", "", body, ""]
+    files = context.get("files") or {}
+    if files:
+        lines += ["## Files", ""] + [f"- [{name}]({link(path, report_dir)})" for name, path in files.items()] + [""]
     others = [name for name in context.get("figures", {}) if name not in used]
     if others:
         lines += ["## Other figures", ""]

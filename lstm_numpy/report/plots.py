@@ -138,13 +138,14 @@ def plot_sensitivity_heatmap(S, labels: Sequence[str], path) -> Path:
 
 
 def plot_tuning_curves(h, labels_per_token, label_names: Sequence[str], neurons, path, S=None,
-                       max_panels: int = 12) -> Path:
+                       max_panels: int = 12, grouping: str | None = None) -> Path:
     """Each neuron's activation distribution per label: a box plot per label, a panel per neuron.
 
     h : (N, H) float activations. labels_per_token : (N,) int label ids.
     neurons : neuron ids to draw (at most `max_panels` are drawn); if None, the
         most sensitive neuron of each label according to S (K, H) is used.
     S : optional (K, H); highlights each neuron's top label and names it in the title.
+    grouping : what ``labels_per_token`` are ("predicted label", "gold label"), named under the panels.
     """
     h = np.asarray(h, dtype=float)
     labels_per_token = np.asarray(labels_per_token)
@@ -184,6 +185,8 @@ def plot_tuning_curves(h, labels_per_token, label_names: Sequence[str], neurons,
         ax.set_xlim(-0.7, K - 0.3)
         ax.axhline(0, color="0.5", lw=0.5)
     fig.supylabel("activation h_j")
+    if grouping:
+        fig.supxlabel(f"tokens grouped by their {grouping}", fontsize=9)
     return _save(fig, path)
 
 
