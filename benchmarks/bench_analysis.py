@@ -19,6 +19,8 @@ import time
 import warnings
 from pathlib import Path
 
+from _install import INSTALL  # benchmarks/_install.py, beside this script
+
 import numpy as np
 
 from lstm_numpy.analysis import (ablate_recurrent, all_measures, collect_states, run_ablation_sweep,
@@ -72,7 +74,7 @@ def best_of(fn, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=INSTALL)
     parser.add_argument("--data", choices=("auto", "conll2003", "synthetic"), default="auto")
     parser.add_argument("--data-dir", default=None, help="CoNLL-2003 folder (default ../shared/data/conll2003)")
     parser.add_argument("--epochs", type=int, default=0, help="train the paper model this long first (0: random init)")

@@ -21,11 +21,13 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
+from _install import INSTALL  # noqa: E402  # benchmarks/_install.py, beside this script
+
 import numpy as np  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=INSTALL)
     parser.add_argument("--checkpoint", help="a trained tagger (stem of best.npz/.json); default random bilstm weights")
     parser.add_argument("--data-dir", help="CoNLL-2003 folder (default ../shared/data/conll2003)")
     parser.add_argument("--repeats", type=int, default=3)

@@ -23,9 +23,14 @@ import platform
 import sys
 import time
 
+from _install import INSTALL  # benchmarks/_install.py, beside this script
+
 import numba
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+try:
+    from threadpoolctl import threadpool_info, threadpool_limits
+except ImportError:
+    sys.exit(f"{__file__} sets BLAS threads with threadpoolctl, which is not installed:\n{INSTALL}")
 
 from lstm_numpy.model.lstm import init_lstm_params, lstm_backward, lstm_forward, lstm_param_grads
 from lstm_numpy.model.lstm_numba import (_block_size, _lstm_backward_kernel, _lstm_forward_kernel,
@@ -131,7 +136,7 @@ def numba_parts(dtype, N, T, D, H, rng, repeats, min_time):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__ + "\n" + INSTALL)
     parser.add_argument("--threads", type=int, default=2, help="threads for BLAS, Numba and torch (default 2)")
     parser.add_argument("--hidden", type=int, nargs="+", default=[50, 128, 256], help="hidden sizes H")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])

@@ -54,9 +54,14 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
 
+from _install import INSTALL  # noqa: E402  # benchmarks/_install.py, beside this script
+
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
-from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+try:
+    from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+except ImportError:
+    sys.exit(f"{__file__} sets BLAS threads with threadpoolctl, which is not installed:\n{INSTALL}")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_lstm import best_seconds, ours_calls, torch_calls  # noqa: E402
@@ -395,7 +400,7 @@ def print_report(res, args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__ + "\n" + INSTALL)
     parser.add_argument("--threads", type=int, default=2, help="threads for BLAS, Numba and torch (default 2)")
     parser.add_argument("--backends", nargs="+", default=["numpy", "numba", "torch"],
                         choices=["numpy", "numba", "torch"])

@@ -24,11 +24,13 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 
+from _install import INSTALL  # noqa: E402  # benchmarks/_install.py, beside this script
+
 import numpy as np  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=INSTALL)
     parser.add_argument("--data", choices=("conll2003", "generated"), default=None,
                         help="default: conll2003 when ../shared/data/conll2003 exists, else generated")
     parser.add_argument("--preset", default="paper")

@@ -1,0 +1,52 @@
+"""Every benchmark runs after the documented install (``.[bench]``; the test extra
+includes it): ``--help`` names that install, and a tiny run of each finishes and
+prints its numbers.  Nothing here is timed: the sizes are only small."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lstm_numpy.data.readers import default_conll2003_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = sorted((ROOT / "benchmarks").glob("bench_*.py"))
+HAS_CONLL = (default_conll2003_dir() / "valid.txt").is_file()
+TINY = {
+    "bench_lstm": ["--hidden", "8", "--dtypes", "float32", "--backends", "numpy", "numba", "--repeats", "1",
+                   "--min-time", "0.001", "--pause", "0", "--threads", "1", "--json"],
+    "bench_scaling": ["--quick", "--backends", "numba", "--sweeps", "N", "--no-profile", "--repeats", "1",
+                      "--min-time", "0.001", "--pause", "0", "--threads", "1", "--json"],
+    "bench_analysis": ["--data", "synthetic", "--repeats", "1", "--recurrent", "1", "--n-random", "1", "--json"],
+    "bench_train": ["--data", "generated", "--epochs", "1", "--threads", "1", "--json"],
+    "bench_dev_pass": ["--repeats", "1"],
+}
+
+
+def bench(path, *args):
+    return subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def test_every_benchmark_is_covered():
+    assert {path.stem for path in BENCHMARKS} == set(TINY)
+
+
+@pytest.mark.parametrize("path", BENCHMARKS, ids=[p.stem for p in BENCHMARKS])
+def test_help_names_the_install(path):
+    result = bench(path, "--help")
+    assert result.returncode == 0, result.stderr
+    assert 'python -m pip install ".[bench]"' in result.stdout
+
+
+@pytest.mark.parametrize("path", BENCHMARKS, ids=[p.stem for p in BENCHMARKS])
+def test_a_tiny_run_finishes(path):
+    if path.stem == "bench_dev_pass" and not HAS_CONLL:
+        pytest.skip(f"bench_dev_pass times a CoNLL-2003 dev pass; not found at {default_conll2003_dir()}")
+    result = bench(path, *TINY[path.stem])
+    assert result.returncode == 0, result.stderr[-3000:]
+    if "--json" in TINY[path.stem]:
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        assert report, path.stem
+    else:
+        assert "character CNN" in result.stdout or "pass" in result.stdout
