@@ -30,6 +30,7 @@ from .errors import LabelSchemeError
 
 SCHEMES = ("iob1", "iob2", "bioes", "none")
 CHUNK_PREFIXES = "BIES"
+NOT_CHUNKING = "not a chunking task"     # what reports say instead of an entity score for plain tags
 
 
 # ------------------------------------------------------------------ one tag

@@ -147,3 +147,38 @@ def test_real_treebank_trains_and_dissects(tmp_path):
     assert "warning:" in result.stderr and "Traceback" not in result.stderr
     assert metrics["test"]["token_acc"] > metrics["test_baseline_token_acc"] - 0.1
     assert_links_resolve(out / "report.md")
+
+
+def test_the_other_options_reach_the_run(tmp_path):
+    """The options not exercised above, in one run, each checked where it shows (metrics.json, the report)."""
+    write_columns(tmp_path / "data", "iob2", "columns")      # word POS NER: --label-column 1 is the POS
+    glove = tmp_path / "vectors.txt"
+    glove.write_text("".join(f"{w} " + " ".join(["0.1"] * 100) + "\n" for w in ("the", "said", "anna")))
+    out = tmp_path / "run"
+    result = run_cli("--data", "columns", "--data-dir", tmp_path / "data", "--label-column", "1",
+                     "--embeddings", glove, "--hidden", "6", "--char-filters", "4",
+                     "--affix-dim", "3", "--dropout-mask", "token", "--backend", "numpy", "--dtype", "float64",
+                     "--optimizer", "sgd", "--lr", "0.1", "--epochs", "3", "--batch-size", "16", "--patience", "1",
+                     "--lr-decay", "0.5", "--restore-best", "--average", "0.9", "--unk-replace", "0.2",
+                     "--word-unk", "0.05", "--seed", "5", "--seeds", "2", "--random-draws", "2",
+                     "--random-pool", "outside-top", "--group-by", "gold", "--recurrent-seeds", "all",
+                     "--no-progress", "--out", out, cwd=tmp_path)
+    metrics, analysis = finished(result, out)
+    config = metrics["config"]
+    assert (config["hidden"], config["char_filters"], config["affix_dim"], config["variational"],
+            config["backend"], config["dtype"]) == (6, 4, 3, False, "numpy", "float64")
+    assert metrics["seeds"] == [5, 6] and metrics["label_scheme"]["scheme"] == "none"
+    assert set(metrics["dev"]["per_label_acc"]) == {"DT", "NNP"}, "--label-column 1 reads the POS column"
+    assert metrics["embeddings_coverage"] > 0 and "pretrained vectors from" in result.stdout
+    meta = json.loads((out / "seed5" / "best.json").read_text())
+    train_config = meta["meta"]["training"]["train_config"]
+    assert (train_config["optimizer"], train_config["lr"], train_config["patience"], train_config["lr_decay"],
+            train_config["restore_best"], train_config["average"], train_config["unk_replace"],
+            train_config["word_unk"], train_config["batch_size"]) == ("sgd", 0.1, 1, 0.5, True, 0.9, 0.2, 0.05, 16)
+    assert analysis["sensitivity_group_by"] == "gold"
+    assert all("recurrent" in seed["ablation"] for seed in analysis["per_seed"]), "--recurrent-seeds all"
+    assert all(seed["random_pool"] == "outside-top" for seed in analysis["per_seed"])
+    report = (out / "report.md").read_text()
+    assert "drawn only from the neurons outside the label's top-k" in report
+    assert "grouped by their gold label" in report
+    assert_links_resolve(out / "report.md")

@@ -153,3 +153,27 @@ def test_python_m_lstm_numpy_from_outside_the_checkout(tmp_path):
     assert ran.returncode == 0, ran.stderr[-3000:]
     metrics = json.loads((tmp_path / "runs" / "generated-bilstm-seed0" / "metrics.json").read_text())
     assert metrics["command"].startswith("python -m lstm_numpy --quick")
+
+
+def test_unknown_labels_mapped_to_o_with_a_warning(capsys, tmp_path, good):
+    dev = tsv(tmp_path / "dev.tsv", good["dev"].read_text() + "Zed\tB-MISC\n")
+    out = tmp_path / "r"
+    with pytest.warns(UserWarning, match=r"labels \['B-MISC'\] not in training; mapped to O"):
+        assert cli.main([str(a) for a in with_files(good, dev=dev) + ["--unknown-labels", "O", "--epochs", "1",
+                                                                     "--seeds", "1", "--no-analysis", "--out", out]]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "B-MISC" not in metrics["dev"]["per_label_acc"]
+
+
+def test_conllu_xpos_column(capsys, tmp_path):
+    from corpora import write_conllu
+    paths = write_conllu(tmp_path / "data")
+    for path in paths.values():     # put an XPOS in column 5: the UPOS in lower case
+        rows = [line.split("\t") for line in path.read_text().splitlines()]
+        path.write_text("\n".join("\t".join(r[:4] + [r[3].lower()] + r[5:]) if len(r) == 10 and r[0].isdigit()
+                                  else "\t".join(r) for r in rows) + "\n")
+    out = tmp_path / "r"
+    assert cli.main(["--data", "conllu", "--data-dir", str(tmp_path / "data"), "--conllu-tag", "xpos", "--quick",
+                     "--epochs", "1", "--seeds", "1", "--no-analysis", "--no-progress", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["dev"]["per_label_acc"]) == {"adp", "det", "noun", "propn", "punct", "verb"}

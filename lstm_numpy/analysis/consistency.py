@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..labels import entity_types, is_chunking
+from ..labels import NOT_CHUNKING, entity_types, is_chunking
 
 __all__ = [
     "label_correlation",
@@ -264,7 +264,7 @@ def _finding_pairs(labels: Sequence[str]) -> dict:
     }
 
 
-NOT_CHUNKING = "not a chunking task: the paper's findings are about B-/I-/O label pairs, which these labels do not have"
+NOT_APPLICABLE = f"{NOT_CHUNKING}: the paper's findings are about B-/I-/O label pairs, which these labels do not have"
 
 
 def paper_findings(C, labels: Sequence[str]) -> dict:
@@ -284,7 +284,7 @@ def paper_findings(C, labels: Sequence[str]) -> dict:
     if C.shape != (len(labels), len(labels)):
         raise ValueError(f"C has shape {C.shape} but {len(labels)} label names were given")
     if not is_chunking(labels):
-        return {"applicable": False, "reason": NOT_CHUNKING, "findings": {}, "n_holding": 0, "n_checked": 0,
+        return {"applicable": False, "reason": NOT_APPLICABLE, "findings": {}, "n_holding": 0, "n_checked": 0,
                 "fraction": float("nan")}
     index = {name: i for i, name in enumerate(labels)}
     findings, total_holding, total_checked = {}, 0, 0

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..dissect import ORACLE
-from ..training.metrics import NOT_CHUNKING
+from ..labels import NOT_CHUNKING
 from .markdown import chance_level, decoding_note, markdown_table
 
 CLAIM_KS = (1, 3, 5, 10)

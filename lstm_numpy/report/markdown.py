@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_numpy.atomic import atomic_write_json, atomic_write_text
-from lstm_numpy.training.metrics import NOT_CHUNKING
+from lstm_numpy.labels import NOT_CHUNKING
 
 __all__ = ["write_report", "write_analysis_json", "markdown_table", "format_value", "link", "chance_level"]
 
@@ -408,6 +408,8 @@ def write_analysis_json(path, context: dict) -> Path:
             "pairs": consistency.get("pairs"),
             "label_correlations": consistency.get("correlations"),
             "paper_findings": consistency.get("findings") or context.get("paper_findings"),
+            "threshold": consistency.get("threshold"),
+            "n_shuffles": consistency.get("n_shuffles"),
         },
     }
     out.update(context.get("extra") or {})

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from lstm_numpy.atomic import to_json_safe
-from lstm_numpy.labels import chunk_tables, extract_entities, scheme_of_names
+from lstm_numpy.labels import NOT_CHUNKING, chunk_tables, extract_entities, scheme_of_names
 
 __all__ = [
     "token_accuracy",
@@ -232,9 +232,6 @@ def entity_counts_from_ids(
 
 
 # ------------------------------------------------------------------ summary
-
-NOT_CHUNKING = "not a chunking task"
-
 
 def format_entity_f1(value, digits: int = 2) -> str:
     """An entity F1 for people: the number, or "n/a (not a chunking task)" for plain tags (None)."""
