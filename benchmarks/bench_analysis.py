@@ -19,14 +19,16 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 from _install import INSTALL  # benchmarks/_install.py, beside this script
 
-import numpy as np
-
-from lstm_numpy.analysis import (ablate_recurrent, all_measures, collect_states, run_ablation_sweep,
-                                 sensitivity_from_states, single_neuron_sweep, xin_sensitivity)
+from lstm_numpy.analysis.ablation import ablate_recurrent, single_neuron_sweep
+from lstm_numpy.analysis.measures import all_measures
+from lstm_numpy.analysis.sensitivity import sensitivity_from_states, xin_sensitivity
+from lstm_numpy.analysis.states import collect_states
+from lstm_numpy.analysis.sweep import run_ablation_sweep
+from lstm_numpy.data.batching import EncodedSplit
 from lstm_numpy.model.tagger import TaggerConfig, init_tagger
-from lstm_numpy.training.loop import EncodedSplit
 
 CONLL_LABELS = ["O", "B-LOC", "B-MISC", "B-ORG", "B-PER", "I-LOC", "I-MISC", "I-ORG", "I-PER"]
 N_TOKENS = 51362

@@ -21,9 +21,8 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from _install import INSTALL  # noqa: E402  # benchmarks/_install.py, beside this script
-
 import numpy as np  # noqa: E402
+from _install import INSTALL  # noqa: E402  # benchmarks/_install.py, beside this script
 
 
 def main(argv=None):
@@ -34,12 +33,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from lstm_numpy.analysis.states import collect_states
+    from lstm_numpy.backend import get_backend
+    from lstm_numpy.data.batching import encode_corpus, features_for, iterate_batches
     from lstm_numpy.data.readers import default_conll2003_dir
     from lstm_numpy.data.vocab import AffixVocab, CharVocab
     from lstm_numpy.model.chars import char_cnn_forward
     from lstm_numpy.model.tagger import init_tagger
     from lstm_numpy.pipeline import load_splits, load_tagger, make_config, prepare
-    from lstm_numpy.training.loop import encode_corpus, features_for, iterate_batches
 
     data_dir = args.data_dir or default_conll2003_dir()
     if not os.path.isdir(data_dir):
@@ -68,7 +68,7 @@ def main(argv=None):
             start = time.perf_counter()
             for batch in batches:
                 char_cnn_forward(batch.char_ids, params["char.table"], params["char.W"], params["char.b"],
-                                 kernel="numba" if config.backend == "numba" else "numpy")
+                                 get_backend(config.backend).window_max)
             chars = time.perf_counter() - start
         print(f"dev pass {whole:.3f} s: character CNN {1000 * chars:.0f} ms, batching {1000 * batching:.0f} ms, "
               f"the rest (embeddings, LSTM directions, linear) {whole - chars - batching:.3f} s")

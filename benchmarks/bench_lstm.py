@@ -23,18 +23,23 @@ import platform
 import sys
 import time
 
-from _install import INSTALL  # benchmarks/_install.py, beside this script
-
 import numba
 import numpy as np
+from _install import INSTALL  # benchmarks/_install.py, beside this script
+
 try:
     from threadpoolctl import threadpool_info, threadpool_limits
 except ImportError:
     sys.exit(f"{__file__} sets BLAS threads with threadpoolctl, which is not installed:\n{INSTALL}")
 
 from lstm_numpy.model.lstm import init_lstm_params, lstm_backward, lstm_forward, lstm_param_grads
-from lstm_numpy.model.lstm_numba import (_block_size, _lstm_backward_kernel, _lstm_forward_kernel,
-                                         lstm_backward_numba, lstm_forward_numba)
+from lstm_numpy.model.lstm_numba import (
+    _block_size,
+    _lstm_backward_kernel,
+    _lstm_forward_kernel,
+    lstm_backward_numba,
+    lstm_forward_numba,
+)
 
 OURS = {"numpy": (lstm_forward, lstm_backward), "numba": (lstm_forward_numba, lstm_backward_numba)}
 

@@ -54,10 +54,10 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
 
-from _install import INSTALL  # noqa: E402  # benchmarks/_install.py, beside this script
-
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
+from _install import INSTALL  # noqa: E402  # benchmarks/_install.py, beside this script
+
 try:
     from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 except ImportError:
@@ -250,8 +250,8 @@ PROFILE_PARTS = [  # (label, module file suffix, function name)
 
 def training_profile(args, steps):
     """cProfile of `steps` training steps of the whole tagger on CoNLL-like batches."""
-    from lstm_numpy.data.batching import make_batches
-    from lstm_numpy.model.tagger import Batch, TaggerConfig, init_tagger, tagger_loss_and_grads
+    from lstm_numpy.data.batching import Batch, make_batches
+    from lstm_numpy.model.tagger import TaggerConfig, init_tagger, tagger_loss_and_grads
     from lstm_numpy.training.optim import clip_by_global_norm, make_optimizer
 
     rng = np.random.default_rng(args.seed)

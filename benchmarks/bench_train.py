@@ -24,9 +24,8 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 
-from _install import INSTALL  # noqa: E402  # benchmarks/_install.py, beside this script
-
 import numpy as np  # noqa: E402
+from _install import INSTALL  # noqa: E402  # benchmarks/_install.py, beside this script
 
 
 def main(argv=None):
@@ -42,12 +41,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import numba
+
+    from lstm_numpy.data.batching import features_for, make_batch, make_batches
     from lstm_numpy.data.readers import default_conll2003_dir
+    from lstm_numpy.data.vocab import replace_singletons
     from lstm_numpy.model.tagger import init_tagger, tagger_loss_and_grads
     from lstm_numpy.pipeline import load_splits, make_config, prepare
-    from lstm_numpy.training.loop import features_for, make_batch
-    from lstm_numpy.data.batching import make_batches
-    from lstm_numpy.data.vocab import replace_singletons
     from lstm_numpy.training.optim import Adam, clip_by_global_norm
 
     numba.set_num_threads(args.threads)

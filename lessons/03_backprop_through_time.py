@@ -36,8 +36,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
 from _quick import OUT  # noqa: E402
+
 from lstm_numpy.gradcheck import check_gradient  # noqa: E402
 from lstm_numpy.model.lstm import GATES, init_lstm_params, lstm_backward, lstm_forward  # noqa: E402
 

@@ -29,10 +29,10 @@ check is slow, ``@given`` runs the property on many drawn problems.
 Dimension legend: N batch, T padded length, D input size, H hidden size.
 """
 import numpy as np
+from _quick import QUICK
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from _quick import QUICK
 from lstm_numpy.gradcheck import check_gradient
 from lstm_numpy.model.lstm import init_lstm_params, lstm_backward, lstm_forward, lstm_param_grads
 

@@ -33,9 +33,9 @@ import time
 
 import numba
 import numpy as np
-
 from _quick import QUICK
-from lstm_numpy.model.backend import get_backend
+
+from lstm_numpy.backend import get_backend
 from lstm_numpy.model.lstm import init_lstm_params
 
 rng = np.random.default_rng(0)
@@ -70,8 +70,8 @@ def make_problem(N, T, D, H, dtype, rng, padded=True):
 
 def forward_backward(backend, p):
     """One forward and one backward pass of ``backend`` on problem ``p``."""
-    out, (hT, cT), cache = backend.forward(p["x"], p["mask"], p["h0"], p["c0"], p["Wx"], p["Wh"], p["b"])
-    grads = backend.backward(p["dout"], p["dhT"], p["dcT"], cache)
+    out, (hT, cT), cache = backend.lstm_forward(p["x"], p["mask"], p["h0"], p["c0"], p["Wx"], p["Wh"], p["b"])
+    grads = backend.lstm_backward(p["dout"], p["dhT"], p["dcT"], cache)
     return {"out": out, "hT": hT, "cT": cT, **grads}
 
 

@@ -41,13 +41,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
 from _quick import OUT, QUICK, pin_threads  # noqa: E402
-from lstm_numpy.data import Corpus, default_conll2003_dir, entity_f1, most_frequent_label_baseline  # noqa: E402
+
+from lstm_numpy.data.baseline import entity_f1, most_frequent_label_baseline  # noqa: E402
+from lstm_numpy.data.readers import Corpus, default_conll2003_dir  # noqa: E402
+from lstm_numpy.evaluation.metrics import evaluate  # noqa: E402
 from lstm_numpy.labels import transitions  # noqa: E402
 from lstm_numpy.pipeline import load_splits, make_config, prepare, train_tagger  # noqa: E402
-from lstm_numpy.training.loop import TrainConfig, predict_split  # noqa: E402
-from lstm_numpy.training.metrics import evaluate  # noqa: E402
+from lstm_numpy.prediction import predict_split  # noqa: E402
+from lstm_numpy.training.loop import TrainConfig  # noqa: E402
 
 rng = np.random.default_rng(0)       # the corpus and the training are seeded through their own seed=0 arguments
 # One core for NumPy's BLAS and one for Numba: on a small shared machine two

@@ -36,9 +36,11 @@ layer (both directions: forward 0..H/2-1, then backward), K labels.
 import warnings
 
 import numpy as np
-
 from _quick import OUT, QUICK, pin_threads, trained_tagger
-from lstm_numpy.analysis import collect_states, contributions, sensitivity_pred_and_gold, top_k_neurons, xin_sensitivity
+
+from lstm_numpy.analysis.rankings import top_k_neurons
+from lstm_numpy.analysis.sensitivity import contributions, sensitivity_pred_and_gold, xin_sensitivity
+from lstm_numpy.analysis.states import collect_states
 from lstm_numpy.report import plots
 
 rng = np.random.default_rng(0)

@@ -37,9 +37,10 @@ Dimension legend: n tokens of the dev split, H neurons, K labels.
 import warnings
 
 import numpy as np
-
 from _quick import OUT, pin_threads, trained_tagger
-from lstm_numpy.analysis import collect_states, xin_sensitivity
+
+from lstm_numpy.analysis.sensitivity import xin_sensitivity
+from lstm_numpy.analysis.states import collect_states
 from lstm_numpy.report import plots
 
 rng = np.random.default_rng(0)      # nothing is random below; kept for the lessons' common form

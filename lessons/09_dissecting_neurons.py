@@ -41,12 +41,15 @@ Dimension legend: n tokens of the dev split, H neurons, K labels, k ablated neur
 import warnings
 
 import numpy as np
-
 from _quick import OUT, pin_threads, trained_tagger
-from lstm_numpy.analysis import (ablate_output, ablate_recurrent, collect_states, output_cache, rank_neurons,
-                                 run_ablation_sweep, xin_sensitivity)
+
+from lstm_numpy.analysis.ablation import ablate_output, ablate_recurrent, output_cache
+from lstm_numpy.analysis.rankings import rank_neurons
+from lstm_numpy.analysis.sensitivity import xin_sensitivity
+from lstm_numpy.analysis.states import collect_states
+from lstm_numpy.analysis.sweep import run_ablation_sweep
+from lstm_numpy.evaluation.scores import per_label_accuracy
 from lstm_numpy.report import plots
-from lstm_numpy.training.metrics import per_label_accuracy
 
 rng = np.random.default_rng(0)
 pin_threads()                      # one BLAS thread, one Numba thread (see lesson 05)

@@ -38,11 +38,13 @@ Dimension legend: V words, H neurons, K labels, n tokens.
 """
 import numpy as np
 
-from lstm_numpy.analysis import (ablate_output, ablate_recurrent, collect_states, competitor_sensitivity,
-                                 output_cache, rank_neurons, xin_sensitivity)
+from lstm_numpy.analysis.ablation import ablate_output, ablate_recurrent, output_cache
+from lstm_numpy.analysis.rankings import rank_neurons
+from lstm_numpy.analysis.sensitivity import competitor_sensitivity, xin_sensitivity
+from lstm_numpy.analysis.states import collect_states
+from lstm_numpy.data.batching import EncodedSplit
+from lstm_numpy.evaluation.scores import per_label_accuracy
 from lstm_numpy.model.tagger import TaggerConfig
-from lstm_numpy.training.loop import EncodedSplit
-from lstm_numpy.training.metrics import per_label_accuracy
 
 rng = np.random.default_rng(0)
 np.set_printoptions(precision=2, suppress=True)

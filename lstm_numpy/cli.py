@@ -32,26 +32,17 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
-import shutil  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 
-from .atomic import atomic_write_json  # noqa: E402
-from .data.baseline import most_frequent_label_baseline  # noqa: E402
-from .dissect import RANDOM_POOLS, dissect_model, write_outputs  # noqa: E402
+from .analysis.sweep import RANDOM_POOLS  # noqa: E402
+from .backend import BACKENDS  # noqa: E402
 from .errors import LSTMNumpyError, UsageError  # noqa: E402
-from .labels import is_chunking  # noqa: E402
-from .model.backend import BACKENDS, get_backend  # noqa: E402
-from .model.decoding import DECODERS  # noqa: E402
-from .pipeline import (DATA_KINDS, FILE_KINDS, PRESETS, load_splits, load_tagger, make_config,  # noqa: E402
-                       normalise_labels, prepare, train_tagger)
-from .training.loop import TrainConfig  # noqa: E402
-from .training.metrics import entity_prf, format_entity_f1, token_accuracy  # noqa: E402
+from .evaluation.decoding import DECODERS  # noqa: E402
+from .experiment import run  # noqa: E402
+from .pipeline import DATA_KINDS, FILE_KINDS, PRESETS  # noqa: E402
 
 # Options whose default is None so that giving them where they mean nothing can be refused.
 ANALYSIS_OPTIONS = ("group_by", "random_draws", "random_pool", "recurrent_seeds", "no_recurrent")
@@ -186,152 +177,6 @@ def check_options(args):
             setattr(args, name, value)
     args.no_recurrent = bool(args.no_recurrent)
     return args
-
-
-def prepare_out_dir(args):
-    out = Path(args.out) if args.out else Path("runs") / f"{args.data}-{args.preset}-seed{args.seed}"
-    if args.resume:
-        states = list(out.glob("seed*/resume.json")) + list(out.glob("seed*/summary.json"))
-        if not states:
-            raise UsageError(f"nothing to resume in {out}: no seed*/resume.json or seed*/summary.json")
-        return out
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a directory")
-    if out.exists() and any(out.iterdir()):
-        if not args.force:
-            raise UsageError(f"{out} already exists and is not empty; pass --force to overwrite it "
-                             "or --out to choose another directory")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def train_one_seed(args, seed, prepared, config, seed_dir):
-    """Train (or, with --resume, finish or reload) the model of one seed."""
-    done = seed_dir / "summary.json"
-    if args.resume and done.is_file():
-        params, _, _, _ = load_tagger(seed_dir / "best")
-        return params, json.loads(done.read_text())
-    train_cfg = TrainConfig(epochs=args.epochs or (8 if args.quick else 15), batch_size=args.batch_size,
-                            optimizer=args.optimizer, lr=args.lr or (2e-2 if args.quick else None),
-                            patience=args.patience, seed=seed, unk_replace=args.unk_replace, word_unk=args.word_unk,
-                            lr_decay=args.lr_decay, restore_best=args.restore_best, average=args.average)
-    resume = args.resume and (seed_dir / "resume.json").is_file()
-    print(f"seed {seed}: {'resuming' if resume else 'training'} -> {seed_dir}")
-    params, summary = train_tagger(prepared, config, train_cfg, seed_dir, args.embeddings,
-                                   not args.no_progress, resume=resume)
-    atomic_write_json(done, summary)
-    return params, summary
-
-
-def baseline_scores(corpora, chunking):
-    """The most-frequent-label baseline on test: token accuracy and, for chunk labels, entity F1."""
-    train, test = corpora["train"], corpora["test"]
-    guess = most_frequent_label_baseline(train.sentences, train.labels, test.sentences)
-    names = sorted({label for seq in train.labels + test.labels for label in seq})
-    index = {name: i for i, name in enumerate(names)}
-    flat = lambda seqs: np.array([index[label] for seq in seqs for label in seq], dtype=np.int64)  # noqa: E731
-    scores = {"test_baseline_token_acc": token_accuracy(flat(test.labels), flat(guess))}
-    if chunking:
-        scores["test_baseline_entity_f1"] = entity_prf(test.labels, guess)[2]
-    return scores
-
-
-def run(args, command="python run.py"):
-    """The whole run of ``args`` (parsed and checked); returns metrics.json's dict.
-
-    command: the command line as typed, kept in metrics.json and the report."""
-    start = time.perf_counter()
-    get_backend(args.backend)       # --backend cuda without a GPU fails here, before any work
-    out = prepare_out_dir(args)
-    data_dir = out / "data" if args.data in ("generated", "generated-pos") else args.data_dir
-    corpora = load_splits(args.data, data_dir, args.train, args.dev, args.test, seed=args.seed,
-                          quick=args.quick, label_column=args.label_column, conllu_tag=args.conllu_tag)
-    corpora, scheme = normalise_labels(corpora)
-    data_summary = {}
-    for split, corpus in corpora.items():
-        s = corpus.summary()
-        data_summary[split] = {"sentences": s["sentences"], "tokens": s["tokens"], "path": str(corpus.path),
-                               "scheme": scheme.detected[split]}
-        print(f"{split:5s}: {s['sentences']:6,d} sentences {s['tokens']:8,d} tokens  ({corpus.path})")
-    print(f"label scheme: {scheme.describe()}")
-    prepared = prepare(corpora, args.unknown_labels)
-    labels = prepared.labels.labels
-    chunking = is_chunking(labels)
-    config = make_config(args.preset, prepared, args.backend, args.dtype,
-                         hidden=16 if args.quick and args.hidden is None else args.hidden,
-                         char_filters=args.char_filters, affix_dim=args.affix_dim,
-                         variational=None if args.dropout_mask is None else args.dropout_mask == "sentence",
-                         decode=args.decode)
-    print(f"model: {args.preset} ({config.output_size} neurons, {'Bi' if config.bidirectional else ''}LSTM), "
-          f"{config.decode} decoding{' (the argmax, for plain tags)' if not chunking and config.decode != 'argmax' else ''}, "
-          f"vocabulary {len(prepared.vocab):,}, {len(labels)} labels, backend {config.backend}, {config.dtype}")
-    seeds = [args.seed + i for i in range(args.seeds)]
-    trained = []
-    for seed in seeds:
-        try:
-            trained.append(train_one_seed(args, seed, prepared, config, out / f"seed{seed}"))
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(f"interrupted: the state after the last batch is saved in {out / f'seed{seed}'}; "
-                                    "continue with the same command plus --resume"
-                                    + ("" if args.out else f" (or --out {out})")) from None
-    train_seconds = time.perf_counter() - start
-    params, summary = trained[0]
-
-    metrics = {"command": command, "data": args.data, "preset": args.preset, "seeds": seeds,
-               "label_scheme": {"detected": scheme.detected, "scheme": scheme.scheme, "chunking": chunking},
-               "config": config.to_dict(),
-               "dev": summary["dev"], "test": summary["test"], "epochs": summary["epochs"],
-               "best_epoch": summary["best_epoch"], "seconds_per_epoch": summary["seconds_per_epoch"],
-               "train_seconds": summary["train_seconds"], "history": summary["history"],
-               "embeddings_coverage": summary["embeddings_coverage"],
-               "by_seed": {str(seed): {"dev": s["dev"], "test": s["test"], "epochs": s["epochs"],
-                                        "train_seconds": s["train_seconds"]} for seed, (_, s) in zip(seeds, trained)}}
-    metrics.update(baseline_scores(corpora, chunking))
-
-    if not args.no_analysis:
-        analysis_start = time.perf_counter()
-        rng = np.random.default_rng(args.seed)
-        models = []
-        for seed, (seed_params, _) in zip(seeds, trained):
-            # recurrent ablation reruns the LSTM hundreds of times: by default the first model only
-            recurrent = not args.no_recurrent and (args.recurrent_seeds == "all" or seed == seeds[0])
-            print(f"dissecting the model of seed {seed} on dev ({'output and recurrent' if recurrent else 'output'}"
-                  " ablation)")
-            models.append(dissect_model(seed_params, config, prepared.splits["dev"], labels, rng,
-                                        recurrent=recurrent, n_random=args.random_draws,
-                                        progress=not args.no_progress, group_by=args.group_by,
-                                        random_pool=args.random_pool))
-        timings = {"training (all seeds)": train_seconds,
-                   **{f"{step} (seed {seeds[0]})": sec for step, sec in models[0]["timings"].items()},
-                   "analysis (all seeds)": time.perf_counter() - analysis_start}
-        write_outputs(out, models, labels, command, seeds,
-                      {"dev": summary["dev"], "test": summary["test"]}, timings, rng,
-                      {"source": args.data, "label scheme": scheme.describe(), "splits": data_summary},
-                      {**config.to_dict(), "preset": args.preset})
-        metrics["analysis_seconds"] = time.perf_counter() - analysis_start
-        print(f"wrote {out}/report.md and {out}/analysis.json")
-    metrics["total_seconds"] = time.perf_counter() - start
-    atomic_write_json(out / "metrics.json", metrics)
-
-    for split in ("dev", "test"):
-        m = summary[split]
-        argmax = f" (argmax read-out {m['argmax_entity_f1']:.2f})" if m.get("argmax_entity_f1") is not None else ""
-        print(f"{split}: token accuracy {m['token_acc']:.4f}  entity F1 {format_entity_f1(m['entity_f1'])}{argmax}"
-              f"  (seed {seeds[0]})")
-    baseline_f1 = metrics.get("test_baseline_entity_f1")
-    print(f"test: most-frequent-label baseline token accuracy {metrics['test_baseline_token_acc']:.4f}"
-          + (f", entity F1 {baseline_f1:.2f}" if baseline_f1 is not None else ""))
-    if summary["embeddings_coverage"] is not None:
-        print(f"pretrained vectors from {args.embeddings} cover {100 * summary['embeddings_coverage']:.1f}% "
-              "of the vocabulary")
-    width = max(len(label) for label in labels)
-    print("dev per-label accuracy: " + "  ".join(
-        f"{label:>{width}s} {acc:.3f}" if acc is not None else f"{label} n/a"
-        for label, acc in summary["dev"]["per_label_acc"].items()))
-    print(f"{len(seeds)} seed(s), {summary['epochs']} epochs, {summary['seconds_per_epoch']:.1f} s/epoch, "
-          f"total {metrics['total_seconds']:.1f} s; wrote {out}/metrics.json")
-    return metrics
 
 
 def main(argv=None, prog=None):

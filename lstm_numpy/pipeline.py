@@ -14,14 +14,16 @@ from typing import NamedTuple
 import numpy as np
 
 from .data.readers import Corpus, default_conll2003_dir, read_conll, read_conllu, read_token_label
+from .data.batching import encode_corpus
 from .data.generated import generate_corpus
 from .errors import CheckpointError, DataNotFoundError, LabelSchemeError, UsageError
 from .labels import convert, detect_scheme
 from .data.vocab import CASES, AffixVocab, CharVocab, LabelVocab, Vocab, load_glove
 from .model.tagger import TaggerConfig, init_tagger
-from .training.loop import TrainConfig, encode_corpus, evaluate_split, predict_split, train
+from .prediction import evaluate_split, predict_split
+from .training.loop import train
 from .training.checkpoint import load_checkpoint
-from .training.metrics import evaluate
+from .evaluation.metrics import evaluate
 
 CHAR_DIM, CHAR_FILTERS = 25, 30  # the character CNN (model.chars): 25-d characters, 30 filters of width 3
 AFFIX_DIM = 20      # per affix kind: 5 kinds x 20 = 100 inputs next to the 100-d word vector
@@ -32,7 +34,7 @@ PRESETS = {
     # and, unlike "paper", a view inside each word: a character CNN (model.chars) and
     # embeddings of the word's affixes (data.vocab.AFFIXES), for the words it never saw;
     # its dropout masks are drawn once per sentence ("variational"), and its entity scores
-    # read the best well-formed label sequence (model.decoding), both of which scored
+    # read the best well-formed label sequence (evaluation.decoding), both of which scored
     # higher on the CoNLL-2003 dev split (docs/results/training.md)
     "bilstm": dict(hidden=25, bidirectional=True, word_dim=100, dropout=0.5, variational=True,
                    affix_dim=AFFIX_DIM, char_filters=CHAR_FILTERS, decode="constrained"),

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from corpora import subset, write_columns, write_conllu
+
 from lstm_numpy.data.readers import default_conll2003_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +94,7 @@ def test_files_by_path(tmp_path, kind, scheme, preset, decode):
 
 
 def test_conllu_part_of_speech(tmp_path):
-    paths = write_conllu(tmp_path / "data")
+    write_conllu(tmp_path / "data")
     out = tmp_path / "run"
     result = run_cli("--data", "conllu", "--data-dir", tmp_path / "data", "--quick", "--epochs", "4", "--out", out,
                      "--no-progress", "--seeds", "2", "--random-draws", "2", cwd=tmp_path)

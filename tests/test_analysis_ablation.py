@@ -6,19 +6,29 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lstm_numpy.analysis import (ablate_output, ablate_recurrent, ablation_mask, collect_states,
-                                 measured_importance, output_cache, run_ablation_sweep, single_neuron_sweep,
-                                 write_ablation_csv)
-from lstm_numpy.analysis.ablation import Scorer
-from lstm_numpy.analysis.kernels import ablated_argmax, ablated_argmax_numba, entity_totals, entity_totals_numba
-from lstm_numpy.labels import chunk_tables
-from lstm_numpy.training.metrics import sentence_edges
+from lstm_numpy.analysis.ablation import (
+    Scorer,
+    ablate_output,
+    ablate_recurrent,
+    keep_all_but,
+    measured_importance,
+    output_cache,
+    single_neuron_sweep,
+)
+from lstm_numpy.analysis.kernels import ablated_argmax, ablated_argmax_numba
+from lstm_numpy.analysis.states import collect_states
+from lstm_numpy.analysis.sweep import run_ablation_sweep
 from lstm_numpy.atomic import to_json_safe
+from lstm_numpy.data.batching import EncodedSplit
+from lstm_numpy.evaluation.entities import entity_totals, entity_totals_numba, sentence_edges
+from lstm_numpy.evaluation.scores import per_label_accuracy, per_label_prf
+from lstm_numpy.labels import chunk_tables
 from lstm_numpy.model.tagger import TaggerConfig, init_tagger
-from lstm_numpy.training.loop import EncodedSplit, predict_split
-from lstm_numpy.training.metrics import per_label_accuracy, per_label_prf
+from lstm_numpy.prediction import predict_split
+from lstm_numpy.report.outputs import write_ablation_csv
 
 IOB2 = ["O", "B-LOC", "B-PER", "I-LOC", "I-PER"]
 BIOES = ["O", "B-X", "I-X", "E-X", "S-X", "S-Y"]
@@ -81,18 +91,18 @@ def test_output_ablation_equals_model_with_output_mask(bidirectional):
     cache = output_cache(states, params["out.W"], params["out.b"])
     H = config.output_size
     for neurons in ([0], [1, H - 1], list(range(H - 1))):           # the last uses the from-bias path
-        keep = ablation_mask(H, neurons, np.float64)
-        expected = np.concatenate(predict_split(params, config, split, output_keep=keep))
+        keep = keep_all_but(H, neurons, np.float64)
+        expected = np.concatenate(predict_split(params, config, split, output_keep_mask=keep))
         np.testing.assert_array_equal(ablate_output(cache, neurons), expected)
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_recurrent_ablation_equals_model_with_keep_mask(bidirectional):
     params, config, split = random_tagger(2, bidirectional)
-    keep = ablation_mask(config.output_size, [0, 2], np.float64)
-    expected = np.concatenate(predict_split(params, config, split, keep=keep))
+    keep = keep_all_but(config.output_size, [0, 2], np.float64)
+    expected = np.concatenate(predict_split(params, config, split, keep_mask=keep))
     np.testing.assert_array_equal(ablate_recurrent(params, config, split, [0, 2]), expected)
-    hidden = collect_states(params, config, split, keep=keep).hidden
+    hidden = collect_states(params, config, split, keep_mask=keep).hidden
     assert (hidden[:, [0, 2]] == 0).all()
 
 
@@ -131,7 +141,8 @@ def test_single_neuron_sweep_and_measured_importance():
     sweep = single_neuron_sweep(states, W, b)
     base_acc = per_label_accuracy(states.gold, states.pred, len(IOB2))
     for j in range(W.shape[1]):
-        pred = np.concatenate(predict_split(params, config, split, output_keep=ablation_mask(W.shape[1], [j], float)))
+        pred = np.concatenate(predict_split(params, config, split,
+                                             output_keep_mask=keep_all_but(W.shape[1], [j], float)))
         expected_token = (states.gold == states.pred).mean() - (states.gold == pred).mean()
         assert sweep["token_acc_drop"][j] == pytest.approx(expected_token)
         np.testing.assert_allclose(sweep["per_label_acc_drop"][:, j],

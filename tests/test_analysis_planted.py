@@ -13,15 +13,21 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lstm_numpy.analysis import (SensitivityAccumulator, ablate_output, ablate_recurrent, collect_states,
-                                 contributions, output_cache, run_ablation_sweep, sensitivity_pred_and_gold,
-                                 xin_sensitivity)
-from lstm_numpy.analysis.states import States
+from lstm_numpy.analysis.ablation import ablate_output, ablate_recurrent, output_cache
+from lstm_numpy.analysis.sensitivity import (
+    SensitivityAccumulator,
+    contributions,
+    sensitivity_pred_and_gold,
+    xin_sensitivity,
+)
+from lstm_numpy.analysis.states import States, collect_states
+from lstm_numpy.analysis.sweep import run_ablation_sweep
+from lstm_numpy.data.batching import EncodedSplit
+from lstm_numpy.evaluation.scores import per_label_accuracy
 from lstm_numpy.model.tagger import TaggerConfig
-from lstm_numpy.training.loop import EncodedSplit
-from lstm_numpy.training.metrics import per_label_accuracy
 
 LABELS = ["O", "B-PER", "B-LOC", "B-ORG"]
 TRIGGER = {1: 1, 2: 2, 3: 3}            # word id -> label id; words 4..9 are O fillers

@@ -3,17 +3,32 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lstm_numpy.analysis import (SensitivityAccumulator, collect_states, competitor_sensitivity,
-                                 contributions, grad_times_activation, neurons_for_mass,
-                                 rank_correlations, rank_neurons, sensitivity_pred_and_gold, spearman,
-                                 top_labels_per_neuron, weight_spread, xin_sensitivity)
 from lstm_numpy.analysis.kernels import group_sums, group_sums_numba
-from lstm_numpy.analysis.rankings import average_ranks
-from lstm_numpy.analysis.sensitivity import softmax
-from lstm_numpy.model.tagger import Batch, TaggerConfig, init_tagger, tagger_forward
-from lstm_numpy.training.loop import EncodedSplit, predict_split
+from lstm_numpy.analysis.rankings import (
+    average_ranks,
+    neurons_for_mass,
+    rank_correlations,
+    rank_neurons,
+    spearman,
+    top_labels_per_neuron,
+)
+from lstm_numpy.analysis.sensitivity import (
+    SensitivityAccumulator,
+    competitor_sensitivity,
+    contributions,
+    grad_times_activation,
+    sensitivity_pred_and_gold,
+    softmax,
+    weight_spread,
+    xin_sensitivity,
+)
+from lstm_numpy.analysis.states import collect_states
+from lstm_numpy.data.batching import Batch, EncodedSplit
+from lstm_numpy.model.tagger import TaggerConfig, init_tagger, tagger_forward
+from lstm_numpy.prediction import predict_split
 
 
 def random_problem(seed, n=60, K=4, H=6):

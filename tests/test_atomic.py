@@ -6,13 +6,7 @@ import stat
 import numpy as np
 import pytest
 
-from lstm_numpy.atomic import (
-    atomic_open,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    to_json_safe,
-)
+from lstm_numpy.atomic import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text, to_json_safe
 
 
 def test_write_bytes_and_text_round_trip(tmp_path):

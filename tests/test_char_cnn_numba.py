@@ -31,8 +31,8 @@ def test_char_cnn_forward_kernels_agree_on_a_tagger_batch():
     ids[:, :, 6:] = 0                                                # words of up to 6 characters
     ids[3, 5:] = 0                                                   # a shorter sentence
     p = init_char_cnn(40, 25, 30, 3, rng, np.float32)
-    a, cache_a = char_cnn_forward(ids, p["table"], p["W"], p["b"], kernel="numpy")
-    b, cache_b = char_cnn_forward(ids, p["table"], p["W"], p["b"], kernel="numba")
+    a, cache_a = char_cnn_forward(ids, p["table"], p["W"], p["b"], window_max)
+    b, cache_b = char_cnn_forward(ids, p["table"], p["W"], p["b"], window_max_numba)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(cache_a[1], cache_b[1])
     assert not a[3, 5:].any()                                        # padding tokens give zeros

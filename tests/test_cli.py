@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from corpora import write_columns
+
 from lstm_numpy import cli
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ from lstm_numpy.analysis.consistency import (
     linear_assignment,
     mantel_test,
     match_neurons,
-    paper_findings,
     pairwise_consistency,
+    paper_findings,
 )
 
 LABELS = ["O", "B-LOC", "B-MISC", "B-ORG", "B-PER", "I-LOC", "I-MISC", "I-ORG", "I-PER"]

@@ -5,9 +5,10 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from lstm_numpy.data.baseline import entity_f1, extract_entities, most_frequent_label_baseline
+from lstm_numpy.data.baseline import entity_f1, most_frequent_label_baseline
 from lstm_numpy.data.generated import ENTITY_TYPES, SPLITS, build_lexicon, generate_corpus, load_generated
 from lstm_numpy.data.readers import read_conll
+from lstm_numpy.labels import extract_entities
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lstm_numpy.data.generated import load_generated
+from lstm_numpy.evaluation.decoding import decode, viterbi
+from lstm_numpy.evaluation.metrics import evaluate
 from lstm_numpy.labels import transitions
-from lstm_numpy.model.decoding import decode, viterbi
 from lstm_numpy.model.tagger import TaggerConfig, init_tagger
 from lstm_numpy.pipeline import make_config, prepare
-from lstm_numpy.training.loop import evaluate_split, predict_split
-from lstm_numpy.training.metrics import evaluate
+from lstm_numpy.prediction import evaluate_split, predict_split
 
 IOB2 = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 BIOES = ["O", "B-X", "I-X", "E-X", "S-X", "B-Y", "E-Y"]

@@ -12,8 +12,18 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lstm_numpy.errors import LabelSchemeError
-from lstm_numpy.labels import (chunk_tables, convert, detect_scheme, entity_types, extract_entities, is_chunking,
-                               iob1_to_iob2, scheme_of_names, split_tag, transitions)
+from lstm_numpy.labels import (
+    chunk_tables,
+    convert,
+    detect_scheme,
+    entity_types,
+    extract_entities,
+    iob1_to_iob2,
+    is_chunking,
+    scheme_of_names,
+    split_tag,
+    transitions,
+)
 
 TYPES = ("PER", "LOC", "ORG")
 

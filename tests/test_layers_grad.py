@@ -3,17 +3,21 @@ every gradient against finite differences in float64."""
 import numpy as np
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
+from strategies import lstm_problems
 
+from lstm_numpy.backend import get_backend
+from lstm_numpy.data.batching import Batch
 from lstm_numpy.gradcheck import check_gradient
 from lstm_numpy.model import layers
 from lstm_numpy.model.bilstm import bilstm_backward, bilstm_forward, reverse_index
 from lstm_numpy.model.chars import char_cnn_backward, char_cnn_forward, init_char_cnn
 from lstm_numpy.model.lstm import init_lstm_params, lstm_forward
-from lstm_numpy.model.tagger import Batch, TaggerConfig, init_tagger, tagger_loss, tagger_loss_and_grads
-from strategies import lstm_problems
+from lstm_numpy.model.tagger import TaggerConfig, init_tagger, tagger_loss, tagger_loss_and_grads
 
 TOL = 1e-6
 seeds = st.integers(0, 2**32 - 1)
+
+NUMPY = get_backend("numpy")     # the reference kernels
 
 
 def random_mask(rng, N, T):
@@ -31,9 +35,9 @@ def test_bilstm_gradients(p):
     dout = rng.normal(size=p["x"].shape[:2] + (2 * H,))
 
     def loss():
-        return (bilstm_forward(p["x"], p["mask"], params_f, params_b)[0] * dout).sum()
+        return (bilstm_forward(p["x"], p["mask"], params_f, params_b, NUMPY)[0] * dout).sum()
 
-    _, cache = bilstm_forward(p["x"], p["mask"], params_f, params_b)
+    _, cache = bilstm_forward(p["x"], p["mask"], params_f, params_b, NUMPY)
     dx, grads_f, grads_b = bilstm_backward(dout, cache)
     assert check_gradient(loss, p["x"], dx).max_rel_error < TOL
     for params, grads in ((params_f, grads_f), (params_b, grads_b)):
@@ -49,7 +53,7 @@ def test_bilstm_backward_direction_reads_only_real_tokens(p):
     rng = p["rng"]
     D, H = p["Wx"].shape[0], p["Wh"].shape[0]
     params_f, params_b = init_lstm_params(D, H, rng), init_lstm_params(D, H, rng)
-    out, _ = bilstm_forward(p["x"], p["mask"], params_f, params_b)
+    out, _ = bilstm_forward(p["x"], p["mask"], params_f, params_b, NUMPY)
     for n in range(p["x"].shape[0]):
         real = np.flatnonzero(p["mask"][n])
         x_rev = p["x"][n, real[::-1]][None]

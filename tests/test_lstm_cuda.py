@@ -128,13 +128,13 @@ NO_GPU_SCRIPT = textwrap.dedent('''
     import sys
     import numpy as np
     import lstm_numpy.model.lstm_cuda as lstm_cuda    # importing needs no GPU
-    from lstm_numpy.model.backend import get_backend
+    from lstm_numpy.backend import get_backend
     available, reason = lstm_cuda.cuda_status()
     assert not available and reason, (available, reason)
     x = np.zeros((1, 1, 1))
     try:
         backend = get_backend("cuda")
-        backend.forward(x, np.ones((1, 1)), np.zeros((1, 1)), np.zeros((1, 1)),
+        backend.lstm_forward(x, np.ones((1, 1)), np.zeros((1, 1)), np.zeros((1, 1)),
                         np.zeros((1, 4)), np.zeros((1, 4)), np.zeros(4))
     except lstm_cuda.CudaUnavailableError as error:
         print(error)

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from strategies import lstm_problems
 
 from lstm_numpy.gradcheck import check_gradient
 from lstm_numpy.model.lstm import GATES, init_lstm_params, lstm_backward, lstm_forward
-from strategies import lstm_problems
 
 TOL = 1e-6
 ARGS = ("x", "h0", "c0", "Wx", "Wh", "b")

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import lstm_problems
 
 from lstm_numpy.model.lstm import LSTMCache, lstm_backward, lstm_forward
 from lstm_numpy.model.lstm_numba import lstm_backward_numba, lstm_forward_numba, tanh_approx
-from strategies import lstm_problems
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=1e-4, atol=1e-5)}
 PARAMS = ("x", "h0", "c0", "Wx", "Wh", "b")

@@ -7,21 +7,16 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lstm_numpy.errors import LabelSchemeError
-from lstm_numpy.labels import scheme_of_names
-
-from lstm_numpy.training.metrics import (
+from lstm_numpy.evaluation.entities import (
     EntityCounts,
-    confusion_matrix,
     entity_counts,
     entity_counts_from_ids,
     entity_prf,
-    evaluate,
-    extract_entities,
-    per_label_accuracy,
-    per_label_prf,
     prf_from_counts,
-    token_accuracy,
 )
+from lstm_numpy.evaluation.metrics import evaluate
+from lstm_numpy.evaluation.scores import confusion_matrix, per_label_accuracy, per_label_prf, token_accuracy
+from lstm_numpy.labels import extract_entities, scheme_of_names
 
 CONLL_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"]
 BIOES_LABELS = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lstm_numpy.data.batching import Batch
 from lstm_numpy.data.readers import Corpus, read_conll, read_conllu, read_token_label, write_conll
 from lstm_numpy.errors import DataFormatError
-from lstm_numpy.model.tagger import Batch, TaggerConfig, init_tagger, tagger_loss_and_grads
+from lstm_numpy.model.tagger import TaggerConfig, init_tagger, tagger_loss_and_grads
 from lstm_numpy.pipeline import prepare
 
 READERS = {

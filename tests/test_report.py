@@ -8,7 +8,9 @@ import pytest
 
 from lstm_numpy.analysis.consistency import label_correlation, pairwise_consistency, paper_findings
 from lstm_numpy.report import plots
-from lstm_numpy.report.markdown import format_value, markdown_table, write_analysis_json, write_report
+from lstm_numpy.report.analysis_json import write_analysis_json
+from lstm_numpy.report.markdown import write_report
+from lstm_numpy.report.tables import format_value, markdown_table
 
 LABELS = ["O", "B-LOC", "B-MISC", "B-ORG", "B-PER", "I-LOC", "I-MISC", "I-ORG", "I-PER"]
 K, H, N = len(LABELS), 12, 300

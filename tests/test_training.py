@@ -7,11 +7,12 @@ import pytest
 from lstm_numpy.data.baseline import most_frequent_label_baseline
 from lstm_numpy.data.generated import load_generated
 from lstm_numpy.errors import TrainingError
-from lstm_numpy.pipeline import make_config, prepare, train_tagger
-from lstm_numpy.training.checkpoint import load_checkpoint
+from lstm_numpy.evaluation.entities import entity_prf
 from lstm_numpy.model.tagger import init_tagger
-from lstm_numpy.training.loop import TrainConfig, evaluate_split, train
-from lstm_numpy.training.metrics import entity_prf
+from lstm_numpy.pipeline import make_config, prepare, train_tagger
+from lstm_numpy.prediction import evaluate_split
+from lstm_numpy.training.checkpoint import load_checkpoint
+from lstm_numpy.training.loop import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +173,8 @@ def test_interrupt_then_resume_equals_uninterrupted_run_bit_for_bit(tiny, tmp_pa
 
 
 def test_summary_of_a_constrained_tagger_also_scores_its_argmax(tiny, tmp_path):
-    from lstm_numpy.training.loop import predict_split
-    from lstm_numpy.training.metrics import evaluate
+    from lstm_numpy.evaluation.metrics import evaluate
+    from lstm_numpy.prediction import predict_split
     params, summary = run_tiny(tiny, tmp_path)
     for split in ("dev", "test"):
         argmax = predict_split(params, make_config("bilstm", tiny, backend="numpy", hidden=6), tiny.splits[split])

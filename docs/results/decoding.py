@@ -13,10 +13,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from lstm_numpy.data.batching import encode_corpus  # noqa: E402
 from lstm_numpy.data.vocab import AffixVocab, CharVocab  # noqa: E402
+from lstm_numpy.evaluation.metrics import evaluate  # noqa: E402
 from lstm_numpy.pipeline import load_splits, load_tagger  # noqa: E402
-from lstm_numpy.training.loop import encode_corpus, predict_split  # noqa: E402
-from lstm_numpy.training.metrics import evaluate  # noqa: E402
+from lstm_numpy.prediction import predict_split  # noqa: E402
 
 
 def main(argv=None):

@@ -1,24 +1,17 @@
-"""Dissecting a trained tagger (Xin, Lin & Yu 2019): collect hidden states,
-measure how much each neuron pushes each label, and ablate neurons to check.
+"""Dissecting a trained tagger (Xin, Lin & Yu 2019): collect hidden states, measure how
+much each neuron pushes each label, and ablate neurons to check.
 
-states -> sensitivity / rankings -> ablation.
+    states       hidden states, logits and labels of a split, flat over tokens
+    kernels      the Numba kernels of the sweeps, each beside its NumPy reference
+    sensitivity  contributions W[i, j] h_j, Xin sensitivity and the other per-label measures
+    rankings     (K, H) measures -> neuron orders; comparing rankings
+    ablation     silencing neurons (output or recurrent) and scoring what each label loses
+    measures     every importance measure side by side, the measured one included
+    sweep        top / bottom / random / control ablations for every label and k, summarised
+    consistency  label-label correlations, the Mantel test, neuron matching, the paper's findings
+    dissect      all of the above for one model, and across the models of a run
+
+Import from the modules (``from lstm_numpy.analysis.sweep import run_ablation_sweep``);
+this package file imports nothing, so that the kernels can be imported alone
+(lstm_numpy.backend does).
 """
-from .ablation import (ablate_output, ablate_recurrent, ablation_mask, output_cache,
-                       run_ablation_sweep, single_neuron_sweep, write_ablation_csv)
-from .rankings import (neurons_for_mass, rank_correlations, rank_neurons, spearman,
-                       top_k_neurons, top_labels_per_neuron)
-from .sensitivity import (SensitivityAccumulator, all_measures, competitor_sensitivity, contributions,
-                          grad_times_activation, measured_importance, sensitivity_from_states,
-                          sensitivity_pred_and_gold, weight_spread, xin_sensitivity)
-from .states import States, collect_states
-
-__all__ = [
-    "States", "collect_states",
-    "contributions", "SensitivityAccumulator", "xin_sensitivity", "sensitivity_from_states",
-    "sensitivity_pred_and_gold", "competitor_sensitivity", "weight_spread", "grad_times_activation",
-    "measured_importance", "all_measures",
-    "rank_neurons", "top_k_neurons", "top_labels_per_neuron", "neurons_for_mass", "spearman",
-    "rank_correlations",
-    "ablation_mask", "output_cache", "ablate_output", "ablate_recurrent", "single_neuron_sweep",
-    "run_ablation_sweep", "write_ablation_csv",
-]

@@ -15,16 +15,15 @@ Dimension legend: n tokens, H neurons, K labels, k ablated (or kept) neurons.
   The kernel takes the transposed ``baseT (K, n)`` and ``hT (H, n)`` so that a
   neuron's activations are contiguous and every token loop vectorizes:
   O(n K k) instead of the O(n K H) of a full recomputation.
-* ``entity_totals`` / ``entity_totals_numba``: conlleval's overall entity
-  counts (gold, predicted, correct) in one linear scan, the sweep's other hot
-  spot. The reference is :func:`lstm_numpy.training.metrics.entity_counts_from_ids`.
+
+conlleval's entity totals, the sweeps' other hot spot, have their kernel pair
+with the entity scores (:mod:`lstm_numpy.evaluation.entities`).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from ..training.metrics import entity_counts_from_ids
 
 
 # ------------------------------------------------------------ group sums
@@ -121,45 +120,3 @@ def ablated_argmax_numba(baseT, hT, W, neurons, sign=-1.0, bias=None):
     _add_contributions_kernel(hT, W, neurons, dtype.type(sign), work)
     _argmax_rows_kernel(work, out)
     return out.astype(np.int64)
-
-
-# ------------------------------------------------------------ entity totals
-
-
-def entity_totals(gold, pred, lengths, label_names):
-    """Reference: (n_gold, n_pred, n_correct) entities over the corpus."""
-    return tuple(entity_counts_from_ids(gold, pred, lengths, label_names)[""])
-
-
-@njit(cache=True)
-def _entity_totals_kernel(gold, pred, is_first, is_last, starts, ends, type_ids, out):
-    outside = type_ids.shape[0] - 1
-    n_gold = n_pred = n_correct = 0
-    gold_start = pred_start = -1
-    n = gold.shape[0]
-    for t in range(n):
-        g, p = gold[t], pred[t]
-        g_prev = outside if is_first[t] else gold[t - 1]
-        p_prev = outside if is_first[t] else pred[t - 1]
-        g_next = outside if is_last[t] else gold[t + 1]
-        p_next = outside if is_last[t] else pred[t + 1]
-        if starts[g_prev, g]:
-            gold_start = t
-        if starts[p_prev, p]:
-            pred_start = t
-        g_end = ends[g, g_next]
-        p_end = ends[p, p_next]
-        n_gold += g_end
-        n_pred += p_end
-        if g_end and p_end and gold_start == pred_start and type_ids[g] == type_ids[p]:
-            n_correct += 1
-    out[0], out[1], out[2] = n_gold, n_pred, n_correct
-
-
-def entity_totals_numba(gold, pred, edges, tables):
-    """Kernel of :func:`entity_totals`; edges = ``training.metrics.sentence_edges(...)``,
-    tables = ``labels.chunk_tables(...)``."""
-    out = np.zeros(3, dtype=np.int64)
-    _entity_totals_kernel(np.ascontiguousarray(gold, dtype=np.int64), np.ascontiguousarray(pred, dtype=np.int64),
-                          edges[0], edges[1], tables[0], tables[1], tables[2], out)
-    return int(out[0]), int(out[1]), int(out[2])

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..model.tagger import tagger_forward
-from ..training.loop import iterate_batches
+from ..data.batching import iterate_batches
 
 
 class States(NamedTuple):
@@ -34,19 +34,20 @@ class States(NamedTuple):
         return int(self.gold.size)
 
 
-def collect_states(params, config, split, batch_size=256, keep=None):
+def collect_states(params, config, split, batch_size=256, keep_mask=None):
     """Run the tagger (eval mode) over ``split`` and flatten its states.
 
     params: dict from ``init_tagger``; config: TaggerConfig;
-    split: EncodedSplit; keep: (Hout,) recurrent ablation mask or None
-    (passed to ``tagger_forward``: ablated neurons are clamped to zero inside
-    the LSTM at every step, so ``hidden`` shows zeros in their columns).
+    split: EncodedSplit; keep_mask: (Hout,) recurrent ablation mask or None
+    (1 kept, 0 removed; passed to ``tagger_forward``: removed neurons are
+    clamped to zero inside the LSTM at every step, so ``hidden`` shows zeros
+    in their columns).
     Returns States.
     """
-    if keep is not None:
-        keep = np.asarray(keep, dtype=np.dtype(config.dtype))
-        if keep.shape != (config.output_size,):
-            raise ValueError(f"keep must have shape ({config.output_size},), got {keep.shape}")
+    if keep_mask is not None:
+        keep_mask = np.asarray(keep_mask, dtype=np.dtype(config.dtype))
+        if keep_mask.shape != (config.output_size,):
+            raise ValueError(f"keep_mask must have shape ({config.output_size},), got {keep_mask.shape}")
     lengths = np.array([len(w) for w in split.words], dtype=np.int64)     # (S,)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     n = int(lengths.sum())
@@ -54,7 +55,7 @@ def collect_states(params, config, split, batch_size=256, keep=None):
     hidden = np.zeros((n, config.output_size), dtype=dtype)
     logits = np.zeros((n, config.n_labels), dtype=dtype)
     for index, batch in iterate_batches(split, batch_size):
-        z, cache = tagger_forward(params, config, batch, keep=keep)      # (N, T, K)
+        z, cache = tagger_forward(params, config, batch, keep_mask=keep_mask)   # (N, T, K)
         # batch.mask is left-aligned, so boolean indexing walks sentence by
         # sentence in batch order; `where` sends each token to its flat slot.
         row_lengths = lengths[index]

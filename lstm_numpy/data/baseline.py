@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Sequence
 
-from ..training.metrics import entity_prf, extract_entities  # noqa: F401  (re-exported)
+from ..evaluation.entities import entity_prf
 
 
 def entity_f1(gold_label_seqs, pred_label_seqs):

@@ -19,14 +19,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .backend import get_backend
 
 
 class BiLSTMCache(NamedTuple):
     rev: np.ndarray        # (N, T) int: the time permutation of each sentence
     forward: Any           # cache of the left-to-right LSTM
     backward: Any          # cache of the right-to-left LSTM (reversed time)
-    backend: str
+    backend: Any           # the lstm_numpy.backend.Backend that ran it
 
 
 def reverse_index(mask):
@@ -45,32 +44,33 @@ def _gather_time(a, rev):
     return np.take_along_axis(a, rev.reshape(rev.shape + (1,) * (a.ndim - 2)), axis=1)
 
 
-def bilstm_forward(x, mask, params_f, params_b, backend="numpy", keep=None):
-    """x (N, T, D), mask (N, T); params_* dicts with Wx (D, 4H), Wh (H, 4H), b (4H,).
+def bilstm_forward(x, mask, params_f, params_b, backend, keep_mask=None):
+    """x (N, T, D), mask (N, T); params_* dicts with Wx (D, 4H), Wh (H, 4H), b (4H,);
+    backend: an ``lstm_numpy.backend.Backend`` (its LSTM kernels run both directions).
 
-    Initial states are zero.  keep (2H,) or None: neuron mask, first H for the
-    forward direction.  Returns (out (N, T, 2H), cache).
+    Initial states are zero.  keep_mask (2H,) or None: 1 keeps a neuron, 0 clamps it
+    to zero inside the recurrence; the first H are the forward direction's.
+    Returns (out (N, T, 2H), cache).
     """
-    lstm = get_backend(backend)
     N, T, _ = x.shape
     H = params_f["Wh"].shape[0]
     zeros = np.zeros((N, H), dtype=x.dtype)
     keep_f = keep_b = None
-    if keep is not None:
-        keep_f, keep_b = keep[:H], keep[H:]
+    if keep_mask is not None:
+        keep_f, keep_b = keep_mask[:H], keep_mask[H:]
     rev = reverse_index(mask)
-    out_f, _, cache_f = lstm.forward(x, mask, zeros, zeros, params_f["Wx"], params_f["Wh"], params_f["b"], keep_f)
-    out_r, _, cache_b = lstm.forward(_gather_time(x, rev), mask, zeros, zeros,
-                                     params_b["Wx"], params_b["Wh"], params_b["b"], keep_b)
+    out_f, _, cache_f = backend.lstm_forward(x, mask, zeros, zeros, params_f["Wx"], params_f["Wh"], params_f["b"],
+                                             keep_f)
+    out_r, _, cache_b = backend.lstm_forward(_gather_time(x, rev), mask, zeros, zeros,
+                                             params_b["Wx"], params_b["Wh"], params_b["b"], keep_b)
     out = np.concatenate([out_f, _gather_time(out_r, rev)], axis=-1)
     return out, BiLSTMCache(rev, cache_f, cache_b, backend)
 
 
 def bilstm_backward(dout, cache):
     """dout (N, T, 2H) -> (dx (N, T, D), grads_f, grads_b) with grads dicts dWx, dWh, db."""
-    lstm = get_backend(cache.backend)
     H = dout.shape[-1] // 2
-    grads_f = lstm.backward(np.ascontiguousarray(dout[..., :H]), None, None, cache.forward)
-    grads_b = lstm.backward(_gather_time(dout[..., H:], cache.rev), None, None, cache.backward)
+    grads_f = cache.backend.lstm_backward(np.ascontiguousarray(dout[..., :H]), None, None, cache.forward)
+    grads_b = cache.backend.lstm_backward(_gather_time(dout[..., H:], cache.rev), None, None, cache.backward)
     dx = grads_f["dx"] + _gather_time(grads_b["dx"], cache.rev)
     return dx, grads_f, grads_b

@@ -40,17 +40,18 @@ def init_char_cnn(n_chars, char_dim, filters, width, rng, dtype=np.float64):
             "b": np.zeros(filters, dtype=dtype)}
 
 
-def char_cnn_forward(char_ids, table, W, b, kernel="numpy"):
+def char_cnn_forward(char_ids, table, W, b, window_max_kernel=None):
     """char_ids (N, T, L) int64 -> (out (N, T, F), cache).
 
-    kernel: "numpy" (window_max) or "numba" (window_max_numba, the same numbers).
+    window_max_kernel: :func:`window_max` (None, the reference) or :func:`window_max_numba`
+    (the same numbers); a run takes it from its backend (``lstm_numpy.backend``).
     """
     C, Dc = table.shape
     k = W.shape[0] // Dc
     r = k // 2
     padded = np.pad(char_ids, ((0, 0), (0, 0), (r, r)))            # (N, T, L + k - 1), boundaries = 0
     P = np.stack([table @ W[j * Dc:(j + 1) * Dc] for j in range(k)])  # (k, C, F)
-    out, pos = (window_max_numba if kernel == "numba" else window_max)(padded, P, b)
+    out, pos = (window_max_kernel or window_max)(padded, P, b)
     return out, (padded, pos, (char_ids != 0).any(axis=2))
 
 

@@ -21,15 +21,16 @@ quantity whose per-neuron terms the analysis dissects.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..backend import BACKENDS, get_backend
+from ..data.batching import Batch
+from ..evaluation.decoding import DECODERS
 from . import layers
-from .backend import BACKENDS, get_backend
 from .bilstm import bilstm_backward, bilstm_forward
 from .chars import char_cnn_backward, char_cnn_forward, init_char_cnn
-from .decoding import DECODERS
 from .lstm import init_lstm_params
 
 
@@ -53,7 +54,7 @@ class TaggerConfig:
     variational: bool = False        # one dropout mask per sentence, shared by its tokens
     backend: str = "numba"
     dtype: str = "float32"
-    decode: str = "argmax"           # how entity scores read labels off the logits (model.decoding)
+    decode: str = "argmax"           # how entity scores read labels off the logits (evaluation.decoding)
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -83,17 +84,9 @@ class TaggerConfig:
         return asdict(self)
 
 
-class Batch(NamedTuple):
-    word_ids: np.ndarray             # (N, T) int64
-    mask: np.ndarray                 # (N, T) bool
-    labels: Optional[np.ndarray]     # (N, T) int64, or None when predicting
-    case_ids: Optional[np.ndarray] = None  # (N, T) int64
-    affix_ids: Optional[np.ndarray] = None  # (N, T, A) int64
-    char_ids: Optional[np.ndarray] = None   # (N, T, L) int64, 0 = padding
-
-
 class TaggerCache(NamedTuple):
     batch: Batch
+    backend: Any             # the lstm_numpy.backend.Backend of config.backend
     chars: Any               # the character CNN's cache, or None
     drop_in: Any
     lstm: Any
@@ -132,15 +125,17 @@ def _lstm_params(params, prefix):
     return {k: params[f"{prefix}.{k}"] for k in ("Wx", "Wh", "b")}
 
 
-def tagger_forward(params, config, batch, rng=None, train=False, keep=None, output_keep=None):
-    """Logits of a batch.
+def tagger_forward(params, config, batch, rng=None, train=False, keep_mask=None, output_keep_mask=None):
+    """Logits of a batch, with the kernels of ``config.backend`` (lstm_numpy.backend).
 
     rng: np.random.Generator, needed when train and dropout > 0.
-    keep (Hout,) or None: recurrent ablation mask (neuron clamped inside the LSTM).
-    output_keep (Hout,) or None: output ablation mask (neuron zeroed only where
-    it enters the linear layer).
+    keep_mask (Hout,) or None: 1 keeps a neuron, 0 clamps it to zero inside the
+    LSTM at every step (recurrent ablation).
+    output_keep_mask (Hout,) or None: 1 keeps a neuron, 0 zeroes it only where it
+    enters the linear layer (output ablation).
     Returns (z (N, T, K), cache).
     """
+    backend = get_backend(config.backend)
     if train and config.dropout > 0 and rng is None:
         raise ValueError("training with dropout needs an rng")
     parts = [params["embed.word"][batch.word_ids]]                    # (N, T, word_dim)
@@ -151,26 +146,25 @@ def tagger_forward(params, config, batch, rng=None, train=False, keep=None, outp
         parts.append(params["embed.affix"][batch.affix_ids].reshape(N, T, A * config.affix_dim))
     chars_cache = None
     if config.char_filters > 0:
-        from_chars, chars_cache = char_cnn_forward(batch.char_ids, params["char.table"], params["char.W"], params["char.b"],
-                                                   kernel="numba" if config.backend == "numba" else "numpy")
+        from_chars, chars_cache = char_cnn_forward(batch.char_ids, params["char.table"], params["char.W"],
+                                                   params["char.b"], backend.window_max)
         parts.append(from_chars)
     x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]  # (N, T, E), one copy
     shared = 1 if config.variational else None                          # the time axis
     x, drop_in = layers.dropout_forward(x, config.dropout, rng, train, shared)
     if config.bidirectional:
         hidden, lstm_cache = bilstm_forward(x, batch.mask, _lstm_params(params, "lstm_f"),
-                                            _lstm_params(params, "lstm_b"), config.backend, keep)
+                                            _lstm_params(params, "lstm_b"), backend, keep_mask)
     else:
         N, H = x.shape[0], config.hidden
         zeros = np.zeros((N, H), dtype=x.dtype)
         p = _lstm_params(params, "lstm")
-        hidden, _, lstm_cache = get_backend(config.backend).forward(
-            x, batch.mask, zeros, zeros, p["Wx"], p["Wh"], p["b"], keep)
+        hidden, _, lstm_cache = backend.lstm_forward(x, batch.mask, zeros, zeros, p["Wx"], p["Wh"], p["b"], keep_mask)
     h_out, drop_out = layers.dropout_forward(hidden, config.dropout, rng, train, shared)
-    if output_keep is not None:
-        h_out = h_out * output_keep
+    if output_keep_mask is not None:
+        h_out = h_out * output_keep_mask
     z, _ = layers.linear_forward(h_out, params["out.W"], params["out.b"])
-    return z, TaggerCache(batch, chars_cache, drop_in, lstm_cache, hidden, drop_out, h_out)
+    return z, TaggerCache(batch, backend, chars_cache, drop_in, lstm_cache, hidden, drop_out, h_out)
 
 
 def tagger_backward(dz, params, config, cache, sparse_embeddings=False):
@@ -187,7 +181,7 @@ def tagger_backward(dz, params, config, cache, sparse_embeddings=False):
         dx, grads_f, grads_b = bilstm_backward(dhidden, cache.lstm)
         per_prefix = {"lstm_f": grads_f, "lstm_b": grads_b}
     else:
-        lstm_grads = get_backend(config.backend).backward(dhidden, None, None, cache.lstm)
+        lstm_grads = cache.backend.lstm_backward(dhidden, None, None, cache.lstm)
         dx, per_prefix = lstm_grads["dx"], {"lstm": lstm_grads}
     for prefix, g in per_prefix.items():
         for k in ("Wx", "Wh", "b"):

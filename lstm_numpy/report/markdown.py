@@ -1,8 +1,8 @@
-"""report.md and analysis.json from one plain dict of results.
+"""report.md from one plain dict of results (analysis.json: report.analysis_json).
 
 Notation: K labels, H hidden neurons. Accuracies and drops are fractions in the
 context and shown in the report as percentages / accuracy points (x 100);
-entity F1 is already a percentage (as `training.metrics.evaluate` gives it).
+entity F1 is already a percentage (as `evaluation.metrics.evaluate` gives it).
 
 The context dict (every key optional; a missing part is skipped or explained):
 
@@ -15,7 +15,7 @@ The context dict (every key optional; a missing part is skipped or explained):
                  (e.g. "splits": {"train": {"sentences": .., "tokens": ..}}) as a table
   "model"        {name: value}, the model configuration
   "labels"       list of K label names
-  "metrics"      {split: `training.metrics.evaluate` dict}; uses "token_acc"
+  "metrics"      {split: `evaluation.metrics.evaluate` dict}; uses "token_acc"
                  (or "token_accuracy"), "entity_f1", "per_label_acc" {label: acc}
   "metrics_by_seed"  {seed: {split: metrics dict}}, a per-seed summary table
   "sensitivity"  {"matrix": (K, H), "labels": K names (default "labels"),
@@ -45,74 +45,25 @@ The context dict (every key optional; a missing part is skipped or explained):
 
 from __future__ import annotations
 
-import math
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from lstm_numpy.atomic import atomic_write_json, atomic_write_text
+from lstm_numpy.analysis.sweep import MODES
+from lstm_numpy.atomic import atomic_write_text
 from lstm_numpy.labels import NOT_CHUNKING
+from lstm_numpy.report.tables import (chance_level, decoding_note, format_value, get_k, link, markdown_table,
+                                      number, points, token_acc)
 
-__all__ = ["write_report", "write_analysis_json", "markdown_table", "format_value", "link", "chance_level"]
+__all__ = ["write_report"]
 
-MODES = ("output", "recurrent")
 SECTION_FIGURES = {
     "sensitivity": ("sensitivity_heatmap", "tuning_curves"),
     "ablation": ("ablation_grid_output", "ablation_grid_recurrent", "output_vs_recurrent", "drop_matrix"),
     "single": ("single_neuron_histogram",),
     "consistency": ("label_correlations",),
 }
-
-
-def format_value(value, float_format: str = "{:.3f}") -> str:
-    """One table cell: floats with `float_format`, NaN/None as "n/a", bools as yes/no."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return "n/a" if math.isnan(value) else float_format.format(float(value))
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence], float_format: str = "{:.3f}") -> str:
-    """A GitHub-flavoured markdown table; numbers right-aligned, cells via `format_value`."""
-    numeric = [all(isinstance(row[c], (int, float, np.integer, np.floating)) and not isinstance(row[c], bool)
-                   for row in rows if c < len(row)) and len(rows) > 0 for c in range(len(headers))]
-    lines = ["| " + " | ".join(format_value(h) for h in headers) + " |",
-             "|" + "|".join("---:" if is_number else "---" for is_number in numeric) + "|"]
-    for row in rows:
-        cells = [format_value(cell, float_format) for cell in row] + [""] * (len(headers) - len(row))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _points(value) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
-
-
-def _number(value) -> float:
-    return float("nan") if value is None else float(value)
-
-
-def _token_acc(metrics: Mapping):
-    return metrics.get("token_acc", metrics.get("token_accuracy"))
-
-
-def _get_k(mapping, k):
-    if not isinstance(mapping, Mapping):
-        return None
-    value = mapping.get(k, mapping.get(str(k)))
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-
-
-def link(path, report_dir: Path) -> str:
-    """A file's path (absolute, or relative to the current directory) as a link from ``report_dir``."""
-    return Path(os.path.relpath(Path(path).resolve(), report_dir)).as_posix()
 
 
 def _figure(context, name, report_dir: Path, used: set) -> list[str]:
@@ -123,27 +74,11 @@ def _figure(context, name, report_dir: Path, used: set) -> list[str]:
     return [f"![{name.replace('_', ' ')}]({link(path, report_dir)})", ""]
 
 
-def decoding_note(decode, argmax_f1, reader) -> str:
-    """One paragraph on how a table's scores read labels off the logits (model.decoding).
-
-    argmax_f1: [(name, entity F1 or None)] of the per-token argmax read-out,
-    listed when decode is "constrained"; reader: who reads the argmax ("the analysis below").
-    """
-    if decode != "constrained":
-        return f"These scores read each token's argmax, as {reader} does."
-    note = ("These scores read the best label sequence the chunk scheme allows (constrained decoding, "
-            f"`lstm_numpy/model/decoding.py`); {reader} reads each token's argmax.")
-    shown = [(name, value) for name, value in argmax_f1 if value is not None]
-    if shown:
-        note += " Read by the argmax, entity F1 is " + ", ".join(f"{name} {v:.2f}" for name, v in shown) + "."
-    return note
-
-
 def _entity_cell(metrics: Mapping):
     """The entity F1 of one split's metrics, or the words that say why there is none."""
     if metrics.get("label_scheme") == "none":
         return NOT_CHUNKING
-    return _number(metrics.get("entity_f1"))
+    return number(metrics.get("entity_f1"))
 
 
 def _metrics_section(context) -> list[str]:
@@ -152,7 +87,7 @@ def _metrics_section(context) -> list[str]:
         return ["## Metrics", "", "No metrics were given.", ""]
     lines = ["## Metrics", ""]
     splits = list(metrics)
-    rows = [[split, 100 * _number(_token_acc(metrics[split])), _entity_cell(metrics[split])] for split in splits]
+    rows = [[split, 100 * number(token_acc(metrics[split])), _entity_cell(metrics[split])] for split in splits]
     lines += [markdown_table(["split", "token accuracy (%)", "entity F1 (%)"], rows, "{:.2f}"), ""]
     if all(metrics[split].get("label_scheme") == "none" for split in splits):
         lines += ["The labels are plain tags with no chunk scheme (B-/I-/E-/S-), so there are no entities to "
@@ -164,7 +99,7 @@ def _metrics_section(context) -> list[str]:
     per_label = {(split, key): metrics[split].get(key) or {} for split in splits for key, _ in scores}
     names = labels or list(next((pl for pl in per_label.values() if pl), {}))
     if names and any(per_label.values()):
-        rows = [[name] + [100 * _number(per_label[split, key].get(name)) for split in splits for key, _ in scores]
+        rows = [[name] + [100 * number(per_label[split, key].get(name)) for split in splits for key, _ in scores]
                 for name in names]
         lines += ["Per label (%; accuracy is the recall of the gold label, the paper's per-label measure; "
                   "n/a where a label has no gold or no predicted tokens):", "",
@@ -172,7 +107,7 @@ def _metrics_section(context) -> list[str]:
                                  rows, "{:.2f}"), ""]
     by_seed = context.get("metrics_by_seed")
     if by_seed:
-        rows = [[seed, split, 100 * _number(_token_acc(m)), _entity_cell(m)]
+        rows = [[seed, split, 100 * number(token_acc(m)), _entity_cell(m)]
                 for seed, per_split in by_seed.items() for split, m in per_split.items()]
         lines += ["Per seed:", "", markdown_table(["seed", "split", "token accuracy (%)", "entity F1 (%)"],
                                                   rows, "{:.2f}"), ""]
@@ -229,14 +164,14 @@ def _ablation_section(context, report_dir, used) -> list[str]:
         for name in names:
             for k in ks:
                 row = [name, k]
-                interval = _get_k((ci.get(mode) or per_strategy.get("random_ci") or {}).get(name), k)
+                interval = get_k((ci.get(mode) or per_strategy.get("random_ci") or {}).get(name), k)
                 for strategy in strategies:
-                    drop = _get_k(per_strategy[strategy].get(name), k)
-                    cell = _points(drop)
+                    drop = get_k(per_strategy[strategy].get(name), k)
+                    cell = points(drop)
                     if strategy == "random" and drop is not None and interval is not None:
-                        cell += f" [{_points(interval[0])}, {_points(interval[1])}]"
+                        cell += f" [{points(interval[0])}, {points(interval[1])}]"
                     row.append(cell)
-                top = _get_k(per_strategy.get("top", {}).get(name), k)
+                top = get_k(per_strategy.get("top", {}).get(name), k)
                 high = None if interval is None else interval[1]
                 row.append(None if top is None or high is None else bool(top > high))
                 rows.append(row)
@@ -287,16 +222,6 @@ def _findings_lines(findings: dict, title: str) -> list[str]:
                      skipped or "-"])
     return [f"{title}: {findings['n_holding']}/{findings['n_checked']} pairs agree with the paper.", "",
             markdown_table(["finding", "holds", "pairs that do not hold", "skipped (label missing or absent)"], rows), ""]
-
-
-def chance_level(pair: Mapping) -> str:
-    """The shuffled-labels count of one model pair: "mean [low, high]"."""
-    mean, interval = pair.get("n_matched_above_shuffled"), pair.get("n_matched_above_shuffled_interval")
-    if mean is None:
-        return "n/a"
-    if not interval or None in interval:
-        return format_value(mean, "{:.1f}")
-    return f"{mean:.1f} [{interval[0]:.1f}, {interval[1]:.1f}]"
 
 
 def _consistency_section(context, report_dir, used) -> list[str]:
@@ -373,45 +298,3 @@ def write_report(path, context: dict) -> Path:
             lines += _figure(context, name, report_dir, used)
     atomic_write_text(path, "\n".join(lines).rstrip() + "\n")
     return path
-
-
-def write_analysis_json(path, context: dict) -> Path:
-    """Write analysis.json at `path` (atomically; NaN -> null) with the numbers behind the report.
-
-    Keys: "labels", "seeds", "command", "metrics", "sensitivity" {"labels", "matrix"},
-    "ablation" {mode: {strategy: {label: {k: drop}}}}, "ablation_random_ci",
-    "drop_matrix", "single_neuron_overall_acc_drops", "consistency" {"mantel_r"
-    (mean over pairs), "mantel_p" (largest over pairs), "pairs", "label_correlations",
-    "paper_findings"}; absent parts are null.  Anything under the context key
-    "extra" (a dict) is added at the top level as it is.
-    """
-    labels = context.get("labels")
-    sensitivity = context.get("sensitivity") or {}
-    ablation = context.get("ablation") or {}
-    consistency = context.get("consistency") or {}
-    drops = context.get("single_neuron_drops")
-    out = {
-        "labels": labels,
-        "seeds": context.get("seeds"),
-        "command": context.get("command"),
-        "metrics": context.get("metrics"),
-        "sensitivity": {"labels": sensitivity.get("labels") or labels,
-                        "matrix": None if sensitivity.get("matrix") is None
-                        else np.asarray(sensitivity["matrix"], dtype=float)},
-        "ablation": ablation.get("summary"),
-        "ablation_random_ci": ablation.get("random_ci"),
-        "drop_matrix": context.get("drop_matrix"),
-        "single_neuron_overall_acc_drops": None if drops is None else np.asarray(drops, dtype=float),
-        "consistency": {
-            "mantel_r": consistency.get("mean_mantel_r"),
-            "mantel_p": consistency.get("max_mantel_p"),
-            "pairs": consistency.get("pairs"),
-            "label_correlations": consistency.get("correlations"),
-            "paper_findings": consistency.get("findings") or context.get("paper_findings"),
-            "threshold": consistency.get("threshold"),
-            "n_shuffles": consistency.get("n_shuffles"),
-        },
-    }
-    out.update(context.get("extra") or {})
-    atomic_write_json(path, out)
-    return Path(path)

@@ -1,34 +1,38 @@
-"""Training: encode the corpus, length-bucketed minibatches, Adam or SGD with
-clipping and dropout, evaluation on dev after each epoch, the best checkpoint
-kept, early stopping, a progress bar and a JSON-lines log.
+"""Training: epochs of length-bucketed minibatches (Adam or SGD, clipping, dropout,
+word dropout to <unk>), evaluation on dev after each epoch, the best weights kept
+and checkpointed, early stopping, a progress bar and a JSON-lines log.
+
+    train()        the whole run: set up (or resume), then epochs until patience runs out
+    train_epoch()  one pass over the training split, one optimizer step per batch
+    end_epoch()    score dev, keep the best weights, decay or restore, log
 
 The trainer knows the tagger only through ``tagger_loss_and_grads`` and
-``tagger_forward``; the optimizer alone changes the weights.
+prediction.evaluate_split; the optimizer alone changes the weights.  Ctrl-C
+saves a resumable state (training.resume).
 """
 from __future__ import annotations
 
 import json
-import signal
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_text
-from ..data.batching import make_batches, pad_batch
-from ..data.vocab import case_ids, replace_singletons
-from ..errors import CheckpointError, TrainingError
-from ..model.decoding import decode as decode_logits
-from ..model.tagger import Batch, tagger_forward, tagger_loss_and_grads
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..data.batching import features_for, make_batch, make_batches
+from ..data.vocab import replace_singletons
+from ..errors import TrainingError
+from ..evaluation.metrics import format_entity_f1
 from ..labels import is_chunking
-from .metrics import evaluate, format_entity_f1
+from ..model.tagger import tagger_loss_and_grads
+from ..prediction import evaluate_split
 from .averaging import WeightAverage
+from .checkpoint import load_checkpoint, save_checkpoint
 from .optim import clip_by_global_norm, make_optimizer
+from .resume import RESUME_STEM, DeferredInterrupt, load_resume_state, remove_resume_state, save_resume_state
 
 
 @dataclass
@@ -49,95 +53,6 @@ class TrainConfig:
     seed: int = 0
 
 
-class EncodedSplit(NamedTuple):
-    """A split as id arrays, one (T_s,) int64 array per sentence."""
-
-    words: list
-    cases: list
-    labels: list
-    tokens: list           # the original token strings, for reports
-    affixes: Optional[list] = None  # one (T_s, A) int64 array per sentence, or None
-    chars: Optional[list] = None    # one (T_s, L_s) int64 array per sentence, or None
-
-    def __len__(self):
-        return len(self.words)
-
-    @property
-    def n_tokens(self):
-        return int(sum(len(w) for w in self.words))
-
-
-def encode_corpus(corpus, vocab, label_vocab, affix_vocab=None, char_vocab=None):
-    """Corpus (sentences, labels) -> EncodedSplit with the given vocabularies
-    (affix and character ids only when their vocabularies are given)."""
-    return EncodedSplit(
-        [vocab.encode(s) for s in corpus.sentences],
-        [case_ids(s) for s in corpus.sentences],
-        label_vocab.encode_all(corpus.labels),
-        [list(s) for s in corpus.sentences],
-        None if affix_vocab is None else [affix_vocab.encode(s) for s in corpus.sentences],
-        None if char_vocab is None else [char_vocab.encode(s) for s in corpus.sentences],
-    )
-
-
-def features_for(split, config):
-    """``split`` without the affix / character ids that ``config`` does not use
-    (so that batches do not pad them for nothing)."""
-    affixes = split.affixes if config.affix_dim > 0 else None
-    chars = split.chars if config.char_filters > 0 else None
-    if affixes is split.affixes and chars is split.chars:
-        return split
-    return EncodedSplit(split.words, split.cases, split.labels, split.tokens, affixes, chars)
-
-
-def _pad_tables(tables, shape):
-    """(T_s, W_s) int64 arrays -> (N, T, max W_s), each left-aligned, 0 elsewhere."""
-    out = np.zeros(shape + (max(t.shape[1] for t in tables),), dtype=np.int64)
-    for row, table in enumerate(tables):
-        out[row, :table.shape[0], :table.shape[1]] = table
-    return out
-
-
-def make_batch(split, index, word_ids=None):
-    """Pad the sentences ``index`` of ``split`` into a Batch (left-aligned)."""
-    words = [split.words[i] for i in index] if word_ids is None else word_ids
-    ids, mask = pad_batch(words)
-    cases, _ = pad_batch([split.cases[i] for i in index])
-    labels, _ = pad_batch([split.labels[i] for i in index])
-    affixes = None if split.affixes is None else _pad_tables([split.affixes[i] for i in index], ids.shape)
-    chars = None if split.chars is None else _pad_tables([split.chars[i] for i in index], ids.shape)
-    return Batch(ids, mask, labels, cases, affixes, chars)
-
-
-def iterate_batches(split, batch_size):
-    """Evaluation order: length-bucketed, not shuffled. Yields (index, Batch)."""
-    lengths = np.array([len(w) for w in split.words])
-    for index in make_batches(lengths, batch_size, rng=None, shuffle=False):
-        yield index, make_batch(split, index)
-
-
-def predict_split(params, config, split, batch_size=256, output_keep=None, keep=None,
-                  decode="argmax", label_names=None):
-    """Predicted label ids, one (T_s,) array per sentence, in the split's order.
-
-    decode: "argmax" (per token; what the analysis reads) or "constrained"
-    (the best well-formed sequence; needs label_names; model.decoding).
-    """
-    preds = [None] * len(split)
-    for index, batch in iterate_batches(features_for(split, config), batch_size):
-        z, _ = tagger_forward(params, config, batch, keep=keep, output_keep=output_keep)
-        best = decode_logits(z, batch.mask, label_names, decode)
-        for row, i in enumerate(index):
-            preds[i] = best[row, :len(split.words[i])]
-    return preds
-
-
-def evaluate_split(params, config, split, label_names, batch_size=256):
-    """metrics.evaluate of the model's predictions on ``split``, decoded as ``config.decode`` says."""
-    preds = predict_split(params, config, split, batch_size, decode=config.decode, label_names=label_names)
-    return evaluate(split.labels, preds, label_names)
-
-
 def selection_metric(select, label_names):
     """The dev metric that picks the best epoch: ``select``, with "auto" resolved by the labels."""
     chunking = is_chunking(label_names)
@@ -150,6 +65,34 @@ def selection_metric(select, label_names):
     return select
 
 
+class Run(NamedTuple):
+    """What stays fixed while a model trains (the counters that change are the ``state`` dict)."""
+
+    params: dict                 # trained in place
+    config: Any                  # TaggerConfig
+    train_cfg: TrainConfig
+    train_split: Any             # EncodedSplit, only the features config uses
+    dev_split: Any
+    label_names: list
+    select: str                  # "entity_f1" or "token_acc"
+    lengths: np.ndarray          # (S,) training sentence lengths
+    optimizer: Any
+    average: Optional[WeightAverage]
+    rngs: tuple                  # (batch_rng, dropout_rng, unk_rng)
+    singletons: Optional[np.ndarray]
+    out_dir: Optional[Path]
+    checkpoint_meta: Optional[dict]
+    progress: Optional[bool]
+    on_batch_end: Optional[Callable]
+
+
+def new_state(optimizer):
+    """The loop's counters before the first epoch (saved and restored on interrupt)."""
+    return {"epoch": 1, "batches_done": 0, "epoch_loss": 0.0, "epoch_tokens": 0, "epoch_seconds": 0.0,
+            "best_score": None, "best_epoch": 0, "epochs_since_best": 0, "history": [],
+            "train_seconds": 0.0, "epoch_start_batch_rng": None, "lr": optimizer.lr}
+
+
 def _check_finite(loss, norm, epoch, batch_number):
     if not np.isfinite(loss):
         raise TrainingError(f"loss became {loss} at epoch {epoch}, batch {batch_number}; "
@@ -160,56 +103,100 @@ def _check_finite(loss, norm, epoch, batch_number):
                             "training stopped and the best checkpoint on disk is untouched")
 
 
-RESUME_STEM = "resume"
+def train_epoch(run, state, clock, stop):
+    """One epoch: shuffled length-bucketed batches, each <unk>-replaced, forward and
+    backward, clipped, one optimizer step; counters in ``state`` (batches already
+    done before an interrupt are skipped). ``clock["epoch_start"]`` is set here."""
+    batch_rng, dropout_rng, unk_rng = run.rngs
+    cfg, epoch = run.train_cfg, state["epoch"]
+    state["epoch_start_batch_rng"] = batch_rng.bit_generator.state
+    batches = make_batches(run.lengths, cfg.batch_size, batch_rng, shuffle=True)
+    clock["epoch_start"] = time.perf_counter() - state["epoch_seconds"]
+    bar = tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+               disable=not run.progress, leave=False, initial=state["batches_done"])
+    for batch_number, index in enumerate(bar, start=1):
+        if batch_number <= state["batches_done"]:
+            continue          # resuming: these batches were trained before the interrupt
+        words = [run.train_split.words[i] for i in index]
+        if run.singletons is not None and (cfg.unk_replace > 0 or cfg.word_unk > 0):
+            words = [replace_singletons(w, run.singletons, cfg.unk_replace, unk_rng, cfg.word_unk) for w in words]
+        batch = make_batch(run.train_split, index, words)
+        loss, grads, _ = tagger_loss_and_grads(run.params, run.config, batch, dropout_rng, train=True,
+                                               sparse_embeddings=True)
+        grads, norm = clip_by_global_norm(grads, cfg.clip)
+        _check_finite(loss, norm, epoch, batch_number)
+        if run.average is not None:
+            run.average.before_step(run.params, grads)
+        run.optimizer.step(run.params, grads)
+        if run.average is not None:
+            run.average.after_step(run.params, grads)
+        n = int(batch.mask.sum())
+        state["epoch_loss"] += loss * n
+        state["epoch_tokens"] += n
+        state["batches_done"] = batch_number
+        elapsed = time.perf_counter() - clock["epoch_start"]
+        bar.set_postfix(loss=f"{state['epoch_loss'] / state['epoch_tokens']:.4f}",
+                        tok_s=f"{state['epoch_tokens'] / elapsed:,.0f}")
+        if run.on_batch_end is not None:
+            run.on_batch_end(epoch, batch_number)
+        stop.raise_if_requested()
+    bar.close()
+    return time.perf_counter() - clock["epoch_start"]
 
 
-class _DeferredInterrupt:
-    """Ctrl-C during a batch is held until the batch's optimizer step is complete,
-    so the saved state is never half-updated; a second Ctrl-C interrupts at once."""
-
-    def __init__(self):
-        self.requested = False
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        tqdm.write("interrupt: saving a resumable state after this batch (Ctrl-C again to stop at once)")
-
-    def raise_if_requested(self):
-        if self.requested:
-            raise KeyboardInterrupt
-
-    def restore(self):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-
-def _save_resume_state(out_dir, params, optimizer, progress_state, train_cfg, average=None):
-    """Everything needed to continue bit for bit: weights, optimizer moments, rng states, counters."""
-    opt_meta, opt_arrays = optimizer.state_dict()
-    arrays = dict(params)
-    arrays.update({f"optimizer:{k}": v for k, v in opt_arrays.items()})
-    meta = {"kind": "resume", "train_config": asdict(train_cfg), "optimizer": opt_meta, **progress_state}
-    if average is not None:
-        avg_meta, avg_arrays = average.state_dict()
-        arrays.update({f"average:{k}": v for k, v in avg_arrays.items()})
-        meta["average"] = avg_meta
-    save_checkpoint(out_dir / RESUME_STEM, arrays, meta)
+def end_epoch(run, state, best_params, epoch_seconds):
+    """Score dev with the weights that are kept (the average, if any), keep and checkpoint
+    the best, or decay the rate / restore the best; log. Returns the best weights so far."""
+    epoch, cfg = state["epoch"], run.train_cfg
+    weights = run.params if run.average is None else run.average.averaged(run.params)
+    dev = evaluate_split(weights, run.config, run.dev_split, run.label_names)
+    score = dev[run.select]
+    record = {"epoch": epoch, "train_loss": state["epoch_loss"] / max(state["epoch_tokens"], 1),
+              "train_seconds": epoch_seconds, "train_tok_s": state["epoch_tokens"] / epoch_seconds,
+              "dev_token_acc": dev["token_acc"], "dev_entity_f1": dev["entity_f1"], "lr": run.optimizer.lr}
+    improved = state["best_score"] is None or score > state["best_score"]
+    if improved:
+        state.update(best_score=score, best_epoch=epoch, epochs_since_best=0)
+        best_params = {k: v.copy() for k, v in weights.items()}
+        if run.out_dir is not None:
+            meta = dict(run.checkpoint_meta or {})
+            meta["training"] = {"epoch": epoch, "dev": dev, "train_config": asdict(cfg)}
+            save_checkpoint(run.out_dir / "best", best_params, meta)
+    else:
+        state["epochs_since_best"] += 1
+        state["lr"] = run.optimizer.lr = run.optimizer.lr * cfg.lr_decay
+        if cfg.restore_best:
+            for k in run.params:
+                run.params[k][...] = best_params[k]
+    record["best"] = improved
+    state["history"].append(record)
+    if run.out_dir is not None:
+        atomic_write_text(run.out_dir / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in state["history"]))
+    if run.progress is not None:
+        entity = f"  dev entity F1 {format_entity_f1(dev['entity_f1'])}" if dev["entity_f1"] is not None else ""
+        tqdm.write(f"epoch {epoch}: loss {record['train_loss']:.4f}  dev token acc {dev['token_acc']:.4f}{entity}  "
+                   f"{record['train_tok_s']:,.0f} tok/s{'  *best' if improved else ''}")
+    state.update(epoch=epoch + 1, batches_done=0, epoch_loss=0.0, epoch_tokens=0, epoch_seconds=0.0)
+    return best_params
 
 
-def load_resume_state(out_dir):
-    """(params, optimizer arrays, weight-average arrays, meta) of ``out_dir/resume.npz/.json``."""
-    arrays, meta = load_checkpoint(Path(out_dir) / RESUME_STEM)
-    if meta.get("kind") != "resume":
-        raise CheckpointError(f"{Path(out_dir) / RESUME_STEM}.json is not a resumable training state")
-    params = {k: v for k, v in arrays.items() if not k.startswith(("optimizer:", "average:"))}
-    opt_arrays = {k.split(":", 1)[1]: v for k, v in arrays.items() if k.startswith("optimizer:")}
-    avg_arrays = {k.split(":", 1)[1]: v for k, v in arrays.items() if k.startswith("average:")}
-    return params, opt_arrays, avg_arrays, meta
+def _resume(run, state):
+    """Load the interrupted run of ``run.out_dir`` into params, optimizer, average, rngs; returns
+    (state, best weights so far or None)."""
+    saved, opt_arrays, avg_arrays, meta = load_resume_state(run.out_dir)
+    for k in run.params:
+        run.params[k][...] = saved[k]
+    run.optimizer.load_state(opt_arrays, meta["optimizer"]["t"])
+    if run.average is not None:
+        run.average.load_state(meta["average"], avg_arrays)
+    state = {k: meta.get(k, state[k]) for k in state}
+    run.optimizer.lr = state["lr"]
+    batch_rng, dropout_rng, unk_rng = run.rngs
+    for rng, key in ((dropout_rng, "dropout_rng"), (unk_rng, "unk_rng")):
+        rng.bit_generator.state = meta[key]
+    batch_rng.bit_generator.state = state["epoch_start_batch_rng"]
+    best_params = load_checkpoint(run.out_dir / "best")[0] if state["best_epoch"] > 0 else None
+    return state, best_params
 
 
 def train(params, config, train_cfg, train_split, dev_split, label_names, out_dir=None,
@@ -234,123 +221,46 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
     ``params`` at the end.
     """
     select = selection_metric(train_cfg.select, label_names)
-    seeds = np.random.SeedSequence(train_cfg.seed).spawn(3)
-    batch_rng, dropout_rng, unk_rng = (np.random.default_rng(s) for s in seeds)
+    rngs = tuple(np.random.default_rng(s) for s in np.random.SeedSequence(train_cfg.seed).spawn(3))
     optimizer = make_optimizer(train_cfg.optimizer, train_cfg.lr)
     average = WeightAverage(params, train_cfg.average) if train_cfg.average > 0 else None
     train_split, dev_split = features_for(train_split, config), features_for(dev_split, config)
-    lengths = np.array([len(w) for w in train_split.words])
     out_dir = Path(out_dir) if out_dir is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    state = {"epoch": 1, "batches_done": 0, "epoch_loss": 0.0, "epoch_tokens": 0, "epoch_seconds": 0.0,
-             "best_score": None, "best_epoch": 0, "epochs_since_best": 0, "history": [],
-             "train_seconds": 0.0, "epoch_start_batch_rng": None, "lr": optimizer.lr}
-    best_params = None
+    run = Run(params, config, train_cfg, train_split, dev_split, label_names, select,
+              np.array([len(w) for w in train_split.words]), optimizer, average, rngs, singletons, out_dir,
+              checkpoint_meta, progress, on_batch_end)
+    state, best_params = new_state(optimizer), None
     if resume:
         if out_dir is None:
             raise ValueError("resume needs the run directory")
-        saved, opt_arrays, avg_arrays, meta = load_resume_state(out_dir)
-        for k in params:
-            params[k][...] = saved[k]
-        optimizer.load_state(opt_arrays, meta["optimizer"]["t"])
-        if average is not None:
-            average.load_state(meta["average"], avg_arrays)
-        state = {k: meta.get(k, state[k]) for k in state}
-        optimizer.lr = state["lr"]
-        for rng, key in ((dropout_rng, "dropout_rng"), (unk_rng, "unk_rng")):
-            rng.bit_generator.state = meta[key]
-        batch_rng.bit_generator.state = state["epoch_start_batch_rng"]
-        if state["best_epoch"] > 0:
-            best_params, _ = load_checkpoint(out_dir / "best")
-    run_start = epoch_start = time.perf_counter() - state["train_seconds"]
-    stop = _DeferredInterrupt()
+        state, best_params = _resume(run, state)
+    clock = {"run_start": time.perf_counter() - state["train_seconds"]}
+    clock["epoch_start"] = clock["run_start"]
+    stop = DeferredInterrupt()
     try:
         while state["epoch"] <= train_cfg.epochs:
-            epoch = state["epoch"]
-            state["epoch_start_batch_rng"] = batch_rng.bit_generator.state
-            batches = make_batches(lengths, train_cfg.batch_size, batch_rng, shuffle=True)
-            epoch_start = time.perf_counter() - state["epoch_seconds"]
-            bar = tqdm(batches, desc=f"epoch {epoch}/{train_cfg.epochs}", unit="batch",
-                       disable=not progress, leave=False, initial=state["batches_done"])
-            for batch_number, index in enumerate(bar, start=1):
-                if batch_number <= state["batches_done"]:
-                    continue          # resuming: these batches were trained before the interrupt
-                words = [train_split.words[i] for i in index]
-                if singletons is not None and (train_cfg.unk_replace > 0 or train_cfg.word_unk > 0):
-                    words = [replace_singletons(w, singletons, train_cfg.unk_replace, unk_rng, train_cfg.word_unk)
-                             for w in words]
-                batch = make_batch(train_split, index, words)
-                loss, grads, _ = tagger_loss_and_grads(params, config, batch, dropout_rng, train=True,
-                                                       sparse_embeddings=True)
-                grads, norm = clip_by_global_norm(grads, train_cfg.clip)
-                _check_finite(loss, norm, epoch, batch_number)
-                if average is not None:
-                    average.before_step(params, grads)
-                optimizer.step(params, grads)
-                if average is not None:
-                    average.after_step(params, grads)
-                n = int(batch.mask.sum())
-                state["epoch_loss"] += loss * n
-                state["epoch_tokens"] += n
-                state["batches_done"] = batch_number
-                elapsed = time.perf_counter() - epoch_start
-                bar.set_postfix(loss=f"{state['epoch_loss'] / state['epoch_tokens']:.4f}",
-                                tok_s=f"{state['epoch_tokens'] / elapsed:,.0f}")
-                if on_batch_end is not None:
-                    on_batch_end(epoch, batch_number)
-                stop.raise_if_requested()
-            bar.close()
-            epoch_seconds = time.perf_counter() - epoch_start
-            weights = params if average is None else average.averaged(params)   # what is evaluated and kept
-            dev = evaluate_split(weights, config, dev_split, label_names)
-            score = dev[select]
-            record = {"epoch": epoch, "train_loss": state["epoch_loss"] / max(state["epoch_tokens"], 1),
-                      "train_seconds": epoch_seconds, "train_tok_s": state["epoch_tokens"] / epoch_seconds,
-                      "dev_token_acc": dev["token_acc"], "dev_entity_f1": dev["entity_f1"], "lr": optimizer.lr}
-            improved = state["best_score"] is None or score > state["best_score"]
-            if improved:
-                state.update(best_score=score, best_epoch=epoch, epochs_since_best=0)
-                best_params = {k: v.copy() for k, v in weights.items()}
-                if out_dir is not None:
-                    meta = dict(checkpoint_meta or {})
-                    meta["training"] = {"epoch": epoch, "dev": dev, "train_config": asdict(train_cfg)}
-                    save_checkpoint(out_dir / "best", best_params, meta)
-            else:
-                state["epochs_since_best"] += 1
-                state["lr"] = optimizer.lr = optimizer.lr * train_cfg.lr_decay
-                if train_cfg.restore_best:
-                    for k in params:
-                        params[k][...] = best_params[k]
-            record["best"] = improved
-            state["history"].append(record)
-            if out_dir is not None:
-                atomic_write_text(out_dir / "train_log.jsonl",
-                                  "".join(json.dumps(r) + "\n" for r in state["history"]))
-            if progress is not None:
-                tqdm.write(f"epoch {epoch}: loss {record['train_loss']:.4f}  dev token acc "
-                           f"{dev['token_acc']:.4f}  dev entity F1 {format_entity_f1(dev['entity_f1'])}  "
-                           f"{record['train_tok_s']:,.0f} tok/s{'  *best' if improved else ''}")
-            state.update(epoch=epoch + 1, batches_done=0, epoch_loss=0.0, epoch_tokens=0, epoch_seconds=0.0)
+            epoch_seconds = train_epoch(run, state, clock, stop)
+            best_params = end_epoch(run, state, best_params, epoch_seconds)
             if state["epochs_since_best"] >= train_cfg.patience:
                 break
     except KeyboardInterrupt:
         if out_dir is not None:
-            state["epoch_seconds"] = time.perf_counter() - epoch_start
-            state["train_seconds"] = time.perf_counter() - run_start
-            state["dropout_rng"] = dropout_rng.bit_generator.state
-            state["unk_rng"] = unk_rng.bit_generator.state
-            _save_resume_state(out_dir, params, optimizer, state, train_cfg, average)
+            state["epoch_seconds"] = time.perf_counter() - clock["epoch_start"]
+            state["train_seconds"] = time.perf_counter() - clock["run_start"]
+            state["dropout_rng"] = rngs[1].bit_generator.state
+            state["unk_rng"] = rngs[2].bit_generator.state
+            save_resume_state(out_dir, params, optimizer, state, train_cfg, average)
         raise
     finally:
         stop.restore()
     if out_dir is not None and (out_dir / f"{RESUME_STEM}.json").exists():
-        for suffix in (".npz", ".json"):
-            (out_dir / f"{RESUME_STEM}{suffix}").unlink(missing_ok=True)
+        remove_resume_state(out_dir)
     for k in params:
         params[k][...] = best_params[k]
     history = state["history"]
     return {"epochs": len(history), "best_epoch": state["best_epoch"], "best_dev_score": state["best_score"],
-            "train_seconds": time.perf_counter() - run_start,
+            "train_seconds": time.perf_counter() - clock["run_start"],
             "seconds_per_epoch": float(np.mean([r["train_seconds"] for r in history])),
             "history": history}
