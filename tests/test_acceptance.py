@@ -59,6 +59,22 @@ def test_generated_corpus_bilstm_argmax(tmp_path):
     assert metrics["config"]["decode"] == "argmax" and metrics["config"]["bidirectional"]
     assert metrics["test"]["entity_f1"] > metrics["test_baseline_entity_f1"], "context beats the per-word baseline"
     assert_links_resolve(out / "report.md")
+    claims = check_claims(tmp_path, out)
+    assert "**C2 holds**" in claims or "**C2 does not hold**" in claims
+    assert "Test entity F1 over seeds" in claims and "C4 (within models)" in claims
+
+
+def check_claims(tmp_path, *runs):
+    """The claims document of finished runs (python -m lstm_numpy.report.claims), its figure links resolved."""
+    out = tmp_path / "docs" / "claims.md"
+    result = subprocess.run([sys.executable, "-m", "lstm_numpy.report.claims", *map(str, runs), "--out", str(out),
+                             "--command", "the commands"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = out.read_text()
+    links = [target for target in LINK.findall(text)]
+    assert links and all((out.parent / target).is_file() for target in links), links
+    assert "oracle excluded" in text and "held out" in text
+    return text
 
 
 @pytest.mark.parametrize("kind, scheme, preset, decode", [
@@ -114,6 +130,9 @@ def test_conllu_part_of_speech(tmp_path):
     assert "Paper findings, seed 0: not applicable" in report
     assert analysis["consistency"]["pairs"], "two seeds are compared across seeds"
     assert_links_resolve(out / "report.md")
+    claims = check_claims(tmp_path, out)
+    assert "Test token accuracy (%) over seeds" in claims and "not a chunking task" in claims
+    assert "**C4 (within models) not applicable**" in claims and "Mantel" in claims
 
 
 @pytest.mark.skipif(not (default_conll2003_dir() / "train.txt").is_file(),

@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_text
-from ..dissect import ORACLE
+from ..analysis.dissect import ORACLE
+from ..analysis.sweep import CLAIM_KS
 from ..labels import NOT_CHUNKING
-from .markdown import chance_level, decoding_note, markdown_table
+from .tables import chance_level, decoding_note, markdown_table
 
-CLAIM_KS = (1, 3, 5, 10)
 
 
 def _load(run_dir):
