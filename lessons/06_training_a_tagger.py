@@ -148,7 +148,7 @@ for label in worst_labels:
 # (no CRF), so the per-token argmax can write "O I-PER" (an entity opened by an
 # I- tag) or "B-ORG I-PER".  The bilstm preset reads instead the best sequence
 # the IOB2 scheme allows: Viterbi over the logits with the forbidden
-# transitions at -inf and nothing learned (model/decoding.py).  The scores
+# transitions at -inf and nothing learned (evaluation/decoding.py).  The scores
 # above use it; the analysis lessons read the argmax, the paper's per-token view.
 rules = transitions(labels)      # rules.start (K,), rules.allowed (K, K) bool
 test_split = prepared.splits["test"]

@@ -39,7 +39,8 @@ import warnings
 import numpy as np
 from _quick import OUT, QUICK, pin_threads, trained_tagger
 
-from lstm_numpy.analysis.consistency import label_correlation, mantel_test, match_neurons, paper_findings
+from lstm_numpy.analysis.consistency import label_correlation, mantel_test, match_neurons
+from lstm_numpy.analysis.findings import paper_findings
 from lstm_numpy.analysis.sensitivity import xin_sensitivity
 from lstm_numpy.analysis.states import collect_states
 from lstm_numpy.report import plots

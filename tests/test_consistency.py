@@ -13,8 +13,8 @@ from lstm_numpy.analysis.consistency import (
     mantel_test,
     match_neurons,
     pairwise_consistency,
-    paper_findings,
 )
+from lstm_numpy.analysis.findings import paper_findings
 
 LABELS = ["O", "B-LOC", "B-MISC", "B-ORG", "B-PER", "I-LOC", "I-MISC", "I-ORG", "I-PER"]
 

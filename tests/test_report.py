@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_numpy.analysis.consistency import label_correlation, pairwise_consistency, paper_findings
+from lstm_numpy.analysis.consistency import label_correlation, pairwise_consistency
+from lstm_numpy.analysis.findings import paper_findings
 from lstm_numpy.report import plots
 from lstm_numpy.report.analysis_json import write_analysis_json
 from lstm_numpy.report.markdown import write_report

@@ -4,7 +4,7 @@ Usage (from the repository root):
     python docs/results/decoding.py runs/conll2003-bilstm [runs/conll2003-paper ...] [--data-dir PATH]
 
 Loads every ``seed*/best`` checkpoint of each run directory and scores its dev and
-test predictions on CoNLL-2003 read both ways (lstm_numpy/model/decoding.py); the
+test predictions on CoNLL-2003 read both ways (lstm_numpy/evaluation/decoding.py); the
 weights are not changed. Prints one markdown row per run and seed.
 """
 import argparse

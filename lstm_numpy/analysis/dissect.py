@@ -20,7 +20,8 @@ import numpy as np
 
 from ..backend import get_backend
 from .ablation import measured_importance
-from .consistency import label_correlation, paper_findings, pairwise_consistency
+from .consistency import label_correlation, pairwise_consistency
+from .findings import paper_findings
 from .measures import all_measures
 from .rankings import neurons_for_mass, rank_correlations
 from .sensitivity import GROUPINGS, sensitivity_pred_and_gold

@@ -22,7 +22,7 @@ The context dict (every key optional; a missing part is skipped or explained):
                   "top_k": neurons per label in the table (default 5), "split": str}
   "ablation"     {"summary": {mode: {strategy: {label: {k: drop}}}},
                   "random_ci": {mode: {label: {k: [low, high]}}} (or, as
-                  `analysis.ablation.run_ablation_sweep` gives it, summary[mode]["random_ci"]),
+                  `analysis.sweep.run_ablation_sweep` gives it, summary[mode]["random_ci"]),
                   "split": str,
                   "n_random_draws": {mode: int} (or one int), "random_pool": "all" | "outside-top"};
                   mode in "output", "recurrent",

@@ -11,7 +11,7 @@ fractions in the inputs and drawn in accuracy points (x 100).
 Ablation summaries are nested dicts `{mode: {strategy: {label: {k: drop}}}}`
 and `random_ci` `{mode: {label: {k: [low, high]}}}`; k keys may be int or str
 (as after a JSON round trip). When `random_ci` lacks a mode, `summary[mode]["random_ci"]`
-is used (the layout `analysis.ablation.run_ablation_sweep` returns).
+is used (the layout `analysis.sweep.run_ablation_sweep` returns).
 """
 
 from __future__ import annotations
