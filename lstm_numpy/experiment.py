@@ -90,7 +90,7 @@ def run(args, command="python run.py"):
     data_summary = {}
     for split, corpus in corpora.items():
         s = corpus.summary()
-        data_summary[split] = {"sentences": s["sentences"], "tokens": s["tokens"], "path": str(corpus.path),
+        data_summary[split] = {"sentences": s["sentences"], "tokens": s["tokens"], "path": str(Path(corpus.path).resolve()),
                                "scheme": scheme.detected[split]}
         print(f"{split:5s}: {s['sentences']:6,d} sentences {s['tokens']:8,d} tokens  ({corpus.path})")
     print(f"label scheme: {scheme.describe()}")
@@ -119,7 +119,7 @@ def run(args, command="python run.py"):
 
     metrics = {"command": command, "data": args.data, "preset": args.preset, "seeds": seeds,
                "label_scheme": {"detected": scheme.detected, "scheme": scheme.scheme, "chunking": chunking},
-               "config": config.to_dict(),
+               "splits": data_summary, "config": config.to_dict(),
                "dev": summary["dev"], "test": summary["test"], "epochs": summary["epochs"],
                "best_epoch": summary["best_epoch"], "seconds_per_epoch": summary["seconds_per_epoch"],
                "train_seconds": summary["train_seconds"], "history": summary["history"],
