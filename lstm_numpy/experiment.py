@@ -6,11 +6,16 @@ directory (metrics.json, report.md, analysis.json, ablation.csv, figures/, seed<
 """
 from __future__ import annotations
 
+import argparse
 import json
+import multiprocessing
+import os
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from .analysis.dissect import compare_models, dissect_model
@@ -63,6 +68,29 @@ def train_one_seed(args, seed, prepared, config, seed_dir):
     return params, summary
 
 
+def _train_in_worker(args, seed, prepared, config, seed_dir, threads):
+    """train_one_seed in a worker process, with ``threads`` Numba threads and progress as lines only."""
+    numba.set_num_threads(threads)
+    args = argparse.Namespace(**{**vars(args), "no_progress": True})
+    return train_one_seed(args, seed, prepared, config, seed_dir)
+
+
+def train_seeds(args, seeds, prepared, config, out):
+    """[(params, summary)] of every seed: one after the other, or with ``--jobs J`` in J
+    worker processes of cores // J Numba threads each. Every kernel gives each sentence
+    to one thread, so the weights do not depend on the thread count: the models are bit
+    for bit those of a sequential run (tests/test_cli.py checks it)."""
+    if args.jobs <= 1 or len(seeds) == 1:
+        return [train_one_seed(args, seed, prepared, config, out / f"seed{seed}") for seed in seeds]
+    jobs = min(args.jobs, len(seeds))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    print(f"training {len(seeds)} seeds in {jobs} processes of {threads} Numba thread(s) each")
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_train_in_worker, args, seed, prepared, config, out / f"seed{seed}", threads)
+                   for seed in seeds]
+        return [future.result() for future in futures]
+
+
 def baseline_scores(corpora, chunking):
     """The most-frequent-label baseline on test: token accuracy and, for chunk labels, entity F1."""
     train, test = corpora["train"], corpora["test"]
@@ -106,14 +134,12 @@ def run(args, command="python run.py"):
           f"{config.decode} decoding{' (the argmax, for plain tags)' if not chunking and config.decode != 'argmax' else ''}, "
           f"vocabulary {len(prepared.vocab):,}, {len(labels)} labels, {config.dtype}, backend {backend.describe()}")
     seeds = [args.seed + i for i in range(args.seeds)]
-    trained = []
-    for seed in seeds:
-        try:
-            trained.append(train_one_seed(args, seed, prepared, config, out / f"seed{seed}"))
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(f"interrupted: the state after the last batch is saved in {out / f'seed{seed}'}; "
-                                    "continue with the same command plus --resume"
-                                    + ("" if args.out else f" (or --out {out})")) from None
+    try:
+        trained = train_seeds(args, seeds, prepared, config, out)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"interrupted: the state after the last batch of each seed in training is saved "
+                                f"in {out}/seed<N>; continue with the same command plus --resume"
+                                + ("" if args.out else f" (or --out {out})")) from None
     train_seconds = time.perf_counter() - start
     params, summary = trained[0]
 

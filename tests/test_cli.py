@@ -177,3 +177,12 @@ def test_conllu_xpos_column(capsys, tmp_path):
                      "--epochs", "1", "--seeds", "1", "--no-analysis", "--no-progress", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["dev"]["per_label_acc"]) == {"adp", "det", "noun", "propn", "punct", "verb"}
+
+
+def test_seeds_trained_in_parallel_processes_are_bit_identical(tmp_path):
+    common = ["--quick", "--seeds", "2", "--epochs", "2", "--no-analysis", "--no-progress"]
+    assert cli.main(common + ["--out", str(tmp_path / "one")]) == 0
+    assert cli.main(common + ["--jobs", "2", "--out", str(tmp_path / "two")]) == 0
+    for seed in (0, 1):
+        one, two = (tmp_path / run / f"seed{seed}" / "best.npz" for run in ("one", "two"))
+        assert one.read_bytes() == two.read_bytes(), f"seed {seed}"
