@@ -180,9 +180,14 @@ def test_conllu_xpos_column(capsys, tmp_path):
 
 
 def test_seeds_trained_in_parallel_processes_are_bit_identical(tmp_path):
-    common = ["--quick", "--seeds", "2", "--epochs", "2", "--no-analysis", "--no-progress"]
-    assert cli.main(common + ["--out", str(tmp_path / "one")]) == 0
-    assert cli.main(common + ["--jobs", "2", "--out", str(tmp_path / "two")]) == 0
+    # as a user runs it: a fresh process, where run.py's thread settings (one BLAS thread) hold
+    common = [sys.executable, str(ROOT / "run.py"), "--quick", "--seeds", "2", "--epochs", "2", "--no-analysis",
+              "--no-progress"]
+    for name, extra in (("one", []), ("two", ["--jobs", "2"])):
+        result = subprocess.run(common + extra + ["--out", str(tmp_path / name)], capture_output=True, text=True,
+                                cwd=tmp_path, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert "in 2 processes" in result.stdout
     for seed in (0, 1):
         one, two = (tmp_path / run / f"seed{seed}" / "best.npz" for run in ("one", "two"))
         assert one.read_bytes() == two.read_bytes(), f"seed {seed}"
