@@ -125,6 +125,23 @@ def _lstm_params(params, prefix):
     return {k: params[f"{prefix}.{k}"] for k in ("Wx", "Wh", "b")}
 
 
+def embed_tokens(params, config, batch, backend):
+    """What enters the LSTM, before dropout: x (N, T, E) = [word | case | affixes | character CNN]
+    of every token, and the character CNN's cache (None without one)."""
+    parts = [params["embed.word"][batch.word_ids]]                    # (N, T, word_dim)
+    if config.case_dim > 0:
+        parts.append(params["embed.case"][batch.case_ids])
+    if config.affix_dim > 0:
+        N, T, A = batch.affix_ids.shape                                # one vector per kind, side by side
+        parts.append(params["embed.affix"][batch.affix_ids].reshape(N, T, A * config.affix_dim))
+    chars_cache = None
+    if config.char_filters > 0:
+        from_chars, chars_cache = char_cnn_forward(batch.char_ids, params["char.table"], params["char.W"],
+                                                   params["char.b"], backend.window_max)
+        parts.append(from_chars)
+    return (np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]), chars_cache   # one copy
+
+
 def tagger_forward(params, config, batch, rng=None, train=False, keep_mask=None, output_keep_mask=None):
     """Logits of a batch, with the kernels of ``config.backend`` (lstm_numpy.backend).
 
@@ -138,18 +155,7 @@ def tagger_forward(params, config, batch, rng=None, train=False, keep_mask=None,
     backend = get_backend(config.backend)
     if train and config.dropout > 0 and rng is None:
         raise ValueError("training with dropout needs an rng")
-    parts = [params["embed.word"][batch.word_ids]]                    # (N, T, word_dim)
-    if config.case_dim > 0:
-        parts.append(params["embed.case"][batch.case_ids])
-    if config.affix_dim > 0:
-        N, T, A = batch.affix_ids.shape                                # one vector per kind, side by side
-        parts.append(params["embed.affix"][batch.affix_ids].reshape(N, T, A * config.affix_dim))
-    chars_cache = None
-    if config.char_filters > 0:
-        from_chars, chars_cache = char_cnn_forward(batch.char_ids, params["char.table"], params["char.W"],
-                                                   params["char.b"], backend.window_max)
-        parts.append(from_chars)
-    x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]  # (N, T, E), one copy
+    x, chars_cache = embed_tokens(params, config, batch, backend)
     shared = 1 if config.variational else None                          # the time axis
     x, drop_in = layers.dropout_forward(x, config.dropout, rng, train, shared)
     if config.bidirectional:
