@@ -40,8 +40,14 @@ def reverse_index(mask):
 
 
 def _gather_time(a, rev):
-    """a (N, T, ...) reordered along time by rev (N, T)."""
-    return np.take_along_axis(a, rev.reshape(rev.shape + (1,) * (a.ndim - 2)), axis=1)
+    """a (N, T, ...) reordered along time by rev (N, T): a[n, rev[n, t]] at [n, t].
+
+    One ``np.take`` of whole rows of the flattened (N*T, ...) array, an exact
+    gather (``np.take_along_axis`` gave the same array 10-30x slower).
+    """
+    N, T = rev.shape
+    rows = (rev + (np.arange(N) * T)[:, None]).ravel()
+    return np.take(a.reshape((N * T,) + a.shape[2:]), rows, axis=0).reshape(a.shape)
 
 
 def bilstm_forward(x, mask, params_f, params_b, backend, keep_mask=None):

@@ -122,8 +122,11 @@ def char_cnn_backward(dout, table, W, cache):
     g = dout * has_chars[..., None]                                 # (N, T, F)
     filters = np.broadcast_to(np.arange(F), g.shape)
     dtable, dW = np.zeros_like(table), np.zeros_like(W)
+    N, T, width = padded.shape
+    start = (np.arange(N * T) * width).reshape(N, T, 1) + pos        # (N, T, F) flat index of each window
+    flat = padded.reshape(-1)
     for j in range(k):
-        chars = np.take_along_axis(padded, pos + j, axis=2)         # (N, T, F) character under tap j
+        chars = np.take(flat, start + j)                            # (N, T, F) character under tap j
         dP = np.bincount((chars * F + filters).ravel(), weights=g.ravel(), minlength=C * F)
         dP = dP.reshape(C, F).astype(table.dtype)                   # (C, F)
         W_j = W[j * Dc:(j + 1) * Dc]
