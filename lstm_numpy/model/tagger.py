@@ -142,6 +142,22 @@ def embed_tokens(params, config, batch, backend):
     return (np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]), chars_cache   # one copy
 
 
+def run_lstm(params, config, x, mask, backend, keep_mask=None):
+    """The (Bi)LSTM of the tagger over x (N, T, E) from zero states, on ``backend``'s kernels.
+
+    keep_mask (Hout,) or None: 1 keeps a neuron, 0 clamps it to zero inside the
+    recurrence. Returns (hidden (N, T, Hout), the LSTM's cache).
+    """
+    if config.bidirectional:
+        return bilstm_forward(x, mask, _lstm_params(params, "lstm_f"), _lstm_params(params, "lstm_b"), backend,
+                              keep_mask)
+    N, H = x.shape[0], config.hidden
+    zeros = np.zeros((N, H), dtype=x.dtype)
+    p = _lstm_params(params, "lstm")
+    hidden, _, lstm_cache = backend.lstm_forward(x, mask, zeros, zeros, p["Wx"], p["Wh"], p["b"], keep_mask)
+    return hidden, lstm_cache
+
+
 def tagger_forward(params, config, batch, rng=None, train=False, keep_mask=None, output_keep_mask=None):
     """Logits of a batch, with the kernels of ``config.backend`` (lstm_numpy.backend).
 
@@ -158,14 +174,7 @@ def tagger_forward(params, config, batch, rng=None, train=False, keep_mask=None,
     x, chars_cache = embed_tokens(params, config, batch, backend)
     shared = 1 if config.variational else None                          # the time axis
     x, drop_in = layers.dropout_forward(x, config.dropout, rng, train, shared)
-    if config.bidirectional:
-        hidden, lstm_cache = bilstm_forward(x, batch.mask, _lstm_params(params, "lstm_f"),
-                                            _lstm_params(params, "lstm_b"), backend, keep_mask)
-    else:
-        N, H = x.shape[0], config.hidden
-        zeros = np.zeros((N, H), dtype=x.dtype)
-        p = _lstm_params(params, "lstm")
-        hidden, _, lstm_cache = backend.lstm_forward(x, batch.mask, zeros, zeros, p["Wx"], p["Wh"], p["b"], keep_mask)
+    hidden, lstm_cache = run_lstm(params, config, x, batch.mask, backend, keep_mask)
     h_out, drop_out = layers.dropout_forward(hidden, config.dropout, rng, train, shared)
     if output_keep_mask is not None:
         h_out = h_out * output_keep_mask
