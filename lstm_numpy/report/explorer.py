@@ -21,6 +21,7 @@ S sentences, Hout neurons, K labels.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from importlib import resources
 from pathlib import Path
@@ -33,12 +34,14 @@ from ..analysis.token_ablation import planned_top_k, top_k_changes
 from ..atomic import atomic_write_bytes
 from ..data.batching import features_for
 from ..errors import LSTMNumpyError
-from .explorer_encoding import build_sections, encode_activity, json_for_script, to_ascii
+from .explorer_encoding import build_sections, encode_activity, from_ascii, json_for_script, read_section, to_ascii
 from .explorer_run import load_run
 
 FORMAT = "lstm_numpy.explorer"
 VERSION = 1
 PAGE_FILES = ("explorer.html", "explorer.css", "explorer.js")
+META_TAG = b'<script type="application/json" id="explorer-meta">'
+DATA_TAG = b'<script type="application/octet-stream" id="explorer-data">'
 MEASURE_TITLES = {      # what the page calls the rankings of analysis.measures; a new one shows under its own name
     "xin": "Xin sensitivity",
     "competitor": "competitor-aware sensitivity",
@@ -114,6 +117,19 @@ def build_page(about, label_names, split, states, activity, W, b, measures, rank
     head = head.replace("{{META}}", json_for_script(meta))          # last: the data may contain anything
     tail = tail.replace("{{JS}}", template["explorer.js"])
     return head.encode("ascii") + to_ascii(blob) + tail.encode("ascii")
+
+
+def read_page(path):
+    """(meta, section) of a page :func:`build_page` wrote: meta its JSON, section(name) -> the raw
+    bytes of one data section (decode the activity with explorer_encoding.decode_activity)."""
+    raw = Path(path).read_bytes()
+
+    def element(tag):
+        start = raw.index(tag) + len(tag)
+        return raw[start:raw.index(b"</script>", start)]
+    meta = json.loads(element(META_TAG))
+    blob = from_ascii(element(DATA_TAG))
+    return meta, lambda name: read_section(blob, meta["sections"], name)
 
 
 def write_explorer(path, params, config, split, label_names, measures, ranking, summary, about, states=None,
