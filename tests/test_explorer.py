@@ -256,3 +256,158 @@ def test_the_page_files_are_package_data():
     if any(p.endswith("report/explorer.py") for p in installed):    # a regular install (CI's), not an editable one
         for name in explorer.PAGE_FILES:
             assert any(p.endswith(f"report/explorer_page/{name}") for p in installed), name
+
+
+# ------------------------------------------------------------ the page, in a real browser
+
+
+def chromium_or_skip():
+    """The Chromium binary to drive, or a skip (a failure with LSTM_NUMPY_REQUIRE_BROWSER=1) saying what is missing."""
+    problem = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problem = "Playwright is not installed (python -m pip install playwright; the test extra has it)"
+    candidates = (os.environ.get("LSTM_NUMPY_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
+                  "/usr/bin/chromium")
+    executable = next((c for c in candidates if c and Path(c).is_file()), None)
+    if problem is None and executable is None:
+        problem = "no Chromium binary (Debian: apt-get install -y chromium; or set LSTM_NUMPY_CHROMIUM)"
+    if problem:
+        if os.environ.get("LSTM_NUMPY_REQUIRE_BROWSER") == "1":
+            pytest.fail(problem + " and LSTM_NUMPY_REQUIRE_BROWSER=1")
+        pytest.skip(problem)
+    return executable
+
+
+def rows_of(page):
+    """[(neuron, ranking score, Xin S)] of the table "Neurons by label" as the page shows it."""
+    return page.eval_on_selector_all("#rank-table tbody tr", """rows => rows.map(r =>
+        [Number(r.dataset.neuron), Number(r.cells[2].dataset.value), Number(r.cells[3].dataset.value)])""")
+
+
+def assert_rows(rows, scores, xin, label):
+    expected = rank_neurons(scores)[label, :len(rows)]
+    assert [r[0] for r in rows] == expected.tolist()
+    np.testing.assert_allclose([r[1] for r in rows], scores[label, expected], rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose([r[2] for r in rows], xin[label, expected], rtol=1e-12, equal_nan=True)
+
+
+def test_the_page_in_chromium(request, tmp_path):
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+    given = os.environ.get("LSTM_NUMPY_EXPLORER_RUN")
+    if given:       # an existing run, read-only: the page and the screenshot go to tmp_path
+        run_dir, page_path, shot = Path(given), tmp_path / "explorer.html", tmp_path / "explorer.png"
+        assert explorer.main([str(run_dir), "--out", str(page_path)]) == 0
+        run = load_run(run_dir)
+        activity = collect_activity(run.params, run.config, run.split)
+    else:
+        run_dir = request.getfixturevalue("quick_run")
+        run, activity = request.getfixturevalue("truth")
+        page_path, shot = run_dir / "explorer.html", run_dir / "explorer.png"
+    meta, _ = explorer.read_page(page_path)
+    seed = analysis_of(run_dir, run.seed)
+    labels, S = run.label_names, matrix(seed["sensitivity"])
+    sentence_of = np.repeat(np.arange(run.states.lengths.size), run.states.lengths)
+    problems = []
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=executable, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1250})
+        page = context.new_page()
+        page.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(page_path.as_uri())
+        page.wait_for_function("document.body.dataset.complete === '1' || "
+                               "document.getElementById('status').classList.contains('error')", timeout=60_000)
+        assert not problems and page.get_attribute("#status", "class") != "error", (problems, page.inner_text("#status"))
+        about = page.inner_text("#about")
+        for words in (meta["about"]["model"], f"Seed {run.seed}", "Split: dev", f"{run.states.n_tokens:,} tokens"):
+            assert words in about, (words, about)
+
+        # neurons by label: the run's ranking, then a click picks a neuron
+        first = next(i for i, name in enumerate(labels) if name != "O")
+        assert page.input_value("#rank-label") == str(first)
+        assert_rows(rows_of(page), S, S, first)
+        page.click("#rank-table tbody tr:nth-child(2)")
+        neuron = int(rank_neurons(S)[first, 1])
+        assert page.input_value("#neuron") == str(neuron)
+        assert page.get_attribute("#rank-table tbody tr:nth-child(2)", "class") == "current"
+        other = max((i for i in range(len(labels)) if i != first and np.isfinite(S[i]).any()), key=lambda i: np.nanmax(S[i]))
+        page.select_option("#rank-label", str(other))
+        assert_rows(rows_of(page), S, S, other)
+        for name in meta["measures"]:
+            page.select_option("#ranking", name)
+            assert_rows(rows_of(page), run.measures[name], S, other)
+
+        # the neuron under the microscope: colour by its contribution to `other`, hover a token
+        page.select_option("#colour", "contribution")
+        page.select_option("#contribution-label", str(other))
+        assert f"W[{labels[other]}, {neuron}]" in page.inner_text("#legend-caption")
+        on_page = np.flatnonzero(sentence_of < 25)
+        token = int(on_page[np.argmax(np.abs(activity.hidden[on_page, neuron]))])
+        styles = "xs => xs.map(x => x.getAttribute('style'))"
+        before = page.eval_on_selector_all("#sentences .tok", styles)
+        page.hover(f'.tok[data-t="{token}"]')
+        shown = page.eval_on_selector_all("#tooltip .num", "xs => xs.map(x => [x.dataset.q, Number(x.dataset.value), "
+                                          "Number(x.dataset.within)])")
+        W = run.params["out.W"].astype(np.float64)
+        true = {"h": activity.hidden, "c": activity.cell, "i": activity.input_gate, "f": activity.forget_gate,
+                "o": activity.output_gate}
+        true = {q: float(x[token, neuron]) for q, x in true.items()}
+        true["contribution"] = W[other, neuron] * true["h"]
+        assert {q for q, _, _ in shown} == set(true)
+        for q, value, within in shown:
+            assert abs(value - true[q]) <= within + 1e-6, f"{q}: page {value}, tagger {true[q]}, within {within}"
+        page.select_option("#colour", "f")
+        assert page.eval_on_selector_all("#sentences .tok", styles) != before, "the colouring follows the quantity"
+
+        # filters and paging
+        page.check("#filter-errors")
+        errors = np.unique(sentence_of[run.states.gold != run.states.pred]).size
+        assert f"({errors:,} of {run.states.lengths.size:,} sentences match)" in page.inner_text("#page-info")
+        page.uncheck("#filter-errors")
+        if run.states.lengths.size > 25:
+            page.click("#page-next")
+            assert page.inner_text("#page-info").startswith("page 2 of")
+            page.click("#page-prev")
+        page.click(f'.tok[data-t="{token}"]')
+        words = [word for sentence in run.split.tokens for word in sentence]
+        assert page.inner_text("#token-info").startswith(f"{words[token]} (token {token})")
+
+        # ablation, in every mode the run ran: the page's drop, recomputed from its tokens, is analysis.json's
+        for mode, block in meta["ablation"].items():
+            k = block["ks"][len(block["ks"]) // 2]
+            label = max(block["entries"], key=lambda name: block["entries"][name][str(k)]["count"])
+            page.select_option("#ablation-mode", mode)
+            page.select_option("#ablation-label", label)
+            page.select_option("#ablation-k", str(k))
+            page.click("#ablation-apply")
+            recorded = seed["ablation"][mode]["top"][label][str(k)]
+            assert float(page.get_attribute("#ablation-drop", "data-value")) == pytest.approx(recorded, abs=1e-12)
+            assert float(page.get_attribute("#ablation-run-drop", "data-value")) == recorded
+            count = block["entries"][label][str(k)]["count"]
+            assert int(page.get_attribute("#ablation-changed", "data-value")) == count > 0
+            page.check("#filter-ablated")
+            gaps = np.frombuffer(explorer.read_page(page_path)[1]("ablation_tokens"), dtype=np.uint32).astype(np.int64)
+            entry = block["entries"][label][str(k)]
+            changed = np.cumsum(gaps[entry["offset"]:entry["offset"] + count])
+            sentences = np.unique(sentence_of[changed])
+            assert f"({sentences.size:,} of" in page.inner_text("#page-info")
+            shown_changed = page.eval_on_selector_all(".tok.changed", "xs => xs.map(x => Number(x.dataset.t))")
+            assert shown_changed == [t for t in changed.tolist() if sentence_of[t] in sentences[:25]]
+        # the screenshot: the last ablation's first neuron, coloured by its contribution to the ablated label
+        page.select_option("#neuron", str(entry["neurons"][0]))
+        page.select_option("#colour", "contribution")
+        page.select_option("#contribution-label", str(labels.index(label)))
+        page.hover(".tok.changed >> nth=0")
+        page.screenshot(path=str(shot))
+        timings = page.evaluate("window.explorerTimings")
+        context.close()
+    assert not problems, problems
+    slowest = max(timings["interactions"], key=lambda x: x["ms"])
+    print(f"\n{page_path}: {page_path.stat().st_size / 1e6:.2f} MB; usable after {timings['ready_ms']:.0f} ms, "
+          f"complete after {timings['complete_ms']:.0f} ms (from navigation); {len(timings['interactions'])} "
+          f"interactions, slowest {slowest['name']} {slowest['ms']:.0f} ms; screenshot {shot}")
+    assert shot.stat().st_size > 10_000

@@ -111,7 +111,7 @@ def read_dev(run_dir, metrics, vocab, labels, data_dir=None, notes=None):
     if expected is not None and encoded.n_tokens != expected:
         raise UsageError(f"{paths['dev']} has {encoded.n_tokens:,} tokens, the run's dev split had {expected:,}: "
                          "not the file the run read (pass --data-dir)")
-    return encoded, Path(paths["dev"])
+    return encoded, Path(paths["dev"]).resolve()
 
 
 def load_run(run_dir, seed=None, data_dir=None):

@@ -10,7 +10,7 @@
   const $ = (id) => document.getElementById(id);
   const N = META.n_tokens, H = META.n_neurons, LABELS = META.labels, K = LABELS.length;
   const Q = META.quant, W = META.W, B = META.b;
-  const PAGE_SIZE = 25, RANK_ROWS = 25;
+  const PAGE_SIZE = 25, RANK_ROWS = 12;
   const NEG = [33, 102, 172], POS = [178, 24, 43];
   const QUANTITY = { h: "h", contribution: "W[i, j] h", c: "c", i: "i", f: "f", o: "o" };
   const D = {};                                   // the decoded data
@@ -24,17 +24,21 @@
   function byteDecoder() {
     // 7 bits a character, most significant first; ESC (1) + symbol + 0x40 for NUL, ESC, CR and "<".
     // decodeTo(m) decodes the first m bytes (sections are laid out in the order the page needs them).
-    const text = $("explorer-data").textContent, out = new Uint8Array(Math.floor(text.length * 7 / 8));
-    let n = 0, acc = 0, bits = 0, k = 0;
+    const text = new TextEncoder().encode($("explorer-data").textContent);   // ASCII: one byte a character
+    const out = new Uint8Array(Math.floor(text.length * 7 / 8));
+    const state = { n: 0, acc: 0, bits: 0, k: 0 };
     return function decodeTo(m) {
-      for (; n < m && k < text.length; k++) {
-        let s = text.charCodeAt(k);
-        if (s === 1) s = text.charCodeAt(++k) - 0x40;
+      let { n, acc, bits, k } = state;            // locals in the loop: several times faster than closure slots
+      const length = text.length;
+      for (; n < m && k < length; k++) {
+        let s = text[k];
+        if (s === 1) s = text[++k] - 0x40;
         if (s > 127 || s < 0) throw new Error("the page's data was altered at character " + k);
         acc = ((acc << 7) | s) & 0x3FFF;
         bits += 7;
         if (bits >= 8) { bits -= 8; out[n++] = (acc >> bits) & 255; }
       }
+      Object.assign(state, { n, acc, bits, k });
       return out;
     };
   }
@@ -50,30 +54,24 @@
     return out;
   }
 
-  function unpackNibbles(packed, m) {
-    const out = new Uint8Array(m);
-    for (let k = 0; k < m; k++) out[k] = (packed[k >> 1] >> ((k & 1) << 2)) & 15;
-    return out;
-  }
-
-  function outputGate(h, c, residual) {
+  function outputGate(j) {       // neuron j's output-gate codes, decoded when first needed
     // the prediction of report/explorer_encoding.predict_output_gate, operation for operation
-    const L = Q.o.levels, clip = Q.o.tanh_clip, small = Q.o.small_tanh, out = new Uint8Array(N * H);
-    for (let j = 0; j < H; j++) {
-      const sh = Q.h.scale[j], sc = Q.c.scale[j];
-      for (let t = 0, k = j * N; t < N; t++, k++) {
-        const x = c[k] * sc;
-        let th;
-        if (x > clip) th = 1;
-        else if (x < -clip) th = -1;
-        else { const x2 = x * x; th = x * (27 + x2) / (27 + 9 * x2); }
-        const ratio = Math.abs(th) < small ? 0.5 : (h[k] * sh) / th;
-        let code = Math.floor(ratio * L + 0.5);
-        code = code < 0 ? 0 : (code > L ? L : code);
-        out[k] = code + residual[k];
-      }
+    D.oCodes = D.oCodes || [];
+    if (D.oCodes[j]) return D.oCodes[j];
+    const L = Q.o.levels, clip = Q.o.tanh_clip, small = Q.o.small_tanh, out = new Uint8Array(N);
+    const sh = Q.h.scale[j], sc = Q.c.scale[j], h = D.h, c = D.c, residual = D.oResidual;
+    for (let t = 0, k = j * N; t < N; t++, k++) {
+      const x = c[k] * sc;
+      let th;
+      if (x > clip) th = 1;
+      else if (x < -clip) th = -1;
+      else { const x2 = x * x; th = x * (27 + x2) / (27 + 9 * x2); }
+      const ratio = Math.abs(th) < small ? 0.5 : (h[k] * sh) / th;
+      let code = Math.floor(ratio * L + 0.5);
+      code = code < 0 ? 0 : (code > L ? L : code);
+      out[t] = code + residual[k];
     }
-    return out;
+    return (D.oCodes[j] = out);
   }
 
   async function sections(bytes, names) {
@@ -113,9 +111,9 @@
     const t0 = performance.now();
     const raw = await sections(decodeTo(sectionsEnd(REST)), REST);
     D.c = new Int8Array(raw.c.buffer, 0, raw.c.length);
-    D.i = unpackNibbles(raw.i, N * H);
-    D.f = unpackNibbles(raw.f, N * H);
-    D.o = outputGate(D.h, D.c, new Int8Array(raw.o.buffer, 0, raw.o.length));
+    D.i = raw.i;                                // two 4-bit codes a byte, low nibble first
+    D.f = raw.f;
+    D.oResidual = new Int8Array(raw.o.buffer, 0, raw.o.length);
     D.ablTokens = new Uint32Array(raw.ablation_tokens.buffer, 0, raw.ablation_tokens.length / 4);
     D.ablTo = labels(raw.ablation_to);
     D.complete = true;
@@ -134,7 +132,8 @@
     if (q === "h") return D.h[k] * Q.h.scale[j];
     if (q === "c") return D.c[k] * Q.c.scale[j];
     if (q === "contribution") return W[label][j] * D.h[k] * Q.h.scale[j];
-    return D[q][k] / Q[q].levels;
+    if (q === "o") return outputGate(j)[t] / Q.o.levels;
+    return ((D[q][k >> 1] >> ((k & 1) << 2)) & 15) / Q[q].levels;      // i, f
   }
 
   function within(q, j, label) {
