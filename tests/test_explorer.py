@@ -161,7 +161,8 @@ def test_the_run_writes_a_page_of_seed_0_on_dev(quick_run):
     seed0 = analysis_of(quick_run, 0)
     assert set(meta["ablation"]) == set(seed0["ablation"]) == {"output", "recurrent"}
     for mode, entries in meta["ablation"].items():
-        assert meta["ablation"][mode]["ks"] == sorted(int(k) for k in next(iter(seed0["ablation"][mode]["top"].values())))
+        run_ks = next(iter(seed0["ablation"][mode]["top"].values()))
+        assert meta["ablation"][mode]["ks"] == sorted(int(k) for k in run_ks)
         assert set(entries["entries"]) == set(seed0["ablation"][mode]["top"])
     assert set(meta["measures"]) >= {"xin", "competitor", "grad_x_act", "measured"}
     np.testing.assert_array_equal(matrix(meta["measures"]["xin"]), matrix(seed0["sensitivity"]))
@@ -252,10 +253,11 @@ def test_the_page_files_are_package_data():
     for f in files:
         assert any(fnmatch(f"explorer_page/{f.name}", pattern) for pattern in config["lstm_numpy.report"]), f.name
         f.read_text(encoding="ascii")      # the page is ASCII
-    installed = [str(p) for p in metadata.files("lstm_numpy") or []]
-    if any(p.endswith("report/explorer.py") for p in installed):    # a regular install (CI's), not an editable one
-        for name in explorer.PAGE_FILES:
-            assert any(p.endswith(f"report/explorer_page/{name}") for p in installed), name
+    for dist in metadata.distributions(name="lstm_numpy"):      # a wheel install (CI's): its RECORD lists them
+        record, direct = dist.read_text("RECORD"), json.loads(dist.read_text("direct_url.json") or "{}")
+        if record and not direct.get("dir_info", {}).get("editable"):
+            for name in explorer.PAGE_FILES:
+                assert f"lstm_numpy/report/explorer_page/{name}" in record, name
 
 
 # ------------------------------------------------------------ the page, in a real browser
@@ -321,7 +323,8 @@ def test_the_page_in_chromium(request, tmp_path):
         page.goto(page_path.as_uri())
         page.wait_for_function("document.body.dataset.complete === '1' || "
                                "document.getElementById('status').classList.contains('error')", timeout=60_000)
-        assert not problems and page.get_attribute("#status", "class") != "error", (problems, page.inner_text("#status"))
+        status = page.inner_text("#status")
+        assert not problems and page.get_attribute("#status", "class") != "error", (problems, status)
         about = page.inner_text("#about")
         for words in (meta["about"]["model"], f"Seed {run.seed}", "Split: dev", f"{run.states.n_tokens:,} tokens"):
             assert words in about, (words, about)
@@ -334,7 +337,8 @@ def test_the_page_in_chromium(request, tmp_path):
         neuron = int(rank_neurons(S)[first, 1])
         assert page.input_value("#neuron") == str(neuron)
         assert page.get_attribute("#rank-table tbody tr:nth-child(2)", "class") == "current"
-        other = max((i for i in range(len(labels)) if i != first and np.isfinite(S[i]).any()), key=lambda i: np.nanmax(S[i]))
+        other = max((i for i in range(len(labels)) if i != first and np.isfinite(S[i]).any()),
+                    key=lambda i: np.nanmax(S[i]))
         page.select_option("#rank-label", str(other))
         assert_rows(rows_of(page), S, S, other)
         for name in meta["measures"]:

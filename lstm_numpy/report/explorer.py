@@ -39,7 +39,7 @@ from .explorer_run import load_run
 
 FORMAT = "lstm_numpy.explorer"
 VERSION = 1
-PAGE_FILES = ("explorer.html", "explorer.css", "explorer.js")
+PAGE_FILES = ("explorer.html", "explorer.css", "explorer_decode.js", "explorer.js")
 META_TAG = b'<script type="application/json" id="explorer-meta">'
 DATA_TAG = b'<script type="application/octet-stream" id="explorer-data">'
 MEASURE_TITLES = {      # what the page calls the rankings of analysis.measures; a new one shows under its own name
@@ -115,7 +115,7 @@ def build_page(about, label_names, split, states, activity, W, b, measures, rank
     title = "".join(ch if ch.isascii() and ch.isprintable() and ch not in "<>&{}" else "?" for ch in about["title"])
     head = head.replace("{{TITLE}}", title).replace("{{CSS}}", template["explorer.css"])
     head = head.replace("{{META}}", json_for_script(meta))          # last: the data may contain anything
-    tail = tail.replace("{{JS}}", template["explorer.js"])
+    tail = tail.replace("{{JS}}", template["explorer_decode.js"] + "\n" + template["explorer.js"])
     return head.encode("ascii") + to_ascii(blob) + tail.encode("ascii")
 
 
@@ -156,8 +156,11 @@ def describe_model(config, preset=None):
     kind = (f"BiLSTM, {config.hidden} neurons per direction ({config.output_size} in all; "
             f"0-{config.hidden - 1} forward, {config.hidden}-{config.output_size - 1} backward)"
             if config.bidirectional else f"LSTM, {config.hidden} neurons")
-    extras = [f"character CNN {config.char_filters} filters" for _ in [0] if config.char_filters > 0]
-    extras += [f"affix embeddings {config.affix_dim}" for _ in [0] if config.affix_dim > 0]
+    extras = []
+    if config.char_filters > 0:
+        extras.append(f"character CNN {config.char_filters} filters")
+    if config.affix_dim > 0:
+        extras.append(f"affix embeddings {config.affix_dim}")
     return f"{preset + ': ' if preset else ''}{kind}" + (f", {', '.join(extras)}" if extras else "")
 
 
@@ -166,9 +169,10 @@ def about_page(run_name, metrics, config, seed, group_by, dev_path):
     by_seed = (metrics.get("by_seed") or {}).get(str(seed), {})
     dev_acc = (by_seed.get("dev") or {}).get("token_acc")
     decode = config.decode
-    return {"title": f"{run_name}, seed {seed}", "run": run_name, "model": describe_model(config, metrics.get("preset")),
-            "seed": seed, "split": "dev", "data": f"{metrics.get('data')}: {dev_path}",
-            "command": metrics.get("command", ""), "dev_token_acc": dev_acc,
+    return {"title": f"{run_name}, seed {seed}", "run": run_name,
+            "model": describe_model(config, metrics.get("preset")), "seed": seed, "split": "dev",
+            "data": f"{metrics.get('data')}: {dev_path}", "command": metrics.get("command", ""),
+            "dev_token_acc": dev_acc,
             "prediction": "argmax of the logits (what the analysis reads" +
                           (f"; the run's scores read {decode} decoding)" if decode != "argmax" else ")"),
             "group_by": group_by}

@@ -112,7 +112,8 @@ def build_sections(arrays):
     """{name: bytes or ndarray} -> (blob bytes, {name: [offset, length, raw_length]}), each gzip'd."""
     blob, index, offset = [], {}, 0
     for name, value in arrays.items():
-        raw = value if isinstance(value, bytes) else np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<")).tobytes()
+        raw = value if isinstance(value, bytes) else \
+            np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<")).tobytes()     # little-endian, as JS reads
         packed = gzip.compress(raw, compresslevel=9, mtime=0)
         index[name] = [offset, len(packed), len(raw)]
         blob.append(packed)
