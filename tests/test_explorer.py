@@ -237,6 +237,10 @@ def test_a_bad_run_directory_is_one_line_and_status_2(quick_run, tmp_path, capsy
     copy = tmp_path / "copy"
     shutil.copytree(quick_run, copy, ignore=shutil.ignore_patterns("*.html", "figures"))
     fails([copy, "--seed", "7"], "seed")
+    analysis = (copy / "analysis.json").read_text()
+    (copy / "analysis.json").write_text('{"seeds": [0], "per_seed": [{"seed": 0}]}')
+    fails([copy], "not an analysis")
+    (copy / "analysis.json").write_text(analysis)
     (copy / "seed0" / "best.npz").write_bytes(b"not a checkpoint")
     fails([copy], "best.npz")
     (copy / "analysis.json").unlink()
@@ -244,6 +248,19 @@ def test_a_bad_run_directory_is_one_line_and_status_2(quick_run, tmp_path, capsy
     result = subprocess.run([sys.executable, "-m", "lstm_numpy.report.explorer", str(tmp_path / "nowhere")],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_a_run_that_did_not_record_its_files_reads_them_from_its_command(quick_run, tmp_path, capsys):
+    copy = tmp_path / "old"
+    shutil.copytree(quick_run, copy, ignore=shutil.ignore_patterns("*.html", "*.png", "figures"))
+    metrics = json.loads((copy / "metrics.json").read_text())
+    del metrics["splits"]                   # as metrics.json was before it kept each split's file
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    assert explorer.main([str(copy)]) == 0
+    out = capsys.readouterr().out
+    assert "does not record its files" in out and str(copy / "data") in out
+    meta, _ = explorer.read_page(copy / "explorer.html")
+    assert meta["about"]["data"].endswith(str((copy / "data" / "dev.txt").resolve()))
 
 
 def test_the_page_files_are_package_data():

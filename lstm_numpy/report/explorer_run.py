@@ -72,6 +72,9 @@ def _data_paths(run_dir, metrics, data_dir, notes):
     if kind in GENERATED:       # written into the run directory; read back, never regenerated
         folder = Path(data_dir) if data_dir else run_dir / "data"
         recorded = {s: Path(v["path"]) for s, v in (metrics.get("splits") or {}).items()}
+        if not recorded and not data_dir:
+            notes.append(f"note: {run_dir / 'metrics.json'} does not record its files (a run from before it did); "
+                         f"reading the corpus the run generated in {folder}")
         paths = {s: recorded[s] if s in recorded and recorded[s].is_file() and not data_dir else folder / f"{s}.txt"
                  for s in ("train", "dev", "test")}
         return "columns", paths
@@ -125,9 +128,14 @@ def load_run(run_dir, seed=None, data_dir=None):
     seed = seeds[0] if seed is None and seeds else seed
     if seed not in seeds:
         raise UsageError(f"{run_dir} has the seeds {seeds}, not {seed}")
-    per_seed = analysis.get("per_seed") or [{"seed": seeds[0], "sensitivity": analysis["sensitivity"]["matrix"],
-                                             "ablation": analysis["ablation"]}]
-    entry = next((p for p in per_seed if p.get("seed") == seed), None)
+    try:        # analysis.json before it kept every seed: the first seed's numbers at the top level
+        per_seed = analysis.get("per_seed") or [{"seed": seeds[0], "sensitivity": analysis["sensitivity"]["matrix"],
+                                                 "ablation": analysis["ablation"]}]
+        entry = next((p for p in per_seed if p.get("seed") == seed), None)
+        if entry is not None and not (entry["sensitivity"] and isinstance(entry["ablation"], dict)):
+            raise TypeError("no sensitivity or ablation")
+    except (KeyError, TypeError, AttributeError) as err:
+        raise UsageError(f"{run_dir / 'analysis.json'}: not an analysis this package wrote ({err})") from None
     if entry is None:
         raise UsageError(f"{run_dir / 'analysis.json'} has no analysis of seed {seed}")
     params, config, vocab, labels = load_tagger(run_dir / f"seed{seed}" / "best")
