@@ -169,12 +169,13 @@ def about_page(run_name, metrics, config, seed, group_by, dev_path):
     by_seed = (metrics.get("by_seed") or {}).get(str(seed), {})
     dev_acc = (by_seed.get("dev") or {}).get("token_acc")
     decode = config.decode
+    chunking = (metrics.get("label_scheme") or {}).get("chunking", True)     # plain tags: constrained = argmax
     return {"title": f"{run_name}, seed {seed}", "run": run_name,
             "model": describe_model(config, metrics.get("preset")), "seed": seed, "split": "dev",
             "data": f"{metrics.get('data')}: {dev_path}", "command": metrics.get("command", ""),
             "dev_token_acc": dev_acc,
             "prediction": "argmax of the logits (what the analysis reads" +
-                          (f"; the run's scores read {decode} decoding)" if decode != "argmax" else ")"),
+                          (f"; the run's scores read {decode} decoding)" if decode != "argmax" and chunking else ")"),
             "group_by": group_by}
 
 
