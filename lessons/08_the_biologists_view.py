@@ -35,9 +35,9 @@ Run it (from the repository root, after ``pip install .``)::
 
     python lessons/08_the_biologists_view.py
 
-Runtime: about 4 seconds once the tagger of ``_quick.trained_tagger`` is
+Runtime: about 5 seconds once the tagger of ``_quick.trained_tagger`` is
 cached in lessons/out/ (lesson 07 trains it; about 20 s more otherwise; quick
-mode: about 4 seconds).
+mode: about 3 seconds).
 
 Dimension legend: n tokens of the dev split, H neurons, K labels.
 """
