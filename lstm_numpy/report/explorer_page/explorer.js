@@ -192,13 +192,19 @@
     const z = logits(t), p = D.pred[t];
     let rival = D.gold[t] !== p ? D.gold[t] : -1;
     if (rival < 0) for (let i = 0; i < K; i++) if (i !== p && (rival < 0 || z[i] > z[rival])) rival = i;
+    if (rival < 0) return;                          // a single label: nothing to compare with
     const pushes = [];
-    for (let j = 0; j < H; j++) pushes.push([j, (W[p][j] - W[rival][j]) * value("h", j, t)]);
+    let bound = 0;                                  // how far the rounding of h can move the margin
+    for (let j = 0; j < H; j++) {
+      pushes.push([j, (W[p][j] - W[rival][j]) * value("h", j, t)]);
+      bound += Math.abs(W[p][j] - W[rival][j]) * Q.h.within[j];
+    }
     pushes.sort((a, b) => b[1] - a[1]);
     const why = D.gold[t] !== p ? "the gold label " : "the runner-up ";
     $("token-info").innerHTML = "<b>" + esc(D.words[t]) + "</b> (token " + t + "): predicted " + esc(LABELS[p]) +
       ", gold " + esc(LABELS[D.gold[t]]) + ". Logit margin over " + why + esc(LABELS[rival]) + ": " +
-      fmtScore(z[p] - z[rival]) + " (from the rounded h). Neurons that push " + esc(LABELS[p]) + " over " +
+      fmtScore(z[p] - z[rival]) + " &plusmn; " + bound.toPrecision(2) + " (from the rounded h). Neurons that push " +
+      esc(LABELS[p]) + " over " +
       esc(LABELS[rival]) + " most, (W[" + esc(LABELS[p]) + ", j] - W[" + esc(LABELS[rival]) + ", j]) h_j:<br>" +
       pushes.slice(0, 5).map(([j, v]) => '<a href="#" data-neuron="' + j + '">' + j + "</a> " + fmtScore(v)).join(", ");
   }
@@ -352,8 +358,8 @@
       " sentences, " + N.toLocaleString("en") + " tokens), " + a.data + ". Seed " + a.seed +
       (a.dev_token_acc !== null && a.dev_token_acc !== undefined ? ", dev token accuracy " + a.dev_token_acc.toFixed(4) : "") +
       ". Predicted label: the " + a.prediction + ".";
-    $("footer").textContent = "Command: " + a.command + ". Written by lstm_numpy; h and c are stored to 8 bits with a scale " +
-      "per neuron, the gates to 4 bits (hover: every value with its rounding bound). Decoded in " +
+    $("footer").textContent = "Command: " + a.command + ". Written by lstm_numpy; h is stored to 8 bits and c to 7 bits, " +
+      "each with a scale per neuron, the gates to 4 bits (hover: every value with its rounding bound). Decoded in " +
       timings.decode_ms.toFixed(0) + " ms.";
     options($("neuron"), [...Array(H).keys()].map((j) => { const t = topLabel(j); return [j, neuronName(j) + (t >= 0 ? ", top " + LABELS[t] : "")]; }));
     const labelOptions = LABELS.map((l, i) => [i, l]);
