@@ -16,36 +16,51 @@ Goal
     biologist sees only the gap; the sensitivity also asks whether the next
     layer listens.
 
+    Then open the same tagger in the explorer (explorer.html, one file, any
+    browser, no server): every dev token coloured by one neuron, the gold and
+    predicted label under each word, and what ablating a label's top neurons
+    changes, token by token.
+
 What you will see
     For three specialized and three unspecialized neurons: the label each
     pushes most, its sensitivity, its mean activation on that label vs on
     other tokens, and its largest output weight; e.g. "neuron 11 (top label
     I-PER, S=+1.10): mean h on I-PER -0.76 vs +0.71 elsewhere, gap -1.47";
     the figure ``lessons/out/08_tuning_curves.png`` (one panel per neuron,
-    a box per label, the neuron's top label in red).
+    a box per label, the neuron's top label in red); then
+    ``lessons/out/08_explorer.html``, its size, and what to look at in it
+    (run without LSTM_NUMPY_QUICK on a desktop, the lesson opens it in your browser).
 
 Run it (from the repository root, after ``pip install .``)::
 
     python lessons/08_the_biologists_view.py
 
-Runtime: about 4 seconds once the tagger of ``_quick.trained_tagger`` is
+Runtime: about 5 seconds once the tagger of ``_quick.trained_tagger`` is
 cached in lessons/out/ (lesson 07 trains it; about 20 s more otherwise; quick
-mode: about 4 seconds).
+mode: about 3 seconds).
 
 Dimension legend: n tokens of the dev split, H neurons, K labels.
 """
+import os
+import sys
 import warnings
+import webbrowser
 
 import numpy as np
-from _quick import OUT, pin_threads, trained_tagger
+from _quick import OUT, QUICK, pin_threads, trained_tagger
 
+from lstm_numpy.analysis.measures import all_measures
 from lstm_numpy.analysis.sensitivity import xin_sensitivity
 from lstm_numpy.analysis.states import collect_states
-from lstm_numpy.report import plots
+from lstm_numpy.analysis.sweep import run_ablation_sweep
+from lstm_numpy.analysis.token_ablation import accuracy_drop
+from lstm_numpy.report import explorer, plots
+from lstm_numpy.report.explorer_encoding import decode_activity
 
 rng = np.random.default_rng(0)      # nothing is random below; kept for the lessons' common form
 pin_threads()                      # one BLAS thread, one Numba thread (see lesson 05)
 warnings.filterwarnings("ignore", message=".*have no tokens")   # NaN rows: labels never predicted (quick mode)
+warnings.filterwarnings("ignore", message=".*have no ranking")  # ... which the ablation sweep then skips
 
 # ---------------------------------------------------------------------------
 # 1. Activations and sensitivity, tokens grouped by predicted label
@@ -117,4 +132,49 @@ for j, gap in zip(specialized, specialized_gaps):
     top = int(np.nanargmax(S[:, j]))
     assert np.isclose(S[top, j], W[top, j] * gap), "S = W x activation gap"
 assert figure.exists()
+
+# ---------------------------------------------------------------------------
+# 5. The biologist's microscope: every token, one neuron at a time
+# ---------------------------------------------------------------------------
+# The explorer shows what the run measured, so measure it as a run does: every
+# ranking, and the output-mode sweep that ablates each label's top-k neurons.
+b = params["out.b"].astype(np.float64)
+measures = all_measures(states, W, b, group_by="predicted", backend=config.backend)
+sweep = run_ablation_sweep(params, config, None, labels, states, S, modes=("output",), ks=(1, 3, 5), n_random=0,
+                           single_neuron=False, progress=False)
+about = explorer.about_page("lesson 08", {"data": "generated", "preset": "bilstm",
+                                          "command": "python lessons/08_the_biologists_view.py"},
+                            config, 0, "predicted", "lessons/out/generated/dev.txt")
+page = explorer.write_explorer(OUT / "08_explorer.html", params, config, prepared.splits["dev"], labels, measures,
+                               "xin", sweep["summary"], about, states, "predicted")
+top = int(np.nanargmax(S[:, most]))
+assert int(np.nanargmax(S[top])) == most, "the most specialized neuron leads its top label's list"
+print(f"\nwrote {page} ({page.stat().st_size / 1e3:.0f} kB): open it in any browser (file://, no server). Look at:")
+print(f"  1. 'Neurons by label', label {labels[top]}: neuron {most} leads the list; its tuning curve has the red box "
+      f"({labels[top]}) apart from the grey ones. Click its row.")
+print(f"  2. Colour by 'contribution W[i, j] h_j' with label i = {labels[top]}: the {labels[top]} words light up; "
+      f"hover one for h, c and the gates (each with its rounding).")
+print(f"  3. Pick neuron {least} (least specialized): its h still moves, but its contribution stays pale.")
+print("  4. Tick 'only sentences with errors' and click a word marked red: the neurons that pushed the wrong label.")
+print(f"  5. Ablate {labels[top]} with k = 3: the tokens whose prediction flips, and the accuracy drop.")
+
+# The page stores h to 8 bits per neuron: decode it as the page does and compare.
+meta, section = explorer.read_page(page)
+shown = decode_activity(section, meta["quant"], states.n_tokens, H)
+rounding = np.asarray(meta["quant"]["h"]["within"])
+print(f"page's h vs the tagger's: largest error {np.abs(shown['h'] - states.hidden).max():.4f} "
+      f"(stated rounding at most {rounding.max():.4f})")
+assert (np.abs(shown["h"] - states.hidden) <= rounding + 1e-6).all()
+# ... and its ablated tokens give the sweep's accuracy drop
+entry = meta["ablation"]["output"]["entries"][labels[top]]["3"]
+gaps = np.frombuffer(section("ablation_tokens"), dtype=np.uint32).astype(np.int64)
+part = slice(entry["offset"], entry["offset"] + entry["count"])
+to = np.frombuffer(section("ablation_to"), dtype=np.uint8)[part]
+page_drop = accuracy_drop(states.gold, states.pred, np.cumsum(gaps[part]), to, top)
+print(f"{labels[top]} top-3 output ablation: {entry['count']} tokens change, accuracy drop "
+      f"{100 * page_drop:.2f} points from the page's tokens, {100 * entry['run_drop']:.2f} in the sweep")
+assert np.isclose(page_drop, entry["run_drop"])
+desktop = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32")
+if not QUICK and desktop:        # a terminal-only machine would get a text browser that waits for you
+    webbrowser.open(page.resolve().as_uri())
 print("\nall checks passed")

@@ -28,6 +28,7 @@ from .evaluation.metrics import format_entity_f1
 from .evaluation.scores import token_accuracy
 from .labels import is_chunking
 from .pipeline import load_splits, load_tagger, make_config, normalise_labels, prepare, train_tagger
+from .report.explorer import write_run_explorer
 from .report.outputs import write_outputs
 from .training.loop import TrainConfig
 
@@ -177,6 +178,10 @@ def run(args, command="python run.py"):
                       {**config.to_dict(), "preset": args.preset})
         metrics["analysis_seconds"] = time.perf_counter() - analysis_start
         print(f"wrote {out}/report.md and {out}/analysis.json")
+        explorer_start = time.perf_counter()
+        page = write_run_explorer(out, params, config, prepared.splits["dev"], labels, models[0], metrics, seeds[0])
+        metrics["explorer_seconds"] = time.perf_counter() - explorer_start
+        print(f"wrote {page} ({page.stat().st_size / 1e6:.2f} MB, seed {seeds[0]} on dev; open it in a browser)")
     metrics["total_seconds"] = time.perf_counter() - start
     atomic_write_json(out / "metrics.json", metrics)
 
