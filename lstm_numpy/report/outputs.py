@@ -103,6 +103,8 @@ def write_outputs(out_dir, models, comparison, label_names, command, seeds, metr
         context["consistency"] = comparison["pairwise"]
     context["sections"] = _comparison_sections(first, label_names)
     context["files"] = {
+        "explorer.html (the neuron explorer: every dev token, neuron by neuron; open it in a browser)":
+            out_dir / "explorer.html",
         "analysis.json (every number above)": out_dir / "analysis.json",
         "ablation.csv (one row per ablation)": out_dir / "ablation.csv",
         "metrics.json (scores, configuration, timings)": out_dir / "metrics.json",
