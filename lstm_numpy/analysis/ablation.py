@@ -25,9 +25,12 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backend import get_backend
+from ..data.batching import iterate_batches
 from ..evaluation.entities import EntityCounts, prf_from_counts, sentence_edges
 from ..evaluation.scores import prf_from_confusion
 from ..labels import chunk_tables, is_chunking
+from ..model.layers import linear_forward
+from ..model.tagger import embed_tokens, run_lstm
 from .states import collect_states
 
 
@@ -75,6 +78,39 @@ def ablate_recurrent(params, config, split, neurons, batch_size=256):
     """Predictions (n,) int64 with ``neurons`` clamped to zero inside the LSTM."""
     keep_mask = keep_all_but(config.output_size, neurons, np.dtype(config.dtype))
     return collect_states(params, config, split, batch_size, keep_mask=keep_mask).pred
+
+
+def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, max_rows=8192):
+    """Predictions (M, n) int64: row m with ``neuron_sets[m]`` clamped to zero inside the LSTM.
+
+    The same predictions as ``[ablate_recurrent(params, config, split, s) for s in neuron_sets]``
+    in far fewer, larger LSTM steps: each batch of sentences is embedded once, then stacked
+    once per neuron set (up to ``max_rows`` rows at a time, set-major), so that each time step
+    is one product over (sets x sentences) rows with a keep mask per row.
+    """
+    backend = get_backend(config.backend)
+    dtype = np.dtype(config.dtype)
+    masks = np.stack([keep_all_but(config.output_size, s, dtype) for s in neuron_sets])   # (M, Hout)
+    lengths = np.array([len(w) for w in split.words], dtype=np.int64)                     # (S,)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    preds = np.zeros((len(masks), int(lengths.sum())), dtype=np.int64)
+    W, b = params["out.W"], params["out.b"]
+    for index, batch in iterate_batches(split, batch_size):
+        x, _ = embed_tokens(params, config, batch, backend)                # (N, T, E), as in eval mode
+        N = x.shape[0]
+        row_lengths = lengths[index]            # flat slots of the batch's real tokens, as in collect_states
+        where = np.repeat(starts[index] - np.concatenate([[0], np.cumsum(row_lengths)[:-1]]), row_lengths) \
+            + np.arange(int(row_lengths.sum()))
+        per_pass = max(1, max_rows // N)
+        for m0 in range(0, len(masks), per_pass):
+            m1 = min(len(masks), m0 + per_pass)
+            sets = m1 - m0
+            hidden, _ = run_lstm(params, config, np.tile(x, (sets, 1, 1)), np.tile(batch.mask, (sets, 1)),
+                                 backend, np.repeat(masks[m0:m1], N, axis=0))              # (sets*N, T, Hout)
+            z, _ = linear_forward(hidden, W, b)
+            for m in range(sets):
+                preds[m0 + m, where] = z[m * N:(m + 1) * N][batch.mask].argmax(axis=1)
+    return preds
 
 
 # ------------------------------------------------------------ scoring

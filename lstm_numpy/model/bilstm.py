@@ -54,8 +54,8 @@ def bilstm_forward(x, mask, params_f, params_b, backend, keep_mask=None):
     """x (N, T, D), mask (N, T); params_* dicts with Wx (D, 4H), Wh (H, 4H), b (4H,);
     backend: an ``lstm_numpy.backend.Backend`` (its LSTM kernels run both directions).
 
-    Initial states are zero.  keep_mask (2H,) or None: 1 keeps a neuron, 0 clamps it
-    to zero inside the recurrence; the first H are the forward direction's.
+    Initial states are zero.  keep_mask (2H,), (N, 2H) or None: 1 keeps a neuron, 0 clamps
+    it to zero inside the recurrence; the first H are the forward direction's.
     Returns (out (N, T, 2H), cache).
     """
     N, T, _ = x.shape
@@ -63,7 +63,7 @@ def bilstm_forward(x, mask, params_f, params_b, backend, keep_mask=None):
     zeros = np.zeros((N, H), dtype=x.dtype)
     keep_f = keep_b = None
     if keep_mask is not None:
-        keep_f, keep_b = keep_mask[:H], keep_mask[H:]
+        keep_f, keep_b = keep_mask[..., :H], keep_mask[..., H:]      # (2H,) or one mask per sentence (N, 2H)
     rev = reverse_index(mask)
     out_f, _, cache_f = backend.lstm_forward(x, mask, zeros, zeros, params_f["Wx"], params_f["Wh"], params_f["b"],
                                              keep_f)

@@ -57,7 +57,7 @@ class LSTMCache(NamedTuple):
     gates (N, T, 4H): activated i, f, g, o;
     h (N, T, H), c (N, T, H): carried states after each step (h_t, c_t);
     tanh_c (N, T, H): tanh(c_new) of each step;
-    keep (H,): the neuron mask used (ones when nothing is ablated).
+    keep (H,) or (N, H): the neuron mask used (ones when nothing is ablated).
     """
 
     x: np.ndarray
@@ -119,12 +119,13 @@ def check_float(x, backend):
         raise ValueError(f"x must be float32 or float64 for the {backend} backend, got {x.dtype}")
 
 
-def neuron_mask(keep, H, dtype):
-    """keep (H,) or None -> a (H,) array of ``dtype`` (ones for None), shape checked
-    (the compiled kernels do not bounds-check)."""
+def neuron_mask(keep, H, dtype, N=None):
+    """keep (H,), (N, H) (one mask per sentence, ``N`` given) or None -> an array of ``dtype``
+    (ones (H,) for None), shape checked (the compiled kernels do not bounds-check)."""
     keep = np.ones(H, dtype=dtype) if keep is None else np.asarray(keep, dtype=dtype)
-    if keep.shape != (H,):
-        raise ValueError(f"keep must have shape ({H},), got {keep.shape}")
+    if keep.shape != (H,) and (N is None or keep.shape != (N, H)):
+        raise ValueError(f"keep must have shape ({H},)" + ("" if N is None else f" or ({N}, {H})")
+                         + f", got {keep.shape}")
     return keep
 
 
@@ -133,8 +134,9 @@ def lstm_forward(x, mask, h0, c0, Wx, Wh, b, keep=None):
 
     x (N, T, D), mask (N, T) of 0/1 or bool, h0 (N, H), c0 (N, H),
     Wx (D, 4H), Wh (H, 4H), b (4H,), all of one float dtype;
-    keep (H,) or None: multiplies h_new at every step, so a 0 clamps that
-    neuron to zero inside the recurrence (the "recurrent" ablation).
+    keep (H,), (N, H) or None: multiplies h_new at every step, so a 0 clamps that
+    neuron to zero inside the recurrence (the "recurrent" ablation); (N, H) gives
+    each sentence its own mask (many ablations in one pass).
 
     Returns (out (N, T, H), (hT (N, H), cT (N, H)), cache): out is zero at
     padded steps; hT, cT are the states after each sentence's last real step.
@@ -142,7 +144,7 @@ def lstm_forward(x, mask, h0, c0, Wx, Wh, b, keep=None):
     check_lstm_inputs(x, mask, h0, c0, Wx, Wh, b)
     N, T, _ = x.shape
     H = Wh.shape[0]
-    keep = neuron_mask(keep, H, x.dtype)
+    keep = neuron_mask(keep, H, x.dtype, N)
     m = mask.astype(x.dtype)[:, :, None]                        # (N, T, 1)
     xw = (x.reshape(N * T, -1) @ Wx).reshape(N, T, 4 * H) + b  # (N, T, 4H)
     gates = np.empty((N, T, 4 * H), dtype=x.dtype)

@@ -177,7 +177,8 @@ def _kernels(dtype):
         """Step t of :func:`lstm_numpy.model.lstm.lstm_forward` after the matrix products.
 
         gates (N, T, 4H) holds the pre-activations of step t on entry and the
-        activated i, f, g, o on exit; mask (N, T) in the float dtype; keep (H,);
+        activated i, f, g, o on exit; mask (N, T) in the float dtype; keep (N, H), a
+        neuron mask per sentence;
         h_state, c_state (N, H) hold h_{t-1}, c_{t-1} on entry and h_t, c_t on
         exit.  Out: hs, cs, tanh_cs, out (N, T, H) at step t.  One thread per (n, j).
         """
@@ -200,7 +201,7 @@ def _kernels(dtype):
         prev_c, prev_h = c_state[n, j], h_state[n, j]
         new_c = f * prev_c + i * g
         tanh_c = math.tanh(new_c)
-        new_h = o * tanh_c * keep[j]
+        new_h = o * tanh_c * keep[n, j]
         next_c = m * new_c + (one - m) * prev_c
         next_h = m * new_h + (one - m) * prev_h
         c_state[n, j], h_state[n, j] = next_c, next_h
@@ -211,7 +212,7 @@ def _kernels(dtype):
     def _backward_step(t, dout, mask, keep, c0, gates, cs, tanh_cs, da, dh_state, dc_state):
         """Step t of :func:`lstm_numpy.model.lstm.lstm_backward` before ``da Wh^T``.
 
-        dout (N, T, H), mask (N, T) in the float dtype, keep (H,), c0 (N, H),
+        dout (N, T, H), mask (N, T) in the float dtype, keep (N, H), c0 (N, H),
         gates (N, T, 4H), cs, tanh_cs (N, T, H) from the cache.  Out: da[:, t]
         (N, 4H).  In/out: dh_state, dc_state (N, H) hold dh_t, dc_t on entry and
         on exit dc_{t-1} and the pass-through part (1 - m) dh of dh_{t-1}, to
@@ -229,7 +230,7 @@ def _kernels(dtype):
         i, f = gates[n, t, j], gates[n, t, H + j]
         g, o = gates[n, t, 2 * H + j], gates[n, t, 3 * H + j]
         tanh_c = tanh_cs[n, t, j]
-        dh_new = m * dh * keep[j]
+        dh_new = m * dh * keep[n, j]
         do = dh_new * tanh_c
         dc_new = m * dc + dh_new * o * (one - tanh_c * tanh_c)
         da[n, t, j] = dc_new * g * i * (one - i)
@@ -256,8 +257,8 @@ def _kernels(dtype):
     flag, step = types.boolean, types.int64
     return {
         "_matmul": (_matmul, types.void(a2, a2, a2, a1, flag, flag, flag, flag)),
-        "_forward_step": (_forward_step, types.void(step, a3, a2, a1, a2, a2, a3, a3, a3, a3)),
-        "_backward_step": (_backward_step, types.void(step, a3, a2, a1, a2, a3, a3, a3, a3, a2, a2)),
+        "_forward_step": (_forward_step, types.void(step, a3, a2, a2, a2, a2, a3, a3, a3, a3)),
+        "_backward_step": (_backward_step, types.void(step, a3, a2, a2, a2, a3, a3, a3, a3, a2, a2)),
         "_previous_states": (_previous_states, types.void(a2, a3, a3)),
     }
 
@@ -321,7 +322,7 @@ def lstm_forward_cuda(x, mask, h0, c0, Wx, Wh, b, keep=None):
     """:func:`lstm_numpy.model.lstm.lstm_forward` on the GPU.
 
     Same arguments (x (N, T, D), mask (N, T), h0, c0 (N, H), Wx (D, 4H),
-    Wh (H, 4H), b (4H,), keep (H,) or None), same results
+    Wh (H, 4H), b (4H,), keep (H,), (N, H) or None), same results
     (out (N, T, H), (hT, cT) (N, H), LSTMCache), as NumPy arrays in the dtype
     of x (float32 or float64).  Raises CudaUnavailableError without a GPU.
     """
@@ -331,14 +332,14 @@ def lstm_forward_cuda(x, mask, h0, c0, Wx, Wh, b, keep=None):
     N, T, D = x.shape
     H = Wh.shape[0]
     dtype = x.dtype
-    keep = neuron_mask(keep, H, dtype)
+    keep = neuron_mask(keep, H, dtype, N)
     forward_step = _kernels(dtype)["_forward_step"][0]
 
     def device(array):
         return cuda.to_device(np.ascontiguousarray(array, dtype=dtype))
 
     d_x, d_Wx, d_Wh, d_b = device(x), device(Wx), device(Wh), device(b)
-    d_mask, d_keep = device(mask), device(keep)
+    d_mask, d_keep = device(mask), device(np.broadcast_to(keep, (N, H)))   # a mask per sentence
     d_h, d_c = device(h0), device(c0)                 # (N, H): h_{t-1}, c_{t-1}, then hT, cT
     d_gates = cuda.device_array((N, T, 4 * H), dtype)
     d_hs, d_cs, d_tanh_cs, d_out = (cuda.device_array((N, T, H), dtype) for _ in range(4))
@@ -376,7 +377,7 @@ def lstm_backward_cuda(dout, dhT, dcT, cache):
     def device(array):
         return cuda.to_device(np.ascontiguousarray(array, dtype=dtype))
 
-    d_dout, d_mask, d_keep, d_c0 = device(dout), device(mask), device(keep), device(c0)
+    d_dout, d_mask, d_keep, d_c0 = device(dout), device(mask), device(np.broadcast_to(keep, (N, H))), device(c0)
     d_gates, d_cs, d_tanh_cs, d_Wh = device(gates), device(cs), device(tanh_cs), device(Wh)
     d_dh = cuda.to_device(np.zeros((N, H), dtype)) if dhT is None else device(dhT)
     d_dc = cuda.to_device(np.zeros((N, H), dtype)) if dcT is None else device(dcT)
