@@ -29,7 +29,7 @@ from lstm_numpy.analysis.activity import collect_activity, direction_of
 from lstm_numpy.analysis.rankings import rank_neurons
 from lstm_numpy.analysis.states import collect_states
 from lstm_numpy.analysis.token_ablation import accuracy_drop
-from lstm_numpy.data.batching import encode_corpus, features_for
+from lstm_numpy.data.batching import features_for
 from lstm_numpy.data.generated import generate_corpus
 from lstm_numpy.data.readers import read_conll
 from lstm_numpy.model.tagger import init_tagger
