@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..backend import get_backend
 from ..data.batching import iterate_batches
@@ -80,7 +81,7 @@ def ablate_recurrent(params, config, split, neurons, batch_size=256):
     return collect_states(params, config, split, batch_size, keep_mask=keep_mask).pred
 
 
-def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, max_rows=8192):
+def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, max_rows=8192, progress=False):
     """Predictions (M, n) int64: row m with ``neuron_sets[m]`` clamped to zero inside the LSTM.
 
     The same predictions as ``[ablate_recurrent(params, config, split, s) for s in neuron_sets]``
@@ -95,7 +96,9 @@ def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, ma
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     preds = np.zeros((len(masks), int(lengths.sum())), dtype=np.int64)
     W, b = params["out.W"], params["out.b"]
-    for index, batch in iterate_batches(split, batch_size):
+    batches = iterate_batches(split, batch_size)
+    for index, batch in tqdm(batches, desc=f"recurrent ablation ({len(masks)} neuron sets at once)",
+                             total=-(-len(lengths) // batch_size), disable=not progress):
         x, _ = embed_tokens(params, config, batch, backend)                # (N, T, E), as in eval mode
         N = x.shape[0]
         row_lengths = lengths[index]            # flat slots of the batch's real tokens, as in collect_states
@@ -190,9 +193,9 @@ def single_neuron_sweep(states, W, b, mode="output", params=None, config=None, s
     scorer = Scorer(states, [f"L{i}" for i in range(K)], backend)   # plain names: no entity scoring
     cache = output_cache(states, W, b, backend) if mode == "output" else None
     token_drop, label_drop = np.zeros(H), np.zeros((K, H))
+    reruns = ablate_recurrent_many(params, config, split, [[j] for j in range(H)]) if mode == "recurrent" else None
     for j in range(H):
-        pred = ablate_output(cache, [j]) if mode == "output" else ablate_recurrent(params, config, split, [j])
-        s = scorer.score(pred)
+        s = scorer.score(ablate_output(cache, [j]) if mode == "output" else reruns[j])
         token_drop[j] = scorer.base["token_acc"] - s["token_acc"]
         label_drop[:, j] = scorer.base["acc"] - s["acc"]
     return {"token_acc_drop": token_drop, "per_label_acc_drop": label_drop}

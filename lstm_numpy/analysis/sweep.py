@@ -28,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..backend import get_backend
-from .ablation import Scorer, ablate_output, ablate_recurrent, output_cache, single_neuron_sweep
+from .ablation import Scorer, ablate_output, ablate_recurrent_many, output_cache, single_neuron_sweep
 from .rankings import rank_neurons
 from .sensitivity import sensitivity_from_states
 
@@ -160,12 +160,15 @@ def run_ablation_sweep(params, config, split, label_names, states, ranking=None,
     cache = output_cache(states, W, b, backend) if "output" in modes else None
     records, single = [], {}
     for mode in modes:
+        keys = [tuple(sorted(int(j) for j in neurons)) for *_, neurons in plan]
+        if mode == "recurrent":     # every set at once: each LSTM step runs all of them (ablate_recurrent_many)
+            unique = list(dict.fromkeys(keys))
+            rerun = dict(zip(unique, ablate_recurrent_many(params, config, split, unique, progress=progress)))
         scored = {}   # neuron set -> scores (small): control sets repeat other labels' top sets
-        for strategy, label, k, draw, c, neurons in tqdm(plan, desc=f"ablation ({mode})", disable=not progress):
-            key = tuple(sorted(int(j) for j in neurons))
+        for (strategy, label, k, draw, c, _), key in tqdm(list(zip(plan, keys)), desc=f"ablation ({mode})",
+                                                          disable=not progress or mode == "recurrent"):
             if key not in scored:
-                pred = ablate_output(cache, key) if mode == "output" else ablate_recurrent(params, config, split, key)
-                scored[key] = scorer.score(pred)
+                scored[key] = scorer.score(ablate_output(cache, key) if mode == "output" else rerun[key])
             record = {"mode": mode, "strategy": strategy, "k": k, "draw": draw,
                       "control": None if c is None else names[c], "neurons": list(key)}
             record.update(scorer.record(label, scored[key]))

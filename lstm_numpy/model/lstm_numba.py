@@ -149,7 +149,7 @@ def tanh_approx(x):
 def _lstm_forward_kernel(mask, b, WhT, keep, block, gates, hs, cs, tanh_cs, out, h_state, c_state):
     """Time loop of :func:`lstm_numpy.model.lstm.lstm_forward`; must equal it.
 
-    mask (N, T) in the float dtype, b (4H,), WhT (4H, H) = Wh.T contiguous, keep (H,),
+    mask (N, T) in the float dtype, b (4H,), WhT (4H, H) = Wh.T contiguous, keep (N, H) (a mask per sentence),
     block: sentences per block.
     In/out: gates (N, T, 4H) holds x Wx on entry and the activated gates on exit;
     h_state, c_state (N, H) hold h0, c0 on entry and hT, cT on exit.
@@ -207,7 +207,7 @@ def _lstm_forward_kernel(mask, b, WhT, keep, block, gates, hs, cs, tanh_cs, out,
                     prev_c, prev_h = c_state[n, j], h_state[n, j]
                     new_c = f * prev_c + i * g
                     tanh_c = _tanh(new_c)
-                    new_h = o * tanh_c * keep[j]
+                    new_h = o * tanh_c * keep[n, j]
                     next_c = m * new_c + (one - m) * prev_c
                     next_h = m * new_h + (one - m) * prev_h
                     c_state[n, j], h_state[n, j] = next_c, next_h
@@ -220,7 +220,7 @@ def _lstm_backward_kernel(dout, mask, c0, Wh, keep, gates, cs, tanh_cs, block, d
     """Time loop of :func:`lstm_numpy.model.lstm.lstm_backward` (everything before
     ``lstm_param_grads``); must equal it.
 
-    dout (N, T, H), mask (N, T) in the float dtype, c0 (N, H), Wh (H, 4H), keep (H,),
+    dout (N, T, H), mask (N, T) in the float dtype, c0 (N, H), Wh (H, 4H), keep (N, H),
     gates (N, T, 4H), cs, tanh_cs (N, T, H) from the cache; block: sentences per block.
     Out: da (N, T, 4H).  In/out: dh_state, dc_state (N, H) hold dhT, dcT on entry
     and dh0, dc0 on exit.
@@ -242,7 +242,7 @@ def _lstm_backward_kernel(dout, mask, c0, Wh, keep, gates, cs, tanh_cs, block, d
                     i, f = gates[n, t, j], gates[n, t, H + j]
                     g, o = gates[n, t, 2 * H + j], gates[n, t, 3 * H + j]
                     tanh_c = tanh_cs[n, t, j]
-                    dh_new = m * dh * keep[j]
+                    dh_new = m * dh * keep[n, j]
                     do = dh_new * tanh_c
                     dc_new = m * dc + dh_new * o * (one - tanh_c * tanh_c)
                     da[n, t, j] = dc_new * g * i * (one - i)
@@ -307,7 +307,7 @@ def lstm_forward_numba(x, mask, h0, c0, Wx, Wh, b, keep=None):
     """:func:`lstm_numpy.model.lstm.lstm_forward` with a Numba time loop.
 
     Same arguments (x (N, T, D), mask (N, T), h0, c0 (N, H), Wx (D, 4H),
-    Wh (H, 4H), b (4H,), keep (H,) or None), same results
+    Wh (H, 4H), b (4H,), keep (H,), (N, H) or None), same results
     (out (N, T, H), (hT, cT) (N, H), LSTMCache), in the dtype of x
     (float32 or float64).
     """
@@ -316,7 +316,7 @@ def lstm_forward_numba(x, mask, h0, c0, Wx, Wh, b, keep=None):
     N, T, D = x.shape
     H = Wh.shape[0]
     dtype = x.dtype
-    keep = neuron_mask(keep, H, dtype)
+    keep = neuron_mask(keep, H, dtype, N)
     gates = np.empty((N, T, 4 * H), dtype=dtype)
     np.matmul(x.reshape(N * T, D), Wx, out=gates.reshape(N * T, 4 * H))
     hs = np.empty((N, T, H), dtype=dtype)
@@ -326,7 +326,7 @@ def lstm_forward_numba(x, mask, h0, c0, Wx, Wh, b, keep=None):
     hT = np.array(h0, dtype=dtype, order="C", copy=True)
     cT = np.array(c0, dtype=dtype, order="C", copy=True)
     _lstm_forward_kernel(np.ascontiguousarray(mask, dtype=dtype), np.ascontiguousarray(b),
-                         np.ascontiguousarray(Wh.T), np.ascontiguousarray(keep), _block_size(N),
+                         np.ascontiguousarray(Wh.T), np.ascontiguousarray(np.broadcast_to(keep, (N, H))), _block_size(N),
                          gates, hs, cs, tanh_cs, out, hT, cT)
     cache = LSTMCache(x, mask, h0, c0, Wx, Wh, gates, hs, cs, tanh_cs, keep)
     return out, (hT, cT), cache
@@ -352,6 +352,6 @@ def lstm_backward_numba(dout, dhT, dcT, cache):
     dc0 = np.zeros((N, H), dtype) if dcT is None else np.array(dcT, dtype=dtype, order="C", copy=True)
     da = np.empty((N, T, 4 * H), dtype=dtype)
     c = np.ascontiguousarray
-    _lstm_backward_kernel(c(dout, dtype=dtype), c(mask, dtype=dtype), c(c0), c(Wh), c(keep, dtype=dtype),
+    _lstm_backward_kernel(c(dout, dtype=dtype), c(mask, dtype=dtype), c(c0), c(Wh), c(np.broadcast_to(keep, (N, H)), dtype=dtype),
                           c(gates), c(cs), c(tanh_cs), _block_size(N), da, dh0, dc0)
     return lstm_param_grads(da, dh0, dc0, cache)
