@@ -263,3 +263,14 @@ def test_char_cnn_matches_a_loop_over_windows():
                    for l in range(len(word))]
         expected = np.max(windows, axis=0) if windows else np.zeros(4)
         np.testing.assert_allclose(out[0, t], expected, rtol=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.booleans(), min_size=5, max_size=5), min_size=1, max_size=6))
+def test_reverse_index_reverses_each_rows_real_positions(rows):
+    mask = np.array(rows, dtype=bool)
+    expected = np.tile(np.arange(mask.shape[1]), (mask.shape[0], 1))   # the per-row loop it replaced
+    for n in range(mask.shape[0]):
+        real = np.flatnonzero(mask[n])
+        expected[n, real] = real[::-1]
+    np.testing.assert_array_equal(reverse_index(mask), expected)

@@ -29,14 +29,17 @@ class BiLSTMCache(NamedTuple):
 
 
 def reverse_index(mask):
-    """mask (N, T) -> rev (N, T) int64 with x[n, rev[n]] reversing real tokens of n."""
+    """mask (N, T) -> rev (N, T) int64 with x[n, rev[n]] reversing real tokens of n.
+
+    The i-th real position of a row takes the (L-1-i)-th, L its number of real
+    tokens; padded positions map to themselves. No loop over the rows.
+    """
     mask = np.asarray(mask, dtype=bool)
     N, T = mask.shape
-    rev = np.tile(np.arange(T), (N, 1))
-    for n in range(N):
-        real = np.flatnonzero(mask[n])
-        rev[n, real] = real[::-1]
-    return rev
+    real_first = np.argsort(~mask, axis=1, kind="stable")           # (N, T) real positions in order, then padding
+    rank = np.cumsum(mask, axis=1) - 1                              # (N, T) i of the i-th real position
+    mirror = np.clip(mask.sum(axis=1, keepdims=True) - 1 - rank, 0, T - 1)
+    return np.where(mask, np.take_along_axis(real_first, mirror, axis=1), np.arange(T)).astype(np.int64)
 
 
 def _gather_time(a, rev):
