@@ -11,12 +11,10 @@ floor and a bit cast, which LLVM turns into AVX2/AVX-512 code.
 
 * float32: a clamped rational tanh (Eigen's ``ptanh``: odd degree-13 over even
   degree-6 polynomial, max abs error about 3e-7).
-* float64: Cephes' ``tanh``: a rational function for ``|x| < 0.625``, and
-  ``(1 - e) / (1 + e)`` with ``e = exp(-2|x|)`` above, where ``exp`` is
-  ``2^n exp(r)``: ``r`` from a two-part ``ln2`` (Cody and Waite), ``exp(r)`` a
-  degree-13 polynomial, ``2^n`` built from its exponent bits.  Both branches
-  are computed and one selected, with a single division.  Max relative error
-  4e-16 over [-40, 40].
+* float64: ``tanh(x) = sign(x) E / (E + 2)`` with ``E = expm1(2|x|)``,
+  computed as ``2^n (expm1(r) + 1) - 1``: ``r`` from a two-part ``ln2`` (Cody
+  and Waite), ``expm1(r)`` a degree-13 polynomial, ``2^n`` built from its
+  exponent bits.  No branch, one division; max relative error 4.4e-16.
 * sigmoid, both dtypes: ``0.5 tanh(x/2) + 0.5``, so the four gates are one loop
   (see :func:`sigmoid`).  Absolute error as tanh's (float64: 2e-16; far in the
   negative tail, where sigmoid is below 1e-16, that is all of it).
@@ -45,17 +43,14 @@ _B0, _B2 = np.float32(4.89352518554385e-03), np.float32(2.26843463243900e-03)
 _B4, _B6 = np.float32(1.18534705686654e-04), np.float32(1.19825839466702e-06)
 _HALF32 = np.float32(0.5)
 
-# exp(x) = 2^n exp(r), x = n ln2 + r, |r| <= ln2/2; ln2 = _LN2_HI + _LN2_LO where _LN2_HI
-# has few bits, so n * _LN2_HI is exact (Cody and Waite); exp(r) is its Taylor polynomial of
-# degree 13 (truncation error below 5e-18): multiply-adds only, no division
+# float64 tanh(x) = sign(x) E / (E + 2) with E = expm1(2|x|) = 2^n (expm1(r) + 1) - 1, where
+# 2|x| = n ln2 + r, |r| <= ln2/2, and ln2 = _LN2_HI + _LN2_LO with few bits in _LN2_HI, so
+# n * _LN2_HI is exact (Cody and Waite); expm1(r) is its Taylor polynomial of degree 13
+# (truncation error below 5e-18).  Multiply-adds, one division, no branch.
 _LOG2E = 1.4426950408889634073599
 _LN2_HI, _LN2_LO = 6.93145751953125e-1, 1.42860682030941723212e-6
-_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(14))
-_E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12, _E13 = _TAYLOR[2:]
-# Cephes tanh for |x| < 0.625: x + x^3 P(x^2) / Q(x^2), Q monic
-_TP0, _TP1, _TP2 = -9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3
-_TQ0, _TQ1, _TQ2 = 1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3
-_SATURATE64 = 20.0  # tanh(20) rounds to 1.0 in float64; clamping keeps x^2 and 2^n finite
+_F2, _F3, _F4, _F5, _F6, _F7, _F8, _F9, _F10, _F11, _F12, _F13 = (1.0 / math.factorial(k) for k in range(2, 14))
+_SATURATE64 = 20.0  # tanh(20) rounds to 1.0 in float64; clamping keeps 2^n finite
 
 
 @intrinsic
@@ -70,40 +65,27 @@ def _bits_as_float64(typingctx, bits):
     return types.float64(types.int64), codegen
 
 
-@njit(inline="always")
-def _exp_nonpositive64(x):
-    """exp(x) for float64 x in [-2 _SATURATE64, 0]."""
-    n = math.floor(x * _LOG2E + 0.5)
-    r = x - n * _LN2_HI
-    r = r - n * _LN2_LO
-    p = _E13 * r + _E12
-    p = p * r + _E11
-    p = p * r + _E10
-    p = p * r + _E9
-    p = p * r + _E8
-    p = p * r + _E7
-    p = p * r + _E6
-    p = p * r + _E5
-    p = p * r + _E4
-    p = p * r + _E3
-    p = p * r + _E2
-    p = p * r + 1.0
-    p = p * r + 1.0
-    return p * _bits_as_float64((np.int64(n) + 1023) << 52)  # times 2^n: n + 1023 is its exponent field
-
-
 def _tanh64(x):
-    x = min(max(x, -_SATURATE64), _SATURATE64)
-    a = abs(x)
-    e = _exp_nonpositive64(-2.0 * a)
-    s = x * x
-    # both branches' numerator and denominator, blended by w (1 or 0: exact, as all terms are
-    # finite), then one division; blends rather than `if`s, which Numba's inliner mishandles here
-    w = np.float64(a < 0.625)
-    num = w * (x * s * ((_TP0 * s + _TP1) * s + _TP2)) + (1.0 - w) * (1.0 - e)
-    den = w * (((s + _TQ0) * s + _TQ1) * s + _TQ2) + (1.0 - w) * (1.0 + e)
-    r = num / den
-    return w * (x + r) + (1.0 - w) * math.copysign(r, x)
+    y = 2.0 * min(abs(x), _SATURATE64)
+    n = math.floor(y * _LOG2E + 0.5)
+    r = y - n * _LN2_HI
+    r = r - n * _LN2_LO
+    q = _F13 * r + _F12
+    q = q * r + _F11
+    q = q * r + _F10
+    q = q * r + _F9
+    q = q * r + _F8
+    q = q * r + _F7
+    q = q * r + _F6
+    q = q * r + _F5
+    q = q * r + _F4
+    q = q * r + _F3
+    q = q * r + _F2
+    q = q * r + 1.0
+    q = q * r  # expm1(r)
+    two_n = _bits_as_float64((np.int64(n) + 1023) << 52)  # 2^n: n + 1023 is its exponent field
+    e = two_n * q + (two_n - 1.0)  # expm1(y), no cancellation: two_n - 1 is exact
+    return math.copysign(e / (e + 2.0), x)
 
 
 def _tanh32(x):
