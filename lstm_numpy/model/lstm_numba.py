@@ -25,10 +25,12 @@ What runs where
       preallocated buffer (NumPy's BLAS, on its own threads), then one serial
       Numba kernel for the cell math.  That costs two calls per step (about
       5-10 us), and the BLAS product is 2-3x faster than the tiles once the
-      product is big.
+      product is big.  From H = 256 the backward product is computed
+      transposed, ``Wh da_t^T`` (H, N), which OpenBLAS ran 1.1-1.3x faster.
 
-  :func:`choose_recurrence` picks one from the shape (see its docstring for
-  the rule and the measured crossover);
+  :func:`choose_recurrence` picks one from the shape: ``"blas"`` when
+  ``N * H * H >= 2^15`` (N=32: from H=32; N=8: from H=64), measured on an
+  AVX-512 Xeon, see its docstring;
   :func:`forward_with_recurrence` / :func:`backward_with_recurrence` force one
   (tests, benchmarks).  Both give the reference's results.
 
@@ -277,14 +279,20 @@ def _backward_fused_kernel(dout, mask, c0, Wh, keep, gates, cs, tanh_cs, block, 
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _backward_step_kernel(t, rec, dout, mask, c0, keep, gates, cs, tanh_cs, da, dh_state, dc_state):
-    """Step t of :func:`lstm_numpy.model.lstm.lstm_backward` given rec (N, H) =
-    da_{t+1} Wh^T (zeros at t = T-1); must equal it.  Adds rec to dh_state, then
-    as :func:`_backward_cells`; arguments as in :func:`_backward_fused_kernel`."""
+def _backward_step_kernel(t, rec, transposed, dout, mask, c0, keep, gates, cs, tanh_cs, da, dh_state, dc_state):
+    """Step t of :func:`lstm_numpy.model.lstm.lstm_backward` given rec = da_{t+1} Wh^T
+    (N, H), or its transpose (H, N) if ``transposed`` (zeros at t = T-1); must equal it.
+    Adds rec to dh_state, then as :func:`_backward_cells`; arguments as in
+    :func:`_backward_fused_kernel`."""
     N, H = dh_state.shape
-    for n in range(N):
+    if transposed:
         for k in range(H):
-            dh_state[n, k] += rec[n, k]
+            for n in range(N):
+                dh_state[n, k] += rec[k, n]
+    else:
+        for n in range(N):
+            for k in range(H):
+                dh_state[n, k] += rec[n, k]
     _backward_cells(t, 0, N, dout, mask, c0, keep, gates, cs, tanh_cs, da, dh_state, dc_state)
 
 
@@ -294,12 +302,27 @@ def _block_size(N):
     return max(1, -(-N // threads))
 
 
-def choose_recurrence(N, H, dtype):
-    """``"blas"`` where a per-step BLAS product beats the fused kernel, else ``"fused"``.
+BLAS_MIN_STEP_WORK = 2 ** 15
+"""N * H * H (an eighth of the forward product's flops per step) from which the BLAS path is chosen."""
+BLAS_TRANSPOSED_MIN_H = 256
+"""From this H the BLAS backward computes ``(da_t Wh^T)^T = Wh da_t^T``, which OpenBLAS ran 1.1-1.3x faster."""
 
-    N sentences, H hidden units, dtype float32 or float64.
+
+def choose_recurrence(N, H, dtype):
+    """``"blas"`` where per-step BLAS products beat the fused kernel, else ``"fused"``.
+
+    N sentences, H hidden units, dtype float32 or float64.  The rule is
+    ``N * H * H >= BLAS_MIN_STEP_WORK`` (2^15): the BLAS path costs a fixed
+    5-10 us of calls per step, the fused kernel's product grows as N H^2 and
+    runs 2-3x slower per flop than OpenBLAS.  Measured with bench_lstm.py
+    ``--recurrence fused blas`` (fwd+bwd, T=30, D=100, Intel Xeon with
+    AVX-512, 1 and 2 threads, both dtypes; docs/performance.md): at N=32 the
+    BLAS path was 0.45x the fused one at H=24 and 1.1-1.4x from H=32 to 128;
+    at N=8 the crossover was between H=48 and 64, at N=128 between 16 and 32.
+    The same rule serves both dtypes and thread counts; near the crossover
+    the two paths differ by less than the run-to-run noise of a shared machine.
     """
-    return "blas" if H >= 96 else "fused"
+    return "blas" if N * H * H >= BLAS_MIN_STEP_WORK else "fused"
 
 
 def _forward_loop(recurrence, mask, h0, c0, Wh, b, keep, gates, hs, cs, tanh_cs, out):
@@ -326,16 +349,21 @@ def _backward_loop(recurrence, dout, mask, c0, Wh, keep, gates, cs, tanh_cs, da,
                                da, dh_state, dc_state)
         return
     N, T, _ = dout.shape
-    rec = np.zeros_like(dh_state)
+    H = dh_state.shape[1]
     real = mask.any(axis=0)  # (T,): da[:, t] is zero where no sentence has a real step t
+    transposed = H >= BLAS_TRANSPOSED_MIN_H
+    rec = np.zeros((H, N) if transposed else (N, H), dh_state.dtype)  # da_t Wh^T, or its transpose
     WhT = np.ascontiguousarray(Wh.T)  # OpenBLAS ran da @ Wh.T (a transposed operand) 1.3-1.5x slower
     for t in range(T - 1, -1, -1):
-        _backward_step_kernel(t, rec, dout, mask, c0, keep, gates, cs, tanh_cs, da, dh_state, dc_state)
-        if real[t]:
-            np.matmul(da[:, t], WhT, out=rec)
-        else:
+        _backward_step_kernel(t, rec, transposed, dout, mask, c0, keep, gates, cs, tanh_cs, da,
+                              dh_state, dc_state)
+        if not real[t]:
             rec.fill(0)
-    dh_state += rec
+        elif transposed:
+            np.matmul(Wh, da[:, t].T, out=rec)
+        else:
+            np.matmul(da[:, t], WhT, out=rec)
+    dh_state += rec.T if transposed else rec
 
 
 def forward_with_recurrence(recurrence, x, mask, h0, c0, Wx, Wh, b, keep=None):
