@@ -1,6 +1,10 @@
 """Tokens per second of the LSTM layer alone: numpy reference, numba, torch.nn.LSTM.
 
 Every sentence is full length (no padding), so the three do the same work.
+Each row also gives the fraction of a GEMM bound: 24 H (D + H) flops per
+token of forward+backward (8 H (D + H) forward), done at the GFLOP/s NumPy's
+BLAS reaches for the per-step product (N, H) @ (H, 4H), measured in the same
+run with the same threads.
 Forward+backward means: forward, then backward with a random upstream
 gradient over all outputs, computing dx and every parameter gradient.
 Thread counts are set explicitly for NumPy's BLAS (threadpoolctl), Numba and
@@ -12,14 +16,19 @@ OpenMP threads keep spinning for a while after their last call, and torch's
 backward measured right after NumPy/Numba work (or interleaved with it) ran
 2-2.6x slower on this 2-core machine than torch measured alone.
 
-    PYTHONPATH=. python benchmarks/bench_lstm.py --threads 2
+    PYTHONPATH=. python benchmarks/bench_lstm.py --threads 2 1
     PYTHONPATH=. python benchmarks/bench_lstm.py --parts      # where numba's time goes
+    PYTHONPATH=. python benchmarks/bench_lstm.py --dtypes float32 --backends numba \
+        --recurrence fused blas                                # both numba paths, for the crossover
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import os
 import platform
+import subprocess
 import sys
 import time
 
@@ -33,15 +42,12 @@ except ImportError:
     sys.exit(f"{__file__} sets BLAS threads with threadpoolctl, which is not installed:\n{INSTALL}")
 
 from lstm_numpy.model.lstm import init_lstm_params, lstm_backward, lstm_forward, lstm_param_grads
-from lstm_numpy.model.lstm_numba import (
-    _block_size,
-    _lstm_backward_kernel,
-    _lstm_forward_kernel,
-    lstm_backward_numba,
-    lstm_forward_numba,
-)
+from lstm_numpy.model.lstm_numba import (_backward_loop, _forward_loop, backward_with_recurrence,
+                                         choose_recurrence, forward_with_recurrence, lstm_backward_numba,
+                                         lstm_forward_numba)
 
 OURS = {"numpy": (lstm_forward, lstm_backward), "numba": (lstm_forward_numba, lstm_backward_numba)}
+VECTOR_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "avx512_fp16", "amx_tile")
 
 
 def best_seconds(fns, repeats, min_time):
@@ -68,9 +74,16 @@ def best_seconds(fns, repeats, min_time):
     return best
 
 
-def ours_calls(backend, dtype, N, T, D, H, rng):
-    """(fwd_bwd, fwd) closures for the numpy or numba backend."""
+def ours_calls(backend, dtype, N, T, D, H, rng, recurrence="auto"):
+    """(fwd_bwd, fwd) closures for the numpy or numba backend; for numba, ``recurrence``
+    "fused" or "blas" forces that path ("auto": the one lstm_forward_numba chooses)."""
     forward, backward = OURS[backend]
+    if backend == "numba" and recurrence != "auto":
+        def forward(*args):
+            return forward_with_recurrence(recurrence, *args)
+
+        def backward(*args):
+            return backward_with_recurrence(recurrence, *args)
     p = init_lstm_params(D, H, rng, dtype)
     x = rng.normal(size=(N, T, D)).astype(dtype)
     mask = np.ones((N, T), dtype=bool)
@@ -108,15 +121,15 @@ def torch_calls(torch, dtype, N, T, D, H, seed):
     return fwd_bwd, fwd
 
 
-def numba_parts(dtype, N, T, D, H, rng, repeats, min_time):
-    """Seconds per call of each part of numba forward+backward."""
+def numba_parts(dtype, N, T, D, H, rng, repeats, min_time, recurrence):
+    """Seconds per call of each part of numba forward+backward on path ``recurrence``."""
     p = init_lstm_params(D, H, rng, dtype)
     x = rng.normal(size=(N, T, D)).astype(dtype)
     mask = np.ones((N, T), dtype=bool)
     zeros = np.zeros((N, H), dtype)
     dout = rng.normal(size=(N, T, H)).astype(dtype)
-    _, _, cache = lstm_forward_numba(x, mask, zeros, zeros, p["Wx"], p["Wh"], p["b"])
-    fmask, keep, block = mask.astype(dtype), np.ones(H, dtype), _block_size(N)
+    _, _, cache = forward_with_recurrence(recurrence, x, mask, zeros, zeros, p["Wx"], p["Wh"], p["b"])
+    fmask, keep = mask.astype(dtype), np.ones(H, dtype)
     buffers = [np.empty((N, T, H), dtype) for _ in range(4)]
     gates = np.empty((N, T, 4 * H), dtype)
     da = np.empty((N, T, 4 * H), dtype)
@@ -125,11 +138,11 @@ def numba_parts(dtype, N, T, D, H, rng, repeats, min_time):
         np.matmul(x.reshape(N * T, D), p["Wx"], out=gates.reshape(N * T, 4 * H))
 
     def forward_loop():
-        _lstm_forward_kernel(fmask, p["b"], p["Wh"], keep, block, gates, *buffers, zeros.copy(), zeros.copy())
+        _forward_loop(recurrence, fmask, zeros, zeros, p["Wh"], p["b"], keep, gates, *buffers)
 
     def backward_loop():
-        _lstm_backward_kernel(dout, fmask, zeros, p["Wh"], keep, cache.gates, cache.c, cache.tanh_c,
-                              block, da, zeros.copy(), zeros.copy())
+        _backward_loop(recurrence, dout, fmask, zeros, p["Wh"], keep, cache.gates, cache.c, cache.tanh_c,
+                       da, zeros.copy(), zeros.copy())
 
     def param_grads():
         lstm_param_grads(da, zeros, zeros, cache)
@@ -139,14 +152,53 @@ def numba_parts(dtype, N, T, D, H, rng, repeats, min_time):
     return dict(zip(names, seconds))
 
 
+def step_gemm_gflops(dtype, N, H, rng, repeats, min_time):
+    """GFLOP/s of NumPy's BLAS for the per-step product (N, H) @ (H, 4H), into a preallocated buffer."""
+    h = rng.normal(size=(N, H)).astype(dtype)
+    Wh = rng.normal(size=(H, 4 * H)).astype(dtype)
+    buffer = np.empty((N, 4 * H), dtype)
+    (seconds,) = best_seconds((lambda: np.matmul(h, Wh, out=buffer),), repeats, min_time)
+    return 2 * N * H * 4 * H / seconds / 1e9
+
+
+def machine():
+    """CPU model and vector extensions (lscpu / /proc/cpuinfo), cores, load average, time."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+    except OSError:
+        pass
+    try:  # lscpu names the model when /proc/cpuinfo says only "Intel(R) Xeon(R) Processor"
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        model = fields.get("Model name", model).strip()
+        model += f" (family {fields.get('CPU family', '?').strip()}, model {fields.get('Model', '?').strip()})"
+    except (OSError, subprocess.SubprocessError, ValueError):
+        pass
+    return {"cpu": model, "vector_extensions": [f for f in VECTOR_FLAGS if f in flags],
+            "cores": os.cpu_count(), "load_average_before": os.getloadavg()[0],
+            "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__ + "\n" + INSTALL)
-    parser.add_argument("--threads", type=int, default=2, help="threads for BLAS, Numba and torch (default 2)")
-    parser.add_argument("--hidden", type=int, nargs="+", default=[50, 128, 256], help="hidden sizes H")
+    parser.add_argument("--threads", type=int, nargs="+", default=[2],
+                        help="threads for BLAS, Numba and torch; several values are run one after the other "
+                             "(default 2)")
+    parser.add_argument("--hidden", type=int, nargs="+", default=[32, 50, 128, 256, 512], help="hidden sizes H")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     parser.add_argument("--backends", nargs="+", default=["numpy", "numba", "torch"],
                         choices=["numpy", "numba", "torch"])
+    parser.add_argument("--recurrence", nargs="+", default=["auto"], choices=["auto", "fused", "blas"],
+                        help="numba's per-step recurrent product: auto (what lstm_forward_numba chooses), or "
+                             "force fused or blas; several give one numba row each")
     parser.add_argument("--batch", type=int, default=32, help="N sentences (default 32)")
     parser.add_argument("--time", type=int, default=30, help="T steps (default 30)")
     parser.add_argument("--input", type=int, default=100, help="D input size (default 100)")
@@ -162,76 +214,100 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
 
+    about = machine()  # the load average before anything runs
     torch, torch_reason = None, ""
     if "torch" in args.backends:
         try:
             import torch
-            torch.set_num_threads(args.threads)
         except ImportError as err:
             torch_reason = f"torch skipped: not importable ({err})"
     numba.config.THREADING_LAYER = args.threading_layer  # before the first parallel kernel runs
-    numba.set_num_threads(args.threads)
     N, T, D = args.batch, args.time, args.input
     tokens = N * T
-    rows, parts = [], []
-    with threadpool_limits(limits=args.threads, user_api="blas"):
-        blas = [f"{i['internal_api']} {i['version']} ({i['architecture']}, {i['num_threads']} threads)"
-                for i in threadpool_info() if i["user_api"] == "blas"]
-        for dtype_name in args.dtypes:
-            dtype = getattr(np, dtype_name)
-            for H in args.hidden:
-                calls = {}
-                for backend in args.backends:
-                    if backend == "torch":
-                        if torch is not None:
-                            calls[backend] = torch_calls(torch, dtype, N, T, D, H, args.seed)
-                    else:
-                        calls[backend] = ours_calls(backend, dtype, N, T, D, H, np.random.default_rng(args.seed))
-                timed = {}
-                for backend in calls:
-                    time.sleep(args.pause)  # let the previous backend's idle threads stop spinning
-                    fb, f = best_seconds(calls[backend], args.repeats, args.min_time)
-                    timed[backend] = row = {"backend": backend, "dtype": dtype_name, "H": H,
+    rows, parts, blas = [], [], []
+    for threads in args.threads:
+        numba.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(threads)
+        with threadpool_limits(limits=threads, user_api="blas"):
+            blas = [f"{i['internal_api']} {i['version']} ({i['architecture']})"
+                    for i in threadpool_info() if i["user_api"] == "blas"]
+            for dtype_name in args.dtypes:
+                dtype = getattr(np, dtype_name)
+                for H in args.hidden:
+                    gflops = step_gemm_gflops(dtype, N, H, np.random.default_rng(args.seed),
+                                              args.repeats, args.min_time)
+                    bound = gflops * 1e9 / (24 * H * (D + H))  # fwd+bwd tokens/s; forward: 3x that
+                    calls = {}
+                    for backend in args.backends:
+                        if backend == "torch":
+                            if torch is not None:
+                                calls[("torch", None)] = torch_calls(torch, dtype, N, T, D, H, args.seed)
+                        elif backend == "numba":
+                            for recurrence in args.recurrence:
+                                path = choose_recurrence(N, H, dtype) if recurrence == "auto" else recurrence
+                                calls[("numba", recurrence, path)] = ours_calls(
+                                    backend, dtype, N, T, D, H, np.random.default_rng(args.seed), recurrence)
+                        else:
+                            calls[(backend, None)] = ours_calls(backend, dtype, N, T, D, H,
+                                                                np.random.default_rng(args.seed))
+                    timed = {}
+                    for key in calls:
+                        time.sleep(args.pause)  # let the previous backend's idle threads stop spinning
+                        fb, f = best_seconds(calls[key], args.repeats, args.min_time)
+                        timed[key] = row = {"backend": key[0], "dtype": dtype_name, "H": H, "threads": threads,
                                             "fwd_bwd_tok_s": tokens / fb, "fwd_tok_s": tokens / f,
-                                            "threads": args.threads}
-                    rows.append(row)
-                if "numba" in timed and "torch" in timed:
-                    for key in ("fwd_bwd", "fwd"):
-                        timed["numba"][f"{key}_vs_torch"] = (timed["numba"][f"{key}_tok_s"]
-                                                             / timed["torch"][f"{key}_tok_s"])
-                if args.parts:
-                    seconds = numba_parts(dtype, N, T, D, H, np.random.default_rng(args.seed),
-                                          args.repeats, args.min_time)
-                    parts.append({"dtype": dtype_name, "H": H, **{k: v * 1e3 for k, v in seconds.items()}})
+                                            "step_gemm_gflops": gflops, "bound_fwd_bwd_tok_s": bound,
+                                            "fwd_bwd_of_bound": tokens / fb / bound,
+                                            "fwd_of_bound": tokens / f / (3 * bound)}
+                        if key[0] == "numba":
+                            row["recurrence"] = key[2] if key[1] == "auto" else key[1]
+                            row["recurrence_forced"] = key[1] != "auto"
+                        rows.append(row)
+                    torch_row = timed.get(("torch", None))
+                    for key, row in timed.items():
+                        if key[0] == "numba" and torch_row is not None:
+                            for part in ("fwd_bwd", "fwd"):
+                                row[f"{part}_vs_torch"] = row[f"{part}_tok_s"] / torch_row[f"{part}_tok_s"]
+                    if args.parts and "numba" in args.backends:
+                        for recurrence in args.recurrence:
+                            path = choose_recurrence(N, H, dtype) if recurrence == "auto" else recurrence
+                            seconds = numba_parts(dtype, N, T, D, H, np.random.default_rng(args.seed),
+                                                  args.repeats, args.min_time, path)
+                            parts.append({"dtype": dtype_name, "H": H, "threads": threads, "recurrence": path,
+                                          **{k: v * 1e3 for k, v in seconds.items()}})
 
-    settings = {"threads": args.threads, "numba_threads": numba.get_num_threads(),
+    settings = {"command": " ".join(["python", *sys.argv]), **about,
+                "load_average_after": os.getloadavg()[0], "threads": args.threads,
                 "numba_threading_layer": numba.threading_layer(), "blas": blas,
-                "torch_threads": torch.get_num_threads() if torch else None,
                 "torch_version": torch.__version__ if torch else None,
                 "numpy": np.__version__, "numba": numba.__version__,
-                "N": N, "T": T, "D": D, "machine": platform.processor() or platform.machine()}
+                "N": N, "T": T, "D": D, "repeats": args.repeats}
     if args.json:
         print(json.dumps({"rows": rows, "parts_ms": parts, "settings": settings,
                           "torch_skipped": torch_reason or None}))
         return
-    print(" ".join(sys.argv))
     for key, value in settings.items():
         print(f"  {key}: {value}")
     if torch_reason:
         print(torch_reason)
-    print(f"\ntokens/s, N={N} T={T} D={D} (best of {args.repeats})")
-    print(f"{'backend':8} {'dtype':8} {'H':>4} {'fwd+bwd tok/s':>14} {'fwd tok/s':>12} "
-          f"{'fwd+bwd /torch':>14} {'fwd /torch':>10}")
+    print(f"\ntokens/s, N={N} T={T} D={D} (best of {args.repeats}); 'of bound': fraction of the GEMM bound "
+          f"(24 H (D+H) flops per token at the per-step GEMM rate, 'GEMM GF/s')")
+    print(f"{'backend':8} {'path':6} {'dtype':8} {'H':>4} {'thr':>3} {'fwd+bwd tok/s':>14} {'fwd tok/s':>12} "
+          f"{'fwd+bwd /torch':>14} {'fwd /torch':>10} {'of bound':>8} {'fwd of bound':>12} {'GEMM GF/s':>9}")
     for r in rows:
-        ratio = (f"{r['fwd_bwd_vs_torch']:14.2f} {r['fwd_vs_torch']:10.2f}" if "fwd_bwd_vs_torch" in r else "")
-        print(f"{r['backend']:8} {r['dtype']:8} {r['H']:4d} {r['fwd_bwd_tok_s']:14,.0f} "
-              f"{r['fwd_tok_s']:12,.0f} {ratio}")
+        ratio = (f"{r['fwd_bwd_vs_torch']:14.2f} {r['fwd_vs_torch']:10.2f}" if "fwd_bwd_vs_torch" in r
+                 else f"{'':14} {'':10}")
+        print(f"{r['backend']:8} {r.get('recurrence', ''):6} {r['dtype']:8} {r['H']:4d} {r['threads']:3d} "
+              f"{r['fwd_bwd_tok_s']:14,.0f} {r['fwd_tok_s']:12,.0f} {ratio} {r['fwd_bwd_of_bound']:8.2f} "
+              f"{r['fwd_of_bound']:12.2f} {r['step_gemm_gflops']:9.0f}")
     if parts:
         print("\nnumba forward+backward, ms per batch by part")
-        names = [k for k in parts[0] if k not in ("dtype", "H")]
-        print(f"{'dtype':8} {'H':>4} " + " ".join(f"{n:>14}" for n in names))
+        names = [k for k in parts[0] if k not in ("dtype", "H", "threads", "recurrence")]
+        print(f"{'dtype':8} {'H':>4} {'thr':>3} {'path':6} " + " ".join(f"{n:>14}" for n in names))
         for p in parts:
-            print(f"{p['dtype']:8} {p['H']:4d} " + " ".join(f"{p[n]:14.3f}" for n in names))
+            print(f"{p['dtype']:8} {p['H']:4d} {p['threads']:3d} {p['recurrence']:6} "
+                  + " ".join(f"{p[n]:14.3f}" for n in names))
 
 
 if __name__ == "__main__":

@@ -1,22 +1,33 @@
-"""The Numba LSTM equals the NumPy reference: outputs, cache and every gradient."""
+"""The Numba LSTM equals the NumPy reference: outputs, cache and every gradient, on both
+paths of the recurrent product (fused kernel, per-step BLAS) and on the one chosen by shape."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import lstm_problems
 
+from lstm_numpy.model.activations_numba import tanh_approx
 from lstm_numpy.model.lstm import LSTMCache, lstm_backward, lstm_forward
-from lstm_numpy.model.lstm_numba import lstm_backward_numba, lstm_forward_numba, tanh_approx
+from lstm_numpy.model.lstm_numba import (RECURRENCES, backward_with_recurrence, choose_recurrence,
+                                         forward_with_recurrence, lstm_backward_numba, lstm_forward_numba)
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=1e-4, atol=1e-5)}
 PARAMS = ("x", "h0", "c0", "Wx", "Wh", "b")
 
 
-def run_both(p, dtype, keep):
-    """Forward and backward of both backends on problem p cast to dtype."""
+def numba_pair(recurrence):
+    """(forward, backward) of the numba backend: the public pair for None, else the forced path."""
+    if recurrence is None:
+        return lstm_forward_numba, lstm_backward_numba
+    return (lambda *args: forward_with_recurrence(recurrence, *args),
+            lambda *args: backward_with_recurrence(recurrence, *args))
+
+
+def run_both(p, dtype, keep, recurrence=None):
+    """Forward and backward of the reference and of numba (path ``recurrence``) on problem p cast to dtype."""
     q = {k: (v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v) for k, v in p.items()}
     results = []
-    for forward, backward in ((lstm_forward, lstm_backward), (lstm_forward_numba, lstm_backward_numba)):
+    for forward, backward in ((lstm_forward, lstm_backward), numba_pair(recurrence)):
         out, (hT, cT), cache = forward(*(q[k] for k in ("x", "mask", "h0", "c0", "Wx", "Wh", "b")), keep)
         grads = backward(q["dout"], q["dhT"], q["dcT"], cache)
         results.append((out, hT, cT, cache, grads))
@@ -31,12 +42,13 @@ def assert_close(mine, ref, dtype, name):
                                err_msg=f"{name}: numba (actual) vs numpy (desired)")
 
 
-@settings(deadline=None, max_examples=40)
-@given(p=lstm_problems(), dtype=st.sampled_from([np.float64, np.float32]), ablate=st.booleans())
-def test_numba_matches_reference(p, dtype, ablate):
+@settings(deadline=None, max_examples=60)
+@given(p=lstm_problems(), dtype=st.sampled_from([np.float64, np.float32]), ablate=st.booleans(),
+       recurrence=st.sampled_from([None, *RECURRENCES]))
+def test_numba_matches_reference(p, dtype, ablate, recurrence):
     H = p["h0"].shape[1]
     keep = (p["rng"].random(H) < 0.5).astype(dtype) if ablate else None
-    (out0, hT0, cT0, cache0, g0), (out1, hT1, cT1, cache1, g1) = run_both(p, dtype, keep)
+    (out0, hT0, cT0, cache0, g0), (out1, hT1, cT1, cache1, g1) = run_both(p, dtype, keep, recurrence)
     for name, mine, ref in (("out", out1, out0), ("hT", hT1, hT0), ("cT", cT1, cT0)):
         assert_close(mine, ref, dtype, name)
     for name in ("gates", "h", "c", "tanh_c", "keep"):
@@ -47,16 +59,18 @@ def test_numba_matches_reference(p, dtype, ablate):
 
 
 @settings(deadline=None, max_examples=15)
-@given(p=lstm_problems())
-def test_caches_are_interchangeable(p):
-    """numba backward on a numpy cache equals numpy backward on it."""
+@given(p=lstm_problems(), forward_path=st.sampled_from(RECURRENCES), backward_path=st.sampled_from(RECURRENCES))
+def test_caches_are_interchangeable(p, forward_path, backward_path):
+    """numba backward (either path) on a numpy cache equals numpy backward on it, and on a
+    cache of either numba path equals numpy backward on that."""
     args = [p[k] for k in ("x", "mask", "h0", "c0", "Wx", "Wh", "b")]
-    _, _, cache = lstm_forward(*args)
-    assert isinstance(cache, LSTMCache)
-    ref = lstm_backward(p["dout"], p["dhT"], p["dcT"], cache)
-    mine = lstm_backward_numba(p["dout"], p["dhT"], p["dcT"], cache)
-    for name in ref:
-        assert_close(mine[name], ref[name], np.float64, name)
+    grads = (p["dout"], p["dhT"], p["dcT"])
+    for _, _, cache in (lstm_forward(*args), forward_with_recurrence(forward_path, *args)):
+        assert isinstance(cache, LSTMCache)
+        ref = lstm_backward(*grads, cache)
+        mine = backward_with_recurrence(backward_path, *grads, cache)
+        for name in ref:
+            assert_close(mine[name], ref[name], np.float64, name)
 
 
 def test_none_final_grads_mean_zero():
@@ -106,30 +120,70 @@ def test_float32_tanh_and_sigmoid_approximation_error():
     assert np.abs(tanh_approx(small)[0] / np.tanh(small.astype(np.float64)) - 1).max() < 1e-6
 
 
-def test_float64_activations_are_exact():
-    x = np.linspace(-40, 40, 10_001)
+def test_float64_activations_are_accurate():
+    """The kernels' vectorizable float64 tanh is within a few ulps of np.tanh, sigmoid within 1e-15."""
+    x = np.concatenate([np.linspace(-40, 40, 200_001), [0.625, -0.625, np.nextafter(0.625, 0), 20, -20, 1e300]])
     tanh, sigmoid = tanh_approx(x)
-    np.testing.assert_allclose(tanh, np.tanh(x), rtol=1e-14, atol=1e-15)
-    np.testing.assert_allclose(sigmoid, 1 / (1 + np.exp(-x)), rtol=1e-14, atol=1e-15)
+    tanh_rel = np.abs(tanh - np.tanh(x)) / np.maximum(np.abs(np.tanh(x)), 1e-300)
+    sigmoid_err = np.abs(sigmoid - 1 / (1 + np.exp(-x)))
+    print(f"float64 tanh max rel error {tanh_rel.max():.1e}, sigmoid max abs error {sigmoid_err.max():.1e}")
+    assert tanh_rel.max() < 1e-15 and sigmoid_err.max() < 1e-15
+    small = np.logspace(-300, -1, 500)  # relative accuracy near zero, both signs
+    assert np.abs(tanh_approx(np.concatenate([small, -small]))[0] / np.tanh(np.concatenate([small, -small])) - 1).max() < 1e-15
+    assert np.all(np.abs(tanh) <= 1) and np.all((sigmoid >= 0) & (sigmoid <= 1))
 
 
-def test_larger_float32_case():
-    """N=8, T=20, D=16, H=50 with padding, ablation and non-zero states, in float32."""
+@pytest.mark.parametrize("recurrence", [None, *RECURRENCES])
+@pytest.mark.parametrize("dtype, H", [(np.float32, 50), (np.float32, 130), (np.float64, 130), (np.float64, 260)])
+def test_larger_case(dtype, H, recurrence):
+    """N=8, T=20, D=16 with padding (the last steps of every sentence padded), ablation and
+    non-zero states; for N=8, H=50 is below the fused/BLAS crossover, 130 past it, and 260
+    past the point where the BLAS backward multiplies transposed."""
     rng = np.random.default_rng(7)
-    N, T, D, H = 8, 20, 16, 50
-    lengths = rng.integers(1, T + 1, size=N)
+    N, T, D = 8, 20, 16
+    lengths = rng.integers(1, T - 2, size=N)
     mask = np.arange(T)[None, :] < lengths[:, None]
     scale = 1 / np.sqrt(H)
     p = {"x": rng.normal(size=(N, T, D)), "mask": mask, "h0": rng.normal(size=(N, H)) * 0.5,
          "c0": rng.normal(size=(N, H)) * 0.5, "Wx": rng.uniform(-scale, scale, (D, 4 * H)),
          "Wh": rng.uniform(-scale, scale, (H, 4 * H)), "b": rng.normal(size=4 * H) * 0.5,
          "dout": rng.normal(size=(N, T, H)), "dhT": rng.normal(size=(N, H)), "dcT": rng.normal(size=(N, H))}
-    keep = (rng.random(H) < 0.8).astype(np.float32)
-    (out0, hT0, cT0, _, g0), (out1, hT1, cT1, _, g1) = run_both(p, np.float32, keep)
+    keep = (rng.random(H) < 0.8).astype(dtype)
+    (out0, hT0, cT0, cache0, g0), (out1, hT1, cT1, cache1, g1) = run_both(p, dtype, keep, recurrence)
     for name, mine, ref in (("out", out1, out0), ("hT", hT1, hT0), ("cT", cT1, cT0)):
-        assert_close(mine, ref, np.float32, name)
+        assert_close(mine, ref, dtype, name)
+    for name in ("gates", "h", "c", "tanh_c"):
+        assert_close(getattr(cache1, name), getattr(cache0, name), dtype, "cache." + name)
     for name in g0:
-        assert_close(g1[name], g0[name], np.float32, name)
+        assert_close(g1[name], g0[name], dtype, name)
+
+
+def test_the_public_functions_take_the_chosen_path():
+    """lstm_forward_numba / lstm_backward_numba give exactly what the path choose_recurrence
+    names gives, and both paths are chosen somewhere in the benchmark's range of shapes."""
+    rng = np.random.default_rng(11)
+    chosen = {}
+    for H in (8, 512):
+        N, T, D = 4, 3, 5
+        f = lambda *shape: rng.normal(size=shape).astype(np.float32)
+        args = (f(N, T, D), np.ones((N, T), bool), f(N, H), f(N, H), f(D, 4 * H), f(H, 4 * H), f(4 * H))
+        path = chosen[H] = choose_recurrence(N, H, np.float32)
+        out, _, cache = lstm_forward_numba(*args)
+        out_path, _, cache_path = forward_with_recurrence(path, *args)
+        np.testing.assert_array_equal(out, out_path)
+        dout = f(N, T, H)
+        grads, grads_path = lstm_backward_numba(dout, None, None, cache), backward_with_recurrence(path, dout, None, None, cache)
+        for name in grads:
+            np.testing.assert_array_equal(grads[name], grads_path[name], err_msg=name)
+    assert set(chosen.values()) == set(RECURRENCES), chosen
+    assert choose_recurrence(32, 24, np.float32) == "fused" and choose_recurrence(32, 32, np.float32) == "blas"
+
+
+def test_unknown_recurrence_is_refused():
+    x = np.zeros((1, 1, 1))
+    with pytest.raises(ValueError, match="recurrence"):
+        forward_with_recurrence("gemm", x, np.ones((1, 1)), np.zeros((1, 1)), np.zeros((1, 1)),
+                                np.zeros((1, 4)), np.zeros((1, 4)), np.zeros(4))
 
 
 def test_wrong_shapes_are_refused():

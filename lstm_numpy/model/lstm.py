@@ -140,17 +140,34 @@ def lstm_forward(x, mask, h0, c0, Wx, Wh, b, keep=None):
 
     Returns (out (N, T, H), (hT (N, H), cT (N, H)), cache): out is zero at
     padded steps; hT, cT are the states after each sentence's last real step.
+    It is :func:`lstm_recur` of :func:`lstm_project`.
     """
     check_lstm_inputs(x, mask, h0, c0, Wx, Wh, b)
-    N, T, _ = x.shape
+    out, final, (gates, hs, cs, tanh_cs, keep) = lstm_recur(lstm_project(x, Wx), mask, h0, c0, Wh, b, keep)
+    return out, final, LSTMCache(x, mask, h0, c0, Wx, Wh, gates, hs, cs, tanh_cs, keep)
+
+
+def lstm_project(x, Wx):
+    """x (N, T, D) -> x Wx (N, T, 4H): the input's part of every gate, all steps in one product."""
+    N, T, D = x.shape
+    return (x.reshape(N * T, D) @ Wx).reshape(N, T, Wx.shape[1])
+
+
+def lstm_recur(xw, mask, h0, c0, Wh, b, keep=None):
+    """The time loop of :func:`lstm_forward` from the projected input xw = lstm_project(x, Wx) (N, T, 4H).
+
+    Returns (out (N, T, H), (hT, cT), (gates, h, c, tanh_c, keep)): the arrays of
+    LSTMCache after x and Wx.  Many ablations of one batch share one projection.
+    """
+    N, T, _ = xw.shape
     H = Wh.shape[0]
-    keep = neuron_mask(keep, H, x.dtype, N)
-    m = mask.astype(x.dtype)[:, :, None]                        # (N, T, 1)
-    xw = (x.reshape(N * T, -1) @ Wx).reshape(N, T, 4 * H) + b  # (N, T, 4H)
-    gates = np.empty((N, T, 4 * H), dtype=x.dtype)
-    hs = np.empty((N, T, H), dtype=x.dtype)
-    cs = np.empty((N, T, H), dtype=x.dtype)
-    tanh_cs = np.empty((N, T, H), dtype=x.dtype)
+    keep = neuron_mask(keep, H, xw.dtype, N)
+    m = mask.astype(xw.dtype)[:, :, None]                       # (N, T, 1)
+    xw = xw + b                                                 # (N, T, 4H)
+    gates = np.empty((N, T, 4 * H), dtype=xw.dtype)
+    hs = np.empty((N, T, H), dtype=xw.dtype)
+    cs = np.empty((N, T, H), dtype=xw.dtype)
+    tanh_cs = np.empty((N, T, H), dtype=xw.dtype)
     prev_h, prev_c = h0, c0
     for t in range(T):
         a = xw[:, t] + prev_h @ Wh
@@ -167,8 +184,7 @@ def lstm_forward(x, mask, h0, c0, Wx, Wh, b, keep=None):
         hs[:, t], cs[:, t], tanh_cs[:, t] = next_h, next_c, tanh_c
         prev_h, prev_c = next_h, next_c
     out = hs * m
-    cache = LSTMCache(x, mask, h0, c0, Wx, Wh, gates, hs, cs, tanh_cs, keep)
-    return out, (prev_h.copy(), prev_c.copy()), cache
+    return out, (prev_h.copy(), prev_c.copy()), (gates, hs, cs, tanh_cs, keep)
 
 
 def lstm_backward(dout, dhT, dcT, cache):
