@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from strategies import lstm_problems
 
 from lstm_numpy.gradcheck import check_gradient
@@ -28,10 +29,10 @@ def test_lstm_gradients_match_finite_differences(p):
 
 
 @settings(deadline=None, max_examples=20)
-@given(lstm_problems())
-def test_lstm_gradients_with_ablated_neurons(p):
-    H = p["h0"].shape[1]
-    keep = (p["rng"].random(H) < 0.5).astype(np.float64)
+@given(lstm_problems(), st.booleans())
+def test_lstm_gradients_with_ablated_neurons(p, per_sentence):
+    N, H = p["h0"].shape
+    keep = (p["rng"].random((N, H) if per_sentence else H) < 0.5).astype(np.float64)   # (H,) or one per sentence
     _, _, cache = lstm_forward(p["x"], p["mask"], p["h0"], p["c0"], p["Wx"], p["Wh"], p["b"], keep)
     grads = lstm_backward(p["dout"], p["dhT"], p["dcT"], cache)
     for name in ARGS:

@@ -31,7 +31,7 @@ from ..evaluation.entities import EntityCounts, prf_from_counts, sentence_edges
 from ..evaluation.scores import prf_from_confusion
 from ..labels import chunk_tables, is_chunking
 from ..model.layers import linear_forward
-from ..model.tagger import embed_tokens, run_lstm
+from ..model.tagger import embed_tokens, project_lstm, recur_lstm, run_lstm
 from .states import collect_states
 
 
@@ -81,7 +81,7 @@ def ablate_recurrent(params, config, split, neurons, batch_size=256):
     return collect_states(params, config, split, batch_size, keep_mask=keep_mask).pred
 
 
-def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, max_rows=8192, progress=False):
+def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, max_rows=4096, progress=False):
     """Predictions (M, n) int64: row m with ``neuron_sets[m]`` clamped to zero inside the LSTM.
 
     The same predictions as ``[ablate_recurrent(params, config, split, s) for s in neuron_sets]``
@@ -101,6 +101,8 @@ def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, ma
                              total=-(-len(lengths) // batch_size), disable=not progress):
         x, _ = embed_tokens(params, config, batch, backend)                # (N, T, E), as in eval mode
         N = x.shape[0]
+        # the input products once per batch, stacked below (the cuda backend stacks x instead)
+        projected = project_lstm(params, config, x, batch.mask, backend) if backend.lstm_project else None
         row_lengths = lengths[index]            # flat slots of the batch's real tokens, as in collect_states
         where = np.repeat(starts[index] - np.concatenate([[0], np.cumsum(row_lengths)[:-1]]), row_lengths) \
             + np.arange(int(row_lengths.sum()))
@@ -108,8 +110,12 @@ def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, ma
         for m0 in range(0, len(masks), per_pass):
             m1 = min(len(masks), m0 + per_pass)
             sets = m1 - m0
-            hidden, _ = run_lstm(params, config, np.tile(x, (sets, 1, 1)), np.tile(batch.mask, (sets, 1)),
-                                 backend, np.repeat(masks[m0:m1], N, axis=0))              # (sets*N, T, Hout)
+            keep_mask, mask = np.repeat(masks[m0:m1], N, axis=0), np.tile(batch.mask, (sets, 1))
+            if projected is None:
+                hidden, _ = run_lstm(params, config, np.tile(x, (sets, 1, 1)), mask, backend, keep_mask)
+            else:                                                          # (sets*N, T, Hout)
+                hidden = recur_lstm(params, config, [np.tile(a, (sets,) + (1,) * (a.ndim - 1)) for a in projected],
+                                    mask, backend, keep_mask, paths_as_for=N)
             z, _ = linear_forward(hidden, W, b)
             for m in range(sets):
                 preds[m0 + m, where] = z[m * N:(m + 1) * N][batch.mask].argmax(axis=1)

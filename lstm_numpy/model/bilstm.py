@@ -83,3 +83,25 @@ def bilstm_backward(dout, cache):
     grads_b = cache.backend.lstm_backward(_gather_time(dout[..., H:], cache.rev), None, None, cache.backward)
     dx = grads_f["dx"] + _gather_time(grads_b["dx"], cache.rev)
     return dx, grads_f, grads_b
+
+
+def bilstm_project(x, mask, params_f, params_b, backend):
+    """Each direction's input product, as bilstm_forward computes it: (xw_f, xw_b, rev) with
+    xw_f = x Wx_f and xw_b = (x reversed per sentence) Wx_b, each (N, T, 4H), rev (N, T)."""
+    rev = reverse_index(mask)
+    return backend.lstm_project(x, params_f["Wx"]), backend.lstm_project(_gather_time(x, rev), params_b["Wx"]), rev
+
+
+def bilstm_recur(projected, mask, params_f, params_b, backend, keep_mask=None, paths_as_for=None):
+    """bilstm_forward's out (N, T, 2H) from bilstm_project's ``projected`` (whose arrays are
+    overwritten), rows possibly stacked once per ablation; keep_mask (2H,) or (N, 2H)."""
+    xw_f, xw_b, rev = projected
+    N = xw_f.shape[0]
+    H = params_f["Wh"].shape[0]
+    zeros = np.zeros((N, H), dtype=xw_f.dtype)
+    keep_f = keep_b = None
+    if keep_mask is not None:
+        keep_f, keep_b = keep_mask[..., :H], keep_mask[..., H:]
+    out_f = backend.lstm_recur(xw_f, mask, zeros, zeros, params_f["Wh"], params_f["b"], keep_f, paths_as_for)[0]
+    out_r = backend.lstm_recur(xw_b, mask, zeros, zeros, params_b["Wh"], params_b["b"], keep_b, paths_as_for)[0]
+    return np.concatenate([out_f, _gather_time(out_r, rev)], axis=-1)

@@ -153,11 +153,12 @@ def lstm_project(x, Wx):
     return (x.reshape(N * T, D) @ Wx).reshape(N, T, Wx.shape[1])
 
 
-def lstm_recur(xw, mask, h0, c0, Wh, b, keep=None):
+def lstm_recur(xw, mask, h0, c0, Wh, b, keep=None, paths_as_for=None):
     """The time loop of :func:`lstm_forward` from the projected input xw = lstm_project(x, Wx) (N, T, 4H).
 
     Returns (out (N, T, H), (hT, cT), (gates, h, c, tanh_c, keep)): the arrays of
     LSTMCache after x and Wx.  Many ablations of one batch share one projection.
+    paths_as_for: ignored here (the kernels' recurrent product has two paths, lstm_numba).
     """
     N, T, _ = xw.shape
     H = Wh.shape[0]

@@ -215,6 +215,17 @@ def _forward_step_kernel(t, rec, mask, b, gate_scale, keep, h0, c0, gates, hs, c
 
 
 @njit(cache=True, fastmath=True, error_model="numpy", parallel=True)
+def _forward_step_kernel_parallel(t, block, rec, mask, b, gate_scale, keep, h0, c0, gates, hs, cs, tanh_cs, out):
+    """:func:`_forward_step_kernel` with the sentences split into blocks over Numba's threads:
+    each sentence's cells are the same arithmetic, so the result is the same."""
+    N = gates.shape[0]
+    for blk in prange((N + block - 1) // block):
+        n0 = blk * block
+        _forward_cells(t, n0, min(n0 + block, N), rec, mask, b, gate_scale, keep, h0, c0, gates, hs, cs, tanh_cs,
+                       out)
+
+
+@njit(cache=True, fastmath=True, error_model="numpy", parallel=True)
 def _backward_fused_kernel(dout, mask, c0, Wh, keep, gates, cs, tanh_cs, block, da, dh_state, dc_state):
     """Time loop of :func:`lstm_numpy.model.lstm.lstm_backward` (everything before
     ``lstm_param_grads``); must equal it.
@@ -302,6 +313,10 @@ def _block_size(N):
     return max(1, -(-N // threads))
 
 
+PARALLEL_MIN_CELLS = 2 ** 17
+"""Gate values per step (N * 4H) from which the BLAS path's forward cells run on every Numba
+thread: a parallel launch costs tens of microseconds, worth it only for stacked batches
+(many ablations at once)."""
 BLAS_MIN_STEP_WORK = 2 ** 15
 """N * H * H (an eighth of the forward product's flops per step) from which the BLAS path is chosen."""
 BLAS_TRANSPOSED_MIN_H = 256
@@ -337,9 +352,14 @@ def _forward_loop(recurrence, mask, h0, c0, Wh, b, keep, gates, hs, cs, tanh_cs,
         _forward_fused_kernel(mask, b, gate_scale, np.ascontiguousarray(Wh.T), keep, _block_size(N), rec,
                               h0, c0, gates, hs, cs, tanh_cs, out)
         return
+    parallel = N * H4 >= PARALLEL_MIN_CELLS and numba.get_num_threads() > 1
     for t in range(T):
         np.matmul(hs[:, t - 1] if t > 0 else h0, Wh, out=rec)
-        _forward_step_kernel(t, rec, mask, b, gate_scale, keep, h0, c0, gates, hs, cs, tanh_cs, out)
+        if parallel:
+            _forward_step_kernel_parallel(t, _block_size(N), rec, mask, b, gate_scale, keep, h0, c0, gates, hs, cs,
+                                          tanh_cs, out)
+        else:
+            _forward_step_kernel(t, rec, mask, b, gate_scale, keep, h0, c0, gates, hs, cs, tanh_cs, out)
 
 
 def _backward_loop(recurrence, dout, mask, c0, Wh, keep, gates, cs, tanh_cs, da, dh_state, dc_state):
@@ -372,7 +392,7 @@ def forward_with_recurrence(recurrence, x, mask, h0, c0, Wx, Wh, b, keep=None):
     check_lstm_inputs(x, mask, h0, c0, Wx, Wh, b)
     check_float(x, "numba")
     out, final, (gates, hs, cs, tanh_cs, keep) = lstm_recur_numba(lstm_project_numba(x, Wx), mask, h0, c0, Wh, b,
-                                                                  keep, recurrence)
+                                                                  keep, recurrence=recurrence)
     return out, final, LSTMCache(x, mask, h0, c0, Wx, Wh, gates, hs, cs, tanh_cs, keep)
 
 
@@ -384,18 +404,21 @@ def lstm_project_numba(x, Wx):
     return xw
 
 
-def lstm_recur_numba(xw, mask, h0, c0, Wh, b, keep=None, recurrence=None):
+def lstm_recur_numba(xw, mask, h0, c0, Wh, b, keep=None, paths_as_for=None, recurrence=None):
     """:func:`lstm_numpy.model.lstm.lstm_recur` with a Numba time loop; **xw is overwritten**
     with the activated gates (it becomes the returned ``gates``).
 
-    recurrence: one of :data:`RECURRENCES`, or None for :func:`choose_recurrence`'s.
+    recurrence: one of :data:`RECURRENCES`, or None for :func:`choose_recurrence`'s for
+    ``paths_as_for`` sentences (None: N; a batch stacked once per ablation passes its own
+    size, so that every copy runs the path, and gives the numbers, of the batch alone).
     keep (H,), (N, H) or None; the kernels read one mask per sentence.
     Returns (out (N, T, H), (hT, cT), (gates, h, c, tanh_c, keep)).
     """
     N, T, H4 = xw.shape
     H = Wh.shape[0]
     dtype = xw.dtype
-    recurrence = choose_recurrence(N, H, dtype) if recurrence is None else recurrence
+    if recurrence is None:
+        recurrence = choose_recurrence(N if paths_as_for is None else paths_as_for, H, dtype)
     if recurrence not in RECURRENCES:
         raise ValueError(f"recurrence must be one of {RECURRENCES}, got {recurrence!r}")
     keep = neuron_mask(keep, H, dtype, N)
