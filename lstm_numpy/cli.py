@@ -47,7 +47,7 @@ from .pipeline import DATA_KINDS, FILE_KINDS, PRESETS  # noqa: E402
 # Options whose default is None so that giving them where they mean nothing can be refused.
 ANALYSIS_OPTIONS = ("group_by", "random_draws", "random_pool", "recurrent_seeds", "no_recurrent")
 DEFAULTS = {"label_column": -1, "conllu_tag": "upos", "group_by": "predicted", "random_draws": 20,
-            "random_pool": "all", "recurrent_seeds": "first"}
+            "random_pool": "all", "recurrent_seeds": "all"}
 
 
 def _count(minimum):
@@ -148,8 +148,8 @@ def build_parser(prog=None):
     analysis.add_argument("--no-recurrent", action="store_true", default=None,
                           help="skip recurrent-mode ablation (slow)")
     analysis.add_argument("--recurrent-seeds", choices=("first", "all"),
-                          help="recurrent ablation (it reruns the LSTM hundreds of times) for the first "
-                               "seed's model only (default) or for every seed")
+                          help="recurrent ablation (the LSTM rerun with neurons clamped, every set of one "
+                               "sweep in one pass) for every seed's model (default) or the first seed's only")
     analysis.add_argument("--no-analysis", action="store_true", help="train and evaluate only")
     return p
 

@@ -18,7 +18,7 @@ C3  a label's top-k neurons matter for that label: for every label, ranking
     selectivity > 0 in every seed.
 C4  consistency: the paper's label-correlation findings in each model, and
     the cross-seed agreement (Mantel r and p).
-Recurrent ablation (beyond the paper) is reported for the first seed.
+Recurrent ablation (beyond the paper) is reported for every seed that has it (by default all).
 """
 from __future__ import annotations
 
