@@ -26,9 +26,10 @@ from typing import Callable, NamedTuple
 from .analysis.kernels import ablated_argmax_numba, group_sums_numba
 from .evaluation.entities import entity_totals_numba
 from .model.chars import window_max, window_max_numba
-from .model.lstm import lstm_backward, lstm_forward, lstm_project, lstm_recur
+from .model.lstm import lstm_backward, lstm_forward, lstm_project, lstm_recur_many
 from .model.lstm_cuda import lstm_backward_cuda, lstm_forward_cuda, require_cuda
-from .model.lstm_numba import lstm_backward_numba, lstm_forward_numba, lstm_project_numba, lstm_recur_numba
+from .model.lstm_infer_numba import lstm_recur_many_numba
+from .model.lstm_numba import lstm_backward_numba, lstm_forward_numba, lstm_project_numba
 
 BACKENDS = ("numba", "numpy", "cuda")
 DEFAULT_BACKEND = "numba"
@@ -40,7 +41,7 @@ class Backend(NamedTuple):
     lstm_forward: Callable      # (x, mask, h0, c0, Wx, Wh, b, keep=None) -> (out, (hT, cT), cache)
     lstm_backward: Callable     # (dout, dhT, dcT, cache) -> grads
     lstm_project: Callable      # (x, Wx) -> xw: forward's input product, or None (the LSTM has no split)
-    lstm_recur: Callable        # (xw, mask, h0, c0, Wh, b, keep=None, paths_as_for=None) -> forward's time loop
+    lstm_recur_many: Callable   # (xw, mask, Wh, b, keeps (M, H)) -> out (M, n, H) at real steps, per neuron mask
     window_max: Callable        # (padded, P, b) -> (out, pos), model.chars
     group_sums: Callable        # (x, labels, n_labels) -> (sums, counts), analysis.kernels
     ablated_argmax: Callable    # (baseT, hT, W, neurons, sign, bias) -> pred, analysis.kernels
@@ -66,10 +67,10 @@ _ANALYSIS = dict(group_sums=group_sums_numba, ablated_argmax=ablated_argmax_numb
 @functools.lru_cache(maxsize=None)
 def _backend(name):
     if name == "numpy":
-        return Backend("numpy", lstm_forward, lstm_backward, lstm_project, lstm_recur, window_max, **_ANALYSIS,
+        return Backend("numpy", lstm_forward, lstm_backward, lstm_project, lstm_recur_many, window_max, **_ANALYSIS,
                        where={"LSTM": CPU_NUMPY, "character CNN": CPU_NUMPY, "analysis": CPU_NUMBA})
     if name == "numba":
-        return Backend("numba", lstm_forward_numba, lstm_backward_numba, lstm_project_numba, lstm_recur_numba,
+        return Backend("numba", lstm_forward_numba, lstm_backward_numba, lstm_project_numba, lstm_recur_many_numba,
                        window_max_numba, **_ANALYSIS,
                        where={"LSTM": CPU_NUMBA, "character CNN": CPU_NUMBA, "analysis": CPU_NUMBA})
     return Backend("cuda", lstm_forward_cuda, lstm_backward_cuda, None, None, window_max_numba, **_ANALYSIS,

@@ -33,7 +33,9 @@ M = [
  ("numba: keep mask ignored in backward", "lstm_numpy/model/lstm_numba.py", "da[n, t, H3 + j] = (m * dh_state[n, j] * keep[n, j] * tanh_cs[n, t, j]", "da[n, t, H3 + j] = (m * dh_state[n, j] * tanh_cs[n, t, j]", "tests/test_lstm_numba.py"),
  ("numba: upstream gradient at padding not masked", "lstm_numpy/model/lstm_numba.py", "dh_state[n, j] += m * dout[n, t, j]", "dh_state[n, j] += dout[n, t, j]", "tests/test_lstm_numba.py"),
  ("numba: every sentence reads the first sentence's neuron mask", "lstm_numpy/model/lstm_numba.py", "tanh_cs[n, t, j] * keep[n, j]) + (one - m)", "tanh_cs[n, t, j] * keep[0, j]) + (one - m)", "tests/test_recurrent_many.py"),
- ("stacked recurrent ablation takes the stacked batch's kernel path", "lstm_numpy/analysis/ablation.py", "mask, backend, keep_mask, paths_as_for=N)", "mask, backend, keep_mask)", "tests/test_recurrent_many.py"),
+ ("inference kernel: the neuron mask ignored", "lstm_numpy/model/lstm_infer_numba.py", "h[r] = o * _tanh(new_c) * keep", "h[r] = o * _tanh(new_c)", "tests/test_recurrent_many.py"),
+ ("inference kernel: a finished row keeps running", "lstm_numpy/model/lstm_infer_numba.py", 'active = np.searchsorted(-lengths[order], -np.arange(T), side="left")', 'active = np.searchsorted(-lengths[order], -np.arange(T), side="right")', "tests/test_recurrent_many.py"),
+ ("stacked bilstm: backward direction's tokens left reversed", "lstm_numpy/model/bilstm.py", "np.take(outs[1], back, axis=1)", "outs[1]", "tests/test_recurrent_many.py"),
  ("IOB1 detection ignores B- opening entities", "lstm_numpy/labels.py", 'return "iob1" if i_opens and not b_opens else "iob2"', 'return "iob1" if i_opens else "iob2"', "tests/test_labels.py"),
  ("linear dW transposed", "lstm_numpy/model/layers.py", "\"dW\": dz2.T @ h2", "\"dW\": (h2.T @ dz2).T * 1.0001", "tests/test_layers_grad.py"),
 ]

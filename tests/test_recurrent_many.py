@@ -1,6 +1,6 @@
 """Many recurrent ablations in one pass equal one rerun of the tagger per neuron set, on every
 backend and kernel path; the kernels' neuron mask per sentence equals running each sentence
-with its own mask."""
+with its own mask; the inference kernel of those ablations equals the NumPy reference."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from lstm_numpy.analysis.ablation import ablate_recurrent, ablate_recurrent_many, keep_all_but
 from lstm_numpy.analysis.states import collect_states
 from lstm_numpy.data.batching import EncodedSplit
-from lstm_numpy.model.lstm import lstm_backward, lstm_forward
+from lstm_numpy.model.lstm import lstm_backward, lstm_forward, lstm_recur_many
+from lstm_numpy.model.lstm_infer_numba import lstm_recur_many_numba
 from lstm_numpy.model.lstm_numba import RECURRENCES, backward_with_recurrence, forward_with_recurrence
 from lstm_numpy.model.tagger import TaggerConfig, init_tagger
 
@@ -62,3 +63,32 @@ def test_a_mask_per_sentence_equals_each_sentence_with_its_own_mask(seed, N, T, 
         np.testing.assert_allclose(hT[one], hT_n, rtol=1e-12, atol=1e-12)
         grads_n = backward(dout[one], None, None, cache_n)
         np.testing.assert_allclose(grads["dx"][one], grads_n["dx"], rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), N=st.integers(1, 40), T=st.integers(1, 9), H=st.integers(1, 30),
+       M=st.integers(1, 5), dtype=st.sampled_from(("float32", "float64")))
+def test_the_inference_kernel_equals_the_reference(seed, N, T, H, M, dtype):
+    """lstm_recur_many_numba (unit-major, rows sorted by length) against lstm.lstm_recur_many,
+    and each mask's rows against the same mask run alone."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    xw = rng.normal(size=(N, T, 4 * H)).astype(dtype)
+    Wh, b = (0.5 * rng.normal(size=(H, 4 * H))).astype(dtype), rng.normal(size=4 * H).astype(dtype)
+    mask = np.arange(T)[None, :] < rng.integers(0, T + 1, N)[:, None]       # some rows may be empty
+    keeps = (rng.random((M, H)) < 0.7).astype(dtype)
+    before = xw.copy()
+    got = lstm_recur_many_numba(xw, mask, Wh, b, keeps)
+    want = lstm_recur_many(xw, mask, Wh, b, keeps)
+    assert got.shape == (M, int(mask.sum()), H) and got.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(xw, before)                      # read, not overwritten
+    for m in range(M):
+        np.testing.assert_array_equal(got[m], lstm_recur_many_numba(xw, mask, Wh, b, keeps[m:m + 1])[0])
+
+
+def test_the_inference_kernel_refuses_masks_that_are_not_prefixes():
+    xw, Wh, b = np.zeros((1, 3, 8)), np.zeros((2, 8)), np.zeros(8)
+    with pytest.raises(ValueError, match="prefix masks"):
+        lstm_recur_many_numba(xw, np.array([[False, True, True]]), Wh, b, np.ones((1, 2)))

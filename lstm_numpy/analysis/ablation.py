@@ -31,8 +31,7 @@ from ..evaluation.entities import EntityCounts, prf_from_counts, sentence_edges
 from ..evaluation.scores import prf_from_confusion
 from ..labels import chunk_tables, is_chunking
 from ..model.layers import linear_forward
-from ..model.tagger import embed_tokens, project_lstm, recur_lstm, run_lstm
-from .states import collect_states
+from ..model.tagger import embed_tokens, project_lstm, recur_lstm_many, run_lstm
 
 
 def keep_all_but(n_hidden, removed, dtype=np.float32):
@@ -76,18 +75,22 @@ def ablate_output(cache, neurons):
 
 
 def ablate_recurrent(params, config, split, neurons, batch_size=256):
-    """Predictions (n,) int64 with ``neurons`` clamped to zero inside the LSTM."""
-    keep_mask = keep_all_but(config.output_size, neurons, np.dtype(config.dtype))
-    return collect_states(params, config, split, batch_size, keep_mask=keep_mask).pred
+    """Predictions (n,) int64 with ``neurons`` clamped to zero inside the LSTM: one neuron set
+    of :func:`ablate_recurrent_many` (the same kernels, so the same numbers)."""
+    return ablate_recurrent_many(params, config, split, [neurons], batch_size)[0]
 
 
 def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, max_rows=4096, progress=False):
     """Predictions (M, n) int64: row m with ``neuron_sets[m]`` clamped to zero inside the LSTM.
 
-    The same predictions as ``[ablate_recurrent(params, config, split, s) for s in neuron_sets]``
-    in far fewer, larger LSTM steps: each batch of sentences is embedded once, then stacked
-    once per neuron set (up to ``max_rows`` rows at a time, set-major), so that each time step
-    is one product over (sets x sentences) rows with a keep mask per row.
+    Each batch of sentences is embedded and projected (x Wx) once, then its time loop runs
+    for up to ``max_rows`` rows at a time, one copy of the batch per neuron set
+    (backend.lstm_recur_many: each step is one product over sets x sentences, a mask per
+    copy); the cuda backend stacks the embedded batch and reruns its LSTM instead.  Every
+    set's predictions equal running it alone (tests/test_recurrent_many.py).  The inference
+    kernel rounds like the training kernels but is not proven bit-identical to them: on the
+    CoNLL-2003 models of docs/results, no set and not the empty one changed any token's
+    prediction against collect_states with the same mask.
     """
     backend = get_backend(config.backend)
     dtype = np.dtype(config.dtype)
@@ -100,25 +103,23 @@ def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, ma
     for index, batch in tqdm(batches, desc=f"recurrent ablation ({len(masks)} neuron sets at once)",
                              total=-(-len(lengths) // batch_size), disable=not progress):
         x, _ = embed_tokens(params, config, batch, backend)                # (N, T, E), as in eval mode
-        N = x.shape[0]
-        # the input products once per batch, stacked below (the cuda backend stacks x instead)
+        N, T = batch.mask.shape
         projected = project_lstm(params, config, x, batch.mask, backend) if backend.lstm_project else None
         row_lengths = lengths[index]            # flat slots of the batch's real tokens, as in collect_states
         where = np.repeat(starts[index] - np.concatenate([[0], np.cumsum(row_lengths)[:-1]]), row_lengths) \
             + np.arange(int(row_lengths.sum()))
         per_pass = max(1, max_rows // N)
         for m0 in range(0, len(masks), per_pass):
-            m1 = min(len(masks), m0 + per_pass)
-            sets = m1 - m0
-            keep_mask, mask = np.repeat(masks[m0:m1], N, axis=0), np.tile(batch.mask, (sets, 1))
-            if projected is None:
-                hidden, _ = run_lstm(params, config, np.tile(x, (sets, 1, 1)), mask, backend, keep_mask)
-            else:                                                          # (sets*N, T, Hout)
-                hidden = recur_lstm(params, config, [np.tile(a, (sets,) + (1,) * (a.ndim - 1)) for a in projected],
-                                    mask, backend, keep_mask, paths_as_for=N)
-            z, _ = linear_forward(hidden, W, b)
-            for m in range(sets):
-                preds[m0 + m, where] = z[m * N:(m + 1) * N][batch.mask].argmax(axis=1)
+            chunk = masks[m0:m0 + per_pass]                                # (sets, Hout)
+            sets = len(chunk)
+            if projected is None:                                          # (sets, real tokens, Hout)
+                hidden, _ = run_lstm(params, config, np.tile(x, (sets, 1, 1)), np.tile(batch.mask, (sets, 1)),
+                                     backend, np.repeat(chunk, N, axis=0))
+                hidden = hidden.reshape(sets, N, T, -1)[:, batch.mask]
+            else:
+                hidden = recur_lstm_many(params, config, projected, batch.mask, backend, chunk)
+            z, _ = linear_forward(hidden, W, b)                            # (sets, real tokens, K)
+            preds[m0:m0 + sets, where] = z.argmax(axis=-1)
     return preds
 
 

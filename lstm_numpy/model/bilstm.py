@@ -92,16 +92,23 @@ def bilstm_project(x, mask, params_f, params_b, backend):
     return backend.lstm_project(x, params_f["Wx"]), backend.lstm_project(_gather_time(x, rev), params_b["Wx"]), rev
 
 
-def bilstm_recur(projected, mask, params_f, params_b, backend, keep_mask=None, paths_as_for=None):
-    """bilstm_forward's out (N, T, 2H) from bilstm_project's ``projected`` (whose arrays are
-    overwritten), rows possibly stacked once per ablation; keep_mask (2H,) or (N, 2H)."""
+def bilstm_recur_many(projected, mask, params_f, params_b, backend, keeps):
+    """bilstm_forward's out at the n real tokens (row by row, ``out[:, mask]``) once per neuron
+    mask, (M, n, 2H), from bilstm_project's ``projected``; keeps (M, 2H), the first H of a row
+    the forward direction's.
+
+    A direction whose part of a mask repeats (every set that leaves it alone keeps all of
+    it) is run once per distinct part: a row's numbers do not depend on the rows run with it.
+    """
     xw_f, xw_b, rev = projected
-    N = xw_f.shape[0]
+    mask = np.asarray(mask, dtype=bool)
     H = params_f["Wh"].shape[0]
-    zeros = np.zeros((N, H), dtype=xw_f.dtype)
-    keep_f = keep_b = None
-    if keep_mask is not None:
-        keep_f, keep_b = keep_mask[..., :H], keep_mask[..., H:]
-    out_f = backend.lstm_recur(xw_f, mask, zeros, zeros, params_f["Wh"], params_f["b"], keep_f, paths_as_for)[0]
-    out_r = backend.lstm_recur(xw_b, mask, zeros, zeros, params_b["Wh"], params_b["b"], keep_b, paths_as_for)[0]
-    return np.concatenate([out_f, _gather_time(out_r, rev)], axis=-1)
+    outs = []
+    for xw, p, keep in ((xw_f, params_f, keeps[:, :H]), (xw_b, params_b, keeps[:, H:])):
+        distinct, which = np.unique(keep, axis=0, return_inverse=True)
+        outs.append(backend.lstm_recur_many(xw, mask, p["Wh"], p["b"], distinct)[which.ravel()])
+    # the backward direction's step t of a sentence of length L is its token L-1-t
+    lengths = mask.sum(axis=1)
+    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    back = 2 * first + np.repeat(lengths, lengths) - 1 - np.arange(int(lengths.sum()))
+    return np.concatenate([outs[0], np.take(outs[1], back, axis=1)], axis=-1)

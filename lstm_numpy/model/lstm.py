@@ -153,12 +153,12 @@ def lstm_project(x, Wx):
     return (x.reshape(N * T, D) @ Wx).reshape(N, T, Wx.shape[1])
 
 
-def lstm_recur(xw, mask, h0, c0, Wh, b, keep=None, paths_as_for=None):
+def lstm_recur(xw, mask, h0, c0, Wh, b, keep=None):
     """The time loop of :func:`lstm_forward` from the projected input xw = lstm_project(x, Wx) (N, T, 4H).
 
     Returns (out (N, T, H), (hT, cT), (gates, h, c, tanh_c, keep)): the arrays of
-    LSTMCache after x and Wx.  Many ablations of one batch share one projection.
-    paths_as_for: ignored here (the kernels' recurrent product has two paths, lstm_numba).
+    LSTMCache after x and Wx.  Many ablations of one batch share one projection
+    (:func:`lstm_recur_many`).
     """
     N, T, _ = xw.shape
     H = Wh.shape[0]
@@ -186,6 +186,22 @@ def lstm_recur(xw, mask, h0, c0, Wh, b, keep=None, paths_as_for=None):
         prev_h, prev_c = next_h, next_c
     out = hs * m
     return out, (prev_h.copy(), prev_c.copy()), (gates, hs, cs, tanh_cs, keep)
+
+
+def lstm_recur_many(xw, mask, Wh, b, keeps):
+    """out (M, n, H) of :func:`lstm_recur` from zero states at the n real steps (row by row,
+    ``out[:, mask]``), once per neuron mask: the recurrent ablation of many neuron sets on one batch.
+
+    xw (N, T, 4H) = lstm_project(x, Wx), mask (N, T), Wh (H, 4H), b (4H,); keeps (M, H):
+    row m multiplies h_new at every step (0 clamps a neuron to zero inside the recurrence).
+    The batch is stacked M times, one mask per copy, so each step is one product.
+    """
+    N, T, _ = xw.shape
+    M, H = np.shape(keeps)
+    zeros = np.zeros((M * N, H), dtype=xw.dtype)
+    out = lstm_recur(np.tile(xw, (M, 1, 1)), np.tile(mask, (M, 1)), zeros, zeros, Wh, b,
+                     np.repeat(np.asarray(keeps, xw.dtype), N, axis=0))[0]
+    return out.reshape(M, N, T, H)[:, np.asarray(mask, dtype=bool)]
 
 
 def lstm_backward(dout, dhT, dcT, cache):

@@ -404,13 +404,11 @@ def lstm_project_numba(x, Wx):
     return xw
 
 
-def lstm_recur_numba(xw, mask, h0, c0, Wh, b, keep=None, paths_as_for=None, recurrence=None):
+def lstm_recur_numba(xw, mask, h0, c0, Wh, b, keep=None, recurrence=None):
     """:func:`lstm_numpy.model.lstm.lstm_recur` with a Numba time loop; **xw is overwritten**
     with the activated gates (it becomes the returned ``gates``).
 
-    recurrence: one of :data:`RECURRENCES`, or None for :func:`choose_recurrence`'s for
-    ``paths_as_for`` sentences (None: N; a batch stacked once per ablation passes its own
-    size, so that every copy runs the path, and gives the numbers, of the batch alone).
+    recurrence: one of :data:`RECURRENCES`, or None for :func:`choose_recurrence`'s.
     keep (H,), (N, H) or None; the kernels read one mask per sentence.
     Returns (out (N, T, H), (hT, cT), (gates, h, c, tanh_c, keep)).
     """
@@ -418,7 +416,7 @@ def lstm_recur_numba(xw, mask, h0, c0, Wh, b, keep=None, paths_as_for=None, recu
     H = Wh.shape[0]
     dtype = xw.dtype
     if recurrence is None:
-        recurrence = choose_recurrence(N if paths_as_for is None else paths_as_for, H, dtype)
+        recurrence = choose_recurrence(N, H, dtype)
     if recurrence not in RECURRENCES:
         raise ValueError(f"recurrence must be one of {RECURRENCES}, got {recurrence!r}")
     keep = neuron_mask(keep, H, dtype, N)

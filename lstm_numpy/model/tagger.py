@@ -29,7 +29,7 @@ from ..backend import BACKENDS, get_backend
 from ..data.batching import Batch
 from ..evaluation.decoding import DECODERS
 from . import layers
-from .bilstm import bilstm_backward, bilstm_forward, bilstm_project, bilstm_recur
+from .bilstm import bilstm_backward, bilstm_forward, bilstm_project, bilstm_recur_many
 from .chars import char_cnn_backward, char_cnn_forward, init_char_cnn
 from .lstm import init_lstm_params
 
@@ -160,23 +160,20 @@ def run_lstm(params, config, x, mask, backend, keep_mask=None):
 
 def project_lstm(params, config, x, mask, backend):
     """The input products of run_lstm over x (N, T, E): a tuple of (N, T, ...) arrays
-    (and, for a BiLSTM, the time reversal), for :func:`recur_lstm`."""
+    (and, for a BiLSTM, the time reversal), for :func:`recur_lstm_many`."""
     if config.bidirectional:
         return bilstm_project(x, mask, _lstm_params(params, "lstm_f"), _lstm_params(params, "lstm_b"), backend)
     return (backend.lstm_project(x, params["lstm.Wx"]),)
 
 
-def recur_lstm(params, config, projected, mask, backend, keep_mask=None, paths_as_for=None):
-    """run_lstm's hidden (N, T, Hout) from :func:`project_lstm`'s arrays (overwritten), whose rows
-    may be stacked once per ablation (keep_mask (N, Hout): one mask per row; paths_as_for:
-    the batch size whose kernel path every copy takes, lstm_numba.lstm_recur_numba)."""
+def recur_lstm_many(params, config, projected, mask, backend, keeps):
+    """run_lstm's hidden at the n real tokens (``hidden[mask]``) once per neuron mask, (M, n, Hout), from :func:`project_lstm`'s
+    arrays (read, not overwritten); keeps (M, Hout): 1 keeps a neuron, 0 clamps it to zero
+    inside the recurrence (the recurrent ablation of M neuron sets on one batch)."""
     if config.bidirectional:
-        return bilstm_recur(projected, mask, _lstm_params(params, "lstm_f"), _lstm_params(params, "lstm_b"),
-                            backend, keep_mask, paths_as_for)
-    N, H = projected[0].shape[0], config.hidden
-    zeros = np.zeros((N, H), dtype=projected[0].dtype)
-    return backend.lstm_recur(projected[0], mask, zeros, zeros, params["lstm.Wh"], params["lstm.b"], keep_mask,
-                              paths_as_for)[0]
+        return bilstm_recur_many(projected, mask, _lstm_params(params, "lstm_f"), _lstm_params(params, "lstm_b"),
+                                 backend, keeps)
+    return backend.lstm_recur_many(projected[0], mask, params["lstm.Wh"], params["lstm.b"], keeps)
 
 
 def tagger_forward(params, config, batch, rng=None, train=False, keep_mask=None, output_keep_mask=None):

@@ -1,0 +1,135 @@
+"""The LSTM's forward time loop without caches, laid out for many rows at once: the
+``out`` of :func:`lstm_numpy.model.lstm.lstm_recur`, which it must equal, for the
+recurrent ablation (thousands of rows: a dev batch stacked once per neuron mask).
+
+Dimension legend as in :mod:`lstm_numpy.model.lstm` (N rows, T time, H hidden; gates
+``i, f, g, o`` along the 4H axis).
+
+Why a second forward loop
+-------------------------
+:mod:`.lstm_numba` keeps the training layout, row-major ``(N, T, 4H)``, because
+backward needs every gate of every step.  Its cell math runs row by row over
+loops of H (or 4H): at the analysis's H = 25 those loops are too short for LLVM
+to vectorize (it wants 32 float32 per iteration at 256-bit vectors) and each row
+costs a few array views, so a cell value took about 3-4 ns, 4-8x the BLAS
+product's share.  Inference keeps no cache, so here the state is **unit-major**:
+
+* ``h^T, c^T`` (H, N), the input product ``(x Wx)^T`` per step (T, 4H, N),
+  the recurrent product ``(h_{t-1} Wh)^T = Wh^T h_{t-1}^T`` (4H, N), one BLAS call per step;
+* the rows are sorted by length, longest first, so at step t the rows still
+  running are a prefix ``0:active_t`` of every row of those arrays: the cell math
+  is, per hidden unit, one contiguous loop over the active rows (vectorized, the
+  units spread over Numba's threads), and the padded steps are not computed at
+  all (a finished row keeps its h and c, its output is 0: what the reference's
+  mask does).
+
+Each value is the same arithmetic as the reference's (and :mod:`.lstm_numba`'s):
+``sigmoid(a) = 0.5 tanh(a / 2) + 0.5`` with :mod:`.activations_numba`'s tanh,
+``c = f c_{t-1} + i g``, ``h = o tanh(c) keep``; no row reads another, so a row's
+result does not depend on what it is stacked with.  Masks must be prefixes
+(real steps first, as every batch here is padded); other masks are refused.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .activations_numba import tanh as _tanh
+from .lstm import check_float
+
+
+@njit(cache=True, fastmath=True, error_model="numpy", parallel=True)
+def _many_cells_kernel(t, active, xwT, recT, b, keepT, hT, cT, outT):
+    """Step t of the reference's cell math for rows 0:active of each of M copies of a batch.
+
+    N rows per copy, sorted by length (longest first); M neuron masks.
+    xwT (T, 4H, N) = (x Wx)^T per step, shared by the copies; recT (4H, M*N) = (h_{t-1} Wh)^T;
+    b (4H,); keepT (H, M): 1 keeps a neuron in copy m, 0 clamps it to zero;
+    hT, cT (H, M*N): h_{t-1}, c_{t-1} on entry, h_t, c_t of the active rows on exit;
+    outT (T, H, M*N): h_t of the active rows written at step t (contiguous stores: the loop
+    vectorizes; scattered stores straight into the batch's layout ran 1.3-2x slower overall).
+    """
+    H, M = keepT.shape
+    N = xwT.shape[2]
+    half = hT.dtype.type(0.5)
+    for j in prange(H):
+        xi, xf, xg, xo = xwT[t, j], xwT[t, H + j], xwT[t, 2 * H + j], xwT[t, 3 * H + j]
+        bi, bf, bg, bo = b[j], b[H + j], b[2 * H + j], b[3 * H + j]
+        for m in range(M):
+            q0 = m * N
+            keep = keepT[j, m]
+            ri, rf = recT[j, q0:q0 + N], recT[H + j, q0:q0 + N]
+            rg, ro = recT[2 * H + j, q0:q0 + N], recT[3 * H + j, q0:q0 + N]
+            h, c, out = hT[j, q0:q0 + N], cT[j, q0:q0 + N], outT[t, j, q0:q0 + N]
+            for r in range(active):
+                i = half * _tanh(half * (xi[r] + ri[r] + bi)) + half
+                f = half * _tanh(half * (xf[r] + rf[r] + bf)) + half
+                g = _tanh(xg[r] + rg[r] + bg)
+                o = half * _tanh(half * (xo[r] + ro[r] + bo)) + half
+                new_c = f * c[r] + i * g
+                c[r] = new_c
+                h[r] = o * _tanh(new_c) * keep
+                out[r] = h[r]
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _gather_tokens_kernel(outT, first, lengths, out):
+    """out[m, first[r] + t] = outT[t, :, m*N + r] for t < lengths[r]: the real steps, token by
+    token (the batch's rows in order), from the kernel's (T, H, M*N) layout of sorted rows,
+    16 rows at a time so that the reads are runs."""
+    T, H, MN = outT.shape
+    M = out.shape[0]
+    N = MN // M
+    for m in prange(M):
+        for r0 in range(0, N, 16):
+            for r in range(r0, min(r0 + 16, N)):
+                q = m * N + r
+                for t in range(lengths[r]):
+                    row = out[m, first[r] + t]
+                    for j in range(H):
+                        row[j] = outT[t, j, q]
+
+
+def _prefix_lengths(mask):
+    """mask (N, T) -> lengths (N,) int64, if every row's real steps come first; else ValueError."""
+    mask = np.asarray(mask).astype(bool)
+    lengths = mask.sum(axis=1).astype(np.int64)
+    if not np.array_equal(mask, np.arange(mask.shape[1])[None, :] < lengths[:, None]):
+        raise ValueError("lstm_recur_many_numba needs prefix masks (each row's real steps first)")
+    return lengths
+
+
+def lstm_recur_many_numba(xw, mask, Wh, b, keeps):
+    """:func:`lstm_numpy.model.lstm.lstm_recur_many`: out (M, n, H) of the time loop from
+    zero states at the n real steps (row by row), once per neuron mask.
+
+    xw (N, T, 4H) = x Wx (read, not overwritten); mask (N, T) prefix masks; Wh (H, 4H);
+    b (4H,); keeps (M, H): 1 keeps a neuron, 0 clamps it to zero inside the recurrence.
+    """
+    check_float(xw, "numba")
+    N, T, H4 = xw.shape
+    H = H4 // 4
+    dtype = xw.dtype
+    keeps = np.asarray(keeps, dtype)
+    if keeps.ndim != 2 or keeps.shape[1] != H:
+        raise ValueError(f"keeps must have shape (M, {H}), got {keeps.shape}")
+    M = keeps.shape[0]
+    lengths = _prefix_lengths(mask)
+    order = np.argsort(-lengths, kind="stable")                             # longest first
+    active = np.searchsorted(-lengths[order], -np.arange(T), side="left")   # (T,) rows with length > t
+    c = np.ascontiguousarray
+    xwT = c(xw[order].transpose(1, 2, 0))                                   # (T, 4H, N)
+    WhT, b, keepT = c(np.asarray(Wh, dtype).T), c(b, dtype=dtype), c(keeps.T)
+    hT, cT = np.zeros((H, M * N), dtype), np.zeros((H, M * N), dtype)
+    recT = np.empty((H4, M * N), dtype)
+    outT = np.empty((T, H, M * N), dtype)
+    first = (np.cumsum(lengths) - lengths)[order]            # each sorted row's first token
+    for t in range(T):
+        n = int(active[t])
+        if n == 0:
+            break
+        np.matmul(WhT, hT, out=recT)       # every row: the finished ones are not read
+        _many_cells_kernel(t, n, xwT, recT, b, keepT, hT, cT, outT)
+    out = np.empty((M, int(lengths.sum()), H), dtype)
+    _gather_tokens_kernel(outT, first, lengths[order], out)
+    return out
