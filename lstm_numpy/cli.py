@@ -129,8 +129,9 @@ def build_parser(prog=None):
     out.add_argument("--quick", action="store_true", help="tiny corpus, hidden 16, 8 epochs: a smoke test")
     out.add_argument("--no-progress", action="store_true", help="no progress bars")
     out.add_argument("--jobs", type=_count(1), default=1,
-                     help="train the seeds in this many processes at once (default 1; the models are the same, "
-                          "bit for bit; each process gets cores/jobs Numba threads and prints lines, not bars)")
+                     help="train, then dissect, the seeds in this many processes at once (default 1; the models "
+                          "and every number of the analysis are the same, bit for bit; each process gets "
+                          "cores/jobs Numba threads and prints lines, not bars)")
     analysis = p.add_argument_group("analysis")
     analysis.add_argument("--seeds", type=_count(1), default=3,
                           help="train this many models, seeds --seed, --seed+1, ... (default 3), "

@@ -92,6 +92,42 @@ def train_seeds(args, seeds, prepared, config, out):
         return [future.result() for future in futures]
 
 
+def analysis_rng(base_seed, seed):
+    """The random draws of the dissection of ``seed``'s model (a run started at ``base_seed``):
+    a stream of its own, so the seeds can be dissected in any order or at once."""
+    return np.random.default_rng([base_seed, seed])
+
+
+def dissect_one_seed(args, seed, params, config, split, labels, recurrent, threads=None):
+    """analysis.dissect.dissect_model of one seed's model with the run's options; in a worker
+    process (``threads`` given) with that many Numba threads and no progress bars."""
+    if threads is not None:
+        numba.set_num_threads(threads)
+    return dissect_model(params, config, split, labels, analysis_rng(args.seed, seed), recurrent=recurrent,
+                         n_random=args.random_draws, progress=threads is None and not args.no_progress,
+                         group_by=args.group_by, random_pool=args.random_pool)
+
+
+def dissect_seeds(args, seeds, trained, config, split, labels):
+    """[dissect_one_seed of each seed]: one after the other, or with ``--jobs J`` in J worker
+    processes (each seed's draws come from its own stream, so the results are the same)."""
+    plans = []
+    for seed, (params, _) in zip(seeds, trained):
+        recurrent = not args.no_recurrent and (args.recurrent_seeds == "all" or seed == seeds[0])
+        print(f"dissecting the model of seed {seed} on dev ({'output and recurrent' if recurrent else 'output'}"
+              " ablation)")
+        plans.append((seed, params, recurrent))
+    if args.jobs <= 1 or len(seeds) == 1:
+        return [dissect_one_seed(args, seed, params, config, split, labels, recurrent)
+                for seed, params, recurrent in plans]
+    jobs = min(args.jobs, len(seeds))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(dissect_one_seed, args, seed, params, config, split, labels, recurrent, threads)
+                   for seed, params, recurrent in plans]
+        return [future.result() for future in futures]
+
+
 def baseline_scores(corpora, chunking):
     """The most-frequent-label baseline on test: token accuracy and, for chunk labels, entity F1."""
     train, test = corpora["train"], corpora["test"]
@@ -157,18 +193,8 @@ def run(args, command="python run.py"):
 
     if not args.no_analysis:
         analysis_start = time.perf_counter()
-        rng = np.random.default_rng(args.seed)
-        models = []
-        for seed, (seed_params, _) in zip(seeds, trained):
-            # recurrent ablation reruns the LSTM hundreds of times: by default the first model only
-            recurrent = not args.no_recurrent and (args.recurrent_seeds == "all" or seed == seeds[0])
-            print(f"dissecting the model of seed {seed} on dev ({'output and recurrent' if recurrent else 'output'}"
-                  " ablation)")
-            models.append(dissect_model(seed_params, config, prepared.splits["dev"], labels, rng,
-                                        recurrent=recurrent, n_random=args.random_draws,
-                                        progress=not args.no_progress, group_by=args.group_by,
-                                        random_pool=args.random_pool))
-        comparison = compare_models(models, labels, rng)
+        models = dissect_seeds(args, seeds, trained, config, prepared.splits["dev"], labels)
+        comparison = compare_models(models, labels, np.random.default_rng(args.seed))
         timings = {"training (all seeds)": train_seconds,
                    **{f"{step} (seed {seeds[0]})": sec for step, sec in models[0]["timings"].items()},
                    "analysis (all seeds)": time.perf_counter() - analysis_start}

@@ -179,9 +179,18 @@ def test_conllu_xpos_column(capsys, tmp_path):
     assert set(metrics["dev"]["per_label_acc"]) == {"adp", "det", "noun", "propn", "punct", "verb"}
 
 
-def test_seeds_trained_in_parallel_processes_are_bit_identical(tmp_path):
+def without_timings(value):
+    """analysis.json's content less the seconds each step took."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if "timing" not in k and "seconds" not in k}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
+def test_seeds_trained_and_dissected_in_parallel_processes_are_bit_identical(tmp_path):
     # as a user runs it: a fresh process, where run.py's thread settings (one BLAS thread) hold
-    common = [sys.executable, str(ROOT / "run.py"), "--quick", "--seeds", "2", "--epochs", "2", "--no-analysis",
+    common = [sys.executable, str(ROOT / "run.py"), "--quick", "--seeds", "2", "--epochs", "4", "--random-draws", "2",
               "--no-progress"]
     for name, extra in (("one", []), ("two", ["--jobs", "2"])):
         result = subprocess.run(common + extra + ["--out", str(tmp_path / name)], capture_output=True, text=True,
@@ -191,3 +200,7 @@ def test_seeds_trained_in_parallel_processes_are_bit_identical(tmp_path):
     for seed in (0, 1):
         one, two = (tmp_path / run / f"seed{seed}" / "best.npz" for run in ("one", "two"))
         assert one.read_bytes() == two.read_bytes(), f"seed {seed}"
+    one, two = (without_timings(json.loads((tmp_path / run / "analysis.json").read_text())) for run in ("one", "two"))
+    assert one.pop("command") != two.pop("command")
+    assert one == two, "the dissection in worker processes gives every number of the sequential one"
+    assert all(seed["ablation"].get("recurrent") for seed in one["per_seed"]), "both seeds had a recurrent sweep"

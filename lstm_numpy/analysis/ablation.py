@@ -94,10 +94,12 @@ def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, ma
     """
     backend = get_backend(config.backend)
     dtype = np.dtype(config.dtype)
-    masks = np.stack([keep_all_but(config.output_size, s, dtype) for s in neuron_sets])   # (M, Hout)
+    masks = np.array([keep_all_but(config.output_size, s, dtype) for s in neuron_sets], dtype=dtype)  # (M, Hout)
     lengths = np.array([len(w) for w in split.words], dtype=np.int64)                     # (S,)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     preds = np.zeros((len(masks), int(lengths.sum())), dtype=np.int64)
+    if not len(masks):                  # nothing to ablate (e.g. no label was ever predicted)
+        return preds
     W, b = params["out.W"], params["out.b"]
     batches = iterate_batches(split, batch_size)
     for index, batch in tqdm(batches, desc=f"recurrent ablation ({len(masks)} neuron sets at once)",
