@@ -5,7 +5,7 @@ Dimension legend: n tokens, H neurons (Hout), K labels, k ablated neurons, m cha
 The sweep (analysis.sweep) scores each ablation and keeps only its scores;
 here the same ablations (the top-k of the same ranking, by
 rankings.rank_neurons, silenced by ablation.ablate_output or
-ablation.ablate_recurrent) are rerun for the (mode, label, k) a sweep
+ablation.ablate_recurrent_many) are rerun for the (mode, label, k) a sweep
 summarised, and the tokens whose argmax changed are kept, so a page can show
 them and recompute the sweep's accuracy drop from them.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_backend
-from .ablation import ablate_output, ablate_recurrent, output_cache
+from .ablation import ablate_output, ablate_recurrent_many, output_cache
 from .rankings import rank_neurons
 
 
@@ -45,14 +45,16 @@ def top_k_changes(params, config, split, states, ranking, label_names, plan):
     for mode, by_label in plan.items():
         if mode not in ("output", "recurrent"):
             raise ValueError(f"unknown ablation mode {mode!r}")
-        for label, ks in by_label.items():
-            for k in ks:
-                neurons = np.sort(order[names.index(label), :k])
-                pred = ablate_output(cache, neurons) if mode == "output" else \
-                    ablate_recurrent(params, config, split, neurons)
-                changed = np.flatnonzero(pred != states.pred)
-                out.setdefault(mode, {}).setdefault(label, {})[int(k)] = {
-                    "neurons": neurons, "changed": changed, "to": pred[changed]}
+        cells = [(label, int(k), np.sort(order[names.index(label), :k])) for label, ks in by_label.items()
+                 for k in ks]
+        if mode == "output":
+            preds = [ablate_output(cache, neurons) for *_, neurons in cells]
+        else:                           # every set in one pass (ablate_recurrent_many)
+            preds = ablate_recurrent_many(params, config, split, [neurons for *_, neurons in cells])
+        for (label, k, neurons), pred in zip(cells, preds):
+            changed = np.flatnonzero(pred != states.pred)
+            out.setdefault(mode, {}).setdefault(label, {})[k] = {"neurons": neurons, "changed": changed,
+                                                                 "to": pred[changed]}
     return out
 
 
