@@ -41,7 +41,7 @@ class Backend(NamedTuple):
     lstm_forward: Callable      # (x, mask, h0, c0, Wx, Wh, b, keep=None) -> (out, (hT, cT), cache)
     lstm_backward: Callable     # (dout, dhT, dcT, cache) -> grads
     lstm_project: Callable      # (x, Wx) -> xw: forward's input product, or None (the LSTM has no split)
-    lstm_recur_many: Callable   # (xw, mask, Wh, b, keeps (M, H)) -> out (M, n, H) at real steps, per neuron mask
+    lstm_recur_many: Callable   # (xw, mask, Wh, b, keeps (U, H), which, reverse, out) -> (M, n, H) at real steps
     window_max: Callable        # (padded, P, b) -> (out, pos), model.chars
     group_sums: Callable        # (x, labels, n_labels) -> (sums, counts), analysis.kernels
     ablated_argmax: Callable    # (baseT, hT, W, neurons, sign, bias) -> pred, analysis.kernels

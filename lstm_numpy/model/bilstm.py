@@ -100,15 +100,12 @@ def bilstm_recur_many(projected, mask, params_f, params_b, backend, keeps):
     A direction whose part of a mask repeats (every set that leaves it alone keeps all of
     it) is run once per distinct part: a row's numbers do not depend on the rows run with it.
     """
-    xw_f, xw_b, rev = projected
+    xw_f, xw_b, _ = projected
     mask = np.asarray(mask, dtype=bool)
     H = params_f["Wh"].shape[0]
-    outs = []
-    for xw, p, keep in ((xw_f, params_f, keeps[:, :H]), (xw_b, params_b, keeps[:, H:])):
-        distinct, which = np.unique(keep, axis=0, return_inverse=True)
-        outs.append(backend.lstm_recur_many(xw, mask, p["Wh"], p["b"], distinct)[which.ravel()])
-    # the backward direction's step t of a sentence of length L is its token L-1-t
-    lengths = mask.sum(axis=1)
-    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    back = 2 * first + np.repeat(lengths, lengths) - 1 - np.arange(int(lengths.sum()))
-    return np.concatenate([outs[0], np.take(outs[1], back, axis=1)], axis=-1)
+    out = np.empty((len(keeps), int(mask.sum()), 2 * H), dtype=xw_f.dtype)
+    for d, (xw, p) in enumerate(((xw_f, params_f), (xw_b, params_b))):
+        distinct, which = np.unique(keeps[:, d * H:(d + 1) * H], axis=0, return_inverse=True)
+        backend.lstm_recur_many(xw, mask, p["Wh"], p["b"], distinct, which.ravel(), reverse=d == 1,
+                                out=out[:, :, d * H:(d + 1) * H])     # the backward rows read time reversed
+    return out

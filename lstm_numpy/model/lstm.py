@@ -188,20 +188,32 @@ def lstm_recur(xw, mask, h0, c0, Wh, b, keep=None):
     return out, (prev_h.copy(), prev_c.copy()), (gates, hs, cs, tanh_cs, keep)
 
 
-def lstm_recur_many(xw, mask, Wh, b, keeps):
+def lstm_recur_many(xw, mask, Wh, b, keeps, which=None, reverse=False, out=None):
     """out (M, n, H) of :func:`lstm_recur` from zero states at the n real steps (row by row,
     ``out[:, mask]``), once per neuron mask: the recurrent ablation of many neuron sets on one batch.
 
-    xw (N, T, 4H) = lstm_project(x, Wx), mask (N, T), Wh (H, 4H), b (4H,); keeps (M, H):
-    row m multiplies h_new at every step (0 clamps a neuron to zero inside the recurrence).
-    The batch is stacked M times, one mask per copy, so each step is one product.
+    xw (N, T, 4H) = lstm_project(x, Wx), mask (N, T) (real steps first), Wh (H, 4H), b (4H,);
+    keeps (U, H): mask u multiplies h_new at every step (0 clamps a neuron to zero inside the
+    recurrence); which (M,) or None: the mask of each output row (None: row m, mask m);
+    reverse: each row is a sentence read backwards, so step t of a row of length L is written
+    at its token L-1-t (a BiLSTM's backward direction); out: (M, n, H) array or view to fill.
+    The batch is stacked U times, one mask per copy, so each step is one product.
     """
     N, T, _ = xw.shape
-    M, H = np.shape(keeps)
-    zeros = np.zeros((M * N, H), dtype=xw.dtype)
-    out = lstm_recur(np.tile(xw, (M, 1, 1)), np.tile(mask, (M, 1)), zeros, zeros, Wh, b,
-                     np.repeat(np.asarray(keeps, xw.dtype), N, axis=0))[0]
-    return out.reshape(M, N, T, H)[:, np.asarray(mask, dtype=bool)]
+    U, H = np.shape(keeps)
+    mask = np.asarray(mask, dtype=bool)
+    zeros = np.zeros((U * N, H), dtype=xw.dtype)
+    res = lstm_recur(np.tile(xw, (U, 1, 1)), np.tile(mask, (U, 1)), zeros, zeros, Wh, b,
+                     np.repeat(np.asarray(keeps, xw.dtype), N, axis=0))[0].reshape(U, N, T, H)[:, mask]
+    if reverse:                 # token k of a sentence (first f, length L) is its step 2f + L - 1 - k
+        lengths = mask.sum(axis=1)
+        first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        res = res[:, 2 * first + np.repeat(lengths, lengths) - 1 - np.arange(len(first))]
+    res = res if which is None else res[np.asarray(which)]
+    if out is None:
+        return res
+    out[...] = res
+    return out
 
 
 def lstm_backward(dout, dhT, dcT, cache):

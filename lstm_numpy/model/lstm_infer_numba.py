@@ -25,8 +25,10 @@ product's share.  Inference keeps no cache, so here the state is **unit-major**:
 
 Each value is the same arithmetic as the reference's (and :mod:`.lstm_numba`'s):
 ``sigmoid(a) = 0.5 tanh(a / 2) + 0.5`` with :mod:`.activations_numba`'s tanh,
-``c = f c_{t-1} + i g``, ``h = o tanh(c) keep``; no row reads another, so a row's
-result does not depend on what it is stacked with.  Masks must be prefixes
+``c = f c_{t-1} + i g``, ``h = o tanh(c) keep``.  No row reads another, but OpenBLAS picks
+its kernel by shape, so a row's product can round differently with another number of rows
+beside it: a mask's numbers can differ in the last bit from running it alone (its predictions
+were the same in every test, and on the CoNLL-2003 models of docs/results).  Masks must be prefixes
 (real steps first, as every batch here is padded); other masks are refused.
 """
 from __future__ import annotations
@@ -73,21 +75,23 @@ def _many_cells_kernel(t, active, xwT, recT, b, keepT, hT, cT, outT):
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def _gather_tokens_kernel(outT, first, lengths, out):
-    """out[m, first[r] + t] = outT[t, :, m*N + r] for t < lengths[r]: the real steps, token by
-    token (the batch's rows in order), from the kernel's (T, H, M*N) layout of sorted rows,
-    16 rows at a time so that the reads are runs."""
-    T, H, MN = outT.shape
+def _gather_tokens_kernel(outT, first, lengths, which, reverse, out):
+    """out[m, first[r] + t] = outT[t, :, which[m]*N + r] for t < lengths[r] (at token
+    first[r] + lengths[r] - 1 - t if ``reverse``): the real steps, token by token in the
+    batch's row order, from the kernel's (T, H, U*N) layout of sorted rows; out (M, n, H) may
+    be a view (the columns of one LSTM direction)."""
+    H = outT.shape[1]
     M = out.shape[0]
-    N = MN // M
+    N = first.shape[0]
     for m in prange(M):
-        for r0 in range(0, N, 16):
-            for r in range(r0, min(r0 + 16, N)):
-                q = m * N + r
-                for t in range(lengths[r]):
-                    row = out[m, first[r] + t]
-                    for j in range(H):
-                        row[j] = outT[t, j, q]
+        u = which[m]
+        for r in range(N):
+            q = u * N + r
+            L = lengths[r]
+            for t in range(L):
+                row = out[m, first[r] + (L - 1 - t if reverse else t)]
+                for j in range(H):
+                    row[j] = outT[t, j, q]
 
 
 def _prefix_lengths(mask):
@@ -99,12 +103,15 @@ def _prefix_lengths(mask):
     return lengths
 
 
-def lstm_recur_many_numba(xw, mask, Wh, b, keeps):
+def lstm_recur_many_numba(xw, mask, Wh, b, keeps, which=None, reverse=False, out=None):
     """:func:`lstm_numpy.model.lstm.lstm_recur_many`: out (M, n, H) of the time loop from
     zero states at the n real steps (row by row), once per neuron mask.
 
     xw (N, T, 4H) = x Wx (read, not overwritten); mask (N, T) prefix masks; Wh (H, 4H);
-    b (4H,); keeps (M, H): 1 keeps a neuron, 0 clamps it to zero inside the recurrence.
+    b (4H,); keeps (U, H): 1 keeps a neuron, 0 clamps it to zero inside the recurrence;
+    which (M,) or None: the mask of each output row (None: M = U, row m mask m); reverse: each
+    row is a sentence read backwards (step t of a row of length L goes to its token L-1-t);
+    out: (M, n, H) array (or view) to write into, or None for a new one.
     """
     check_float(xw, "numba")
     N, T, H4 = xw.shape
@@ -114,14 +121,16 @@ def lstm_recur_many_numba(xw, mask, Wh, b, keeps):
     if keeps.ndim != 2 or keeps.shape[1] != H:
         raise ValueError(f"keeps must have shape (M, {H}), got {keeps.shape}")
     M = keeps.shape[0]
+    which = np.arange(M) if which is None else np.asarray(which, dtype=np.int64)
     lengths = _prefix_lengths(mask)
     order = np.argsort(-lengths, kind="stable")                             # longest first
     active = np.searchsorted(-lengths[order], -np.arange(T), side="left")   # (T,) rows with length > t
     c = np.ascontiguousarray
     xwT = c(xw[order].transpose(1, 2, 0))                                   # (T, 4H, N)
     WhT, b, keepT = c(np.asarray(Wh, dtype).T), c(b, dtype=dtype), c(keeps.T)
-    hT, cT = np.zeros((H, M * N), dtype), np.zeros((H, M * N), dtype)
-    recT = np.empty((H4, M * N), dtype)
+    cols = max(M * N, 2)   # not one column: NumPy would call gemv instead of gemm
+    hT, cT = np.zeros((H, cols), dtype), np.zeros((H, cols), dtype)
+    recT = np.empty((H4, cols), dtype)
     outT = np.empty((T, H, M * N), dtype)
     first = (np.cumsum(lengths) - lengths)[order]            # each sorted row's first token
     for t in range(T):
@@ -130,6 +139,7 @@ def lstm_recur_many_numba(xw, mask, Wh, b, keeps):
             break
         np.matmul(WhT, hT, out=recT)       # every row: the finished ones are not read
         _many_cells_kernel(t, n, xwT, recT, b, keepT, hT, cT, outT)
-    out = np.empty((M, int(lengths.sum()), H), dtype)
-    _gather_tokens_kernel(outT, first, lengths[order], out)
+    if out is None:
+        out = np.empty((len(which), int(lengths.sum()), H), dtype)
+    _gather_tokens_kernel(outT, first, lengths[order], which, bool(reverse), out)
     return out
