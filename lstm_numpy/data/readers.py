@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from lstm_numpy.atomic import atomic_write_text
-from lstm_numpy.errors import DataFormatError, DataNotFoundError
+from lstm_numpy.errors import DataFormatError, DataNotFoundError, LabelSchemeError
 from lstm_numpy.labels import convert, detect_scheme
 
 DOCSTART = "-DOCSTART-"
@@ -109,7 +109,10 @@ def _apply_scheme(path, sequences: list[list[str]], scheme: str | None) -> list[
     scheme :func:`~lstm_numpy.labels.detect_scheme` finds in the whole file."""
     if scheme is None:
         return sequences
-    source = detect_scheme(sequences)
+    try:
+        source = detect_scheme(sequences)
+    except LabelSchemeError as err:         # about the file's whole label set, not one line
+        raise LabelSchemeError(f"{path}: {err}") from None
     if source == "none":
         return sequences
     return [convert(seq, source, scheme) for seq in sequences]
