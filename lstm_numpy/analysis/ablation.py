@@ -80,11 +80,18 @@ def ablate_recurrent(params, config, split, neurons, batch_size=256):
     return ablate_recurrent_many(params, config, split, [neurons], batch_size)[0]
 
 
-def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, max_rows=4096, progress=False):
+STACK_BYTES = 2 ** 28
+"""Memory for one stack of the recurrent ablation's hidden states (sets x sentences x T x Hout):
+a stack of as many copies of a batch as fit; larger stacks ran faster (fewer, larger steps),
+up to 128 sets of 256 CoNLL-2003 sentences at 2 x 25 neurons."""
+
+
+def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, max_rows=None, progress=False):
     """Predictions (M, n) int64: row m with ``neuron_sets[m]`` clamped to zero inside the LSTM.
 
     Each batch of sentences is embedded and projected (x Wx) once, then its time loop runs
-    for up to ``max_rows`` rows at a time, one copy of the batch per neuron set
+    for up to ``max_rows`` rows at a time (None: as many as fit in :data:`STACK_BYTES`),
+    one copy of the batch per neuron set
     (backend.lstm_recur_many: each step is one product over sets x sentences, a mask per
     copy); the cuda backend stacks the embedded batch and reruns its LSTM instead.  Every
     set's predictions equal running it alone (tests/test_recurrent_many.py).  The inference
@@ -110,7 +117,8 @@ def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, ma
         row_lengths = lengths[index]            # flat slots of the batch's real tokens, as in collect_states
         where = np.repeat(starts[index] - np.concatenate([[0], np.cumsum(row_lengths)[:-1]]), row_lengths) \
             + np.arange(int(row_lengths.sum()))
-        per_pass = max(1, max_rows // N)
+        per_pass = max(1, (max_rows if max_rows is not None else
+                           STACK_BYTES // (T * config.output_size * dtype.itemsize)) // N)
         for m0 in range(0, len(masks), per_pass):
             chunk = masks[m0:m0 + per_pass]                                # (sets, Hout)
             sets = len(chunk)
