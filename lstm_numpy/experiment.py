@@ -69,27 +69,37 @@ def train_one_seed(args, seed, prepared, config, seed_dir):
     return params, summary
 
 
-def _train_in_worker(args, seed, prepared, config, seed_dir, threads):
-    """train_one_seed in a worker process, with ``threads`` Numba threads and progress as lines only."""
-    numba.set_num_threads(threads)
-    args = argparse.Namespace(**{**vars(args), "no_progress": True})
+def per_seed(jobs, fn, calls, announce=None):
+    """``[fn(*call) for call in calls]``, one seed per call: in this process, or with ``jobs``
+    > 1 in that many spawned worker processes, where fn gets ``threads=cores // jobs`` (its
+    Numba threads).  announce: what the workers do, printed with their count, or None."""
+    if jobs <= 1 or len(calls) == 1:
+        return [fn(*call) for call in calls]
+    jobs = min(jobs, len(calls))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    if announce:
+        print(f"{announce} {len(calls)} seeds in {jobs} processes of {threads} Numba thread(s) each")
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(fn, *call, threads=threads) for call in calls]
+        return [future.result() for future in futures]
+
+
+def _train_seed(args, seed, prepared, config, seed_dir, threads=None):
+    """train_one_seed; in a worker process (``threads`` given) with that many Numba threads and
+    progress as lines only."""
+    if threads is not None:
+        numba.set_num_threads(threads)
+        args = argparse.Namespace(**{**vars(args), "no_progress": True})
     return train_one_seed(args, seed, prepared, config, seed_dir)
 
 
 def train_seeds(args, seeds, prepared, config, out):
     """[(params, summary)] of every seed: one after the other, or with ``--jobs J`` in J
-    worker processes of cores // J Numba threads each. Every kernel gives each sentence
-    to one thread, so the weights do not depend on the thread count: the models are bit
-    for bit those of a sequential run (tests/test_cli.py checks it)."""
-    if args.jobs <= 1 or len(seeds) == 1:
-        return [train_one_seed(args, seed, prepared, config, out / f"seed{seed}") for seed in seeds]
-    jobs = min(args.jobs, len(seeds))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    print(f"training {len(seeds)} seeds in {jobs} processes of {threads} Numba thread(s) each")
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_train_in_worker, args, seed, prepared, config, out / f"seed{seed}", threads)
-                   for seed in seeds]
-        return [future.result() for future in futures]
+    worker processes (:func:`per_seed`). Every kernel gives each sentence to one thread, so
+    the weights do not depend on the thread count: the models are bit for bit those of a
+    sequential run (tests/test_cli.py checks it)."""
+    return per_seed(args.jobs, _train_seed, [(args, seed, prepared, config, out / f"seed{seed}") for seed in seeds],
+                    announce="training")
 
 
 def analysis_rng(base_seed, seed):
@@ -110,22 +120,16 @@ def dissect_one_seed(args, seed, params, config, split, labels, recurrent, threa
 
 def dissect_seeds(args, seeds, trained, config, split, labels):
     """[dissect_one_seed of each seed]: one after the other, or with ``--jobs J`` in J worker
-    processes (each seed's draws come from its own stream, so the results are the same)."""
+    processes (:func:`per_seed`; each seed's draws come from its own stream, so the results are
+    the same)."""
     plans = []
     for seed, (params, _) in zip(seeds, trained):
         recurrent = not args.no_recurrent and (args.recurrent_seeds == "all" or seed == seeds[0])
         print(f"dissecting the model of seed {seed} on dev ({'output and recurrent' if recurrent else 'output'}"
               " ablation)")
         plans.append((seed, params, recurrent))
-    if args.jobs <= 1 or len(seeds) == 1:
-        return [dissect_one_seed(args, seed, params, config, split, labels, recurrent)
-                for seed, params, recurrent in plans]
-    jobs = min(args.jobs, len(seeds))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(dissect_one_seed, args, seed, params, config, split, labels, recurrent, threads)
-                   for seed, params, recurrent in plans]
-        return [future.result() for future in futures]
+    return per_seed(args.jobs, dissect_one_seed,
+                    [(args, seed, params, config, split, labels, recurrent) for seed, params, recurrent in plans])
 
 
 def baseline_scores(corpora, chunking):

@@ -98,7 +98,7 @@ def bilstm_recur_many(projected, mask, params_f, params_b, backend, keeps):
     the forward direction's.
 
     A direction whose part of a mask repeats (every set that leaves it alone keeps all of
-    it) is run once per distinct part: a row's numbers do not depend on the rows run with it.
+    it) is run once per distinct part, written to every row that has it.
     """
     xw_f, xw_b, _ = projected
     mask = np.asarray(mask, dtype=bool)
