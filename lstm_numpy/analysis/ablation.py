@@ -95,9 +95,8 @@ def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, ma
     (backend.lstm_recur_many: each step is one product over sets x sentences, a mask per
     copy); the cuda backend stacks the embedded batch and reruns its LSTM instead.  Every
     set's predictions equal running it alone (tests/test_recurrent_many.py).  The inference
-    kernel rounds like the training kernels but is not proven bit-identical to them: on the
-    CoNLL-2003 models of docs/results, no set and not the empty one changed any token's
-    prediction against collect_states with the same mask.
+    kernel rounds like the training kernels but is not proven bit-identical to them (see
+    docs/performance.md for a check on two CoNLL-2003 models).
     """
     backend = get_backend(config.backend)
     dtype = np.dtype(config.dtype)
