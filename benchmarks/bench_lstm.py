@@ -18,6 +18,8 @@ backward measured right after NumPy/Numba work (or interleaved with it) ran
 
     PYTHONPATH=. python benchmarks/bench_lstm.py --threads 2 1
     PYTHONPATH=. python benchmarks/bench_lstm.py --parts      # where numba's time goes
+    PYTHONPATH=. python benchmarks/bench_lstm.py --dtypes float32 --backends numba torch torch-generic
+                                                              # torch with and without oneDNN
     PYTHONPATH=. python benchmarks/bench_lstm.py --dtypes float32 --backends numba \
         --recurrence fused blas                                # both numba paths, for the crossover
 """
@@ -31,6 +33,7 @@ import platform
 import subprocess
 import sys
 import time
+import warnings
 
 import numba
 import numpy as np
@@ -45,6 +48,9 @@ from lstm_numpy.model.lstm import init_lstm_params, lstm_backward, lstm_forward,
 from lstm_numpy.model.lstm_numba import (_backward_loop, _forward_loop, backward_with_recurrence,
                                          choose_recurrence, forward_with_recurrence, lstm_backward_numba,
                                          lstm_forward_numba)
+
+# torch.backends.mkldnn.flags() warns on every use that TF32 on oneDNN needs an Intel GPU
+warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
 
 OURS = {"numpy": (lstm_forward, lstm_backward), "numba": (lstm_forward_numba, lstm_backward_numba)}
 VECTOR_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "avx512_fp16", "amx_tile")
@@ -101,7 +107,10 @@ def ours_calls(backend, dtype, N, T, D, H, rng, recurrence="auto"):
     return fwd_bwd, fwd
 
 
-def torch_calls(torch, dtype, N, T, D, H, seed):
+def torch_calls(torch, dtype, N, T, D, H, seed, onednn=True):
+    """(fwd_bwd, fwd) closures for torch.nn.LSTM; ``onednn=False`` runs them with oneDNN
+    switched off (``torch.backends.mkldnn.flags(enabled=False)``), so torch takes its generic
+    path: one MKL ``mm`` per step plus separate elementwise ops, as for float64."""
     torch.manual_seed(seed)
     tdtype = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
     lstm = torch.nn.LSTM(D, H, batch_first=True).to(tdtype)
@@ -109,14 +118,15 @@ def torch_calls(torch, dtype, N, T, D, H, seed):
     dout = torch.randn(N, T, H, dtype=tdtype)
 
     def fwd():
-        with torch.no_grad():
+        with torch.no_grad(), torch.backends.mkldnn.flags(enabled=onednn):
             return lstm(x)
 
     def fwd_bwd():
         lstm.zero_grad(set_to_none=True)
         x.grad = None
-        out, _ = lstm(x)
-        out.backward(dout)
+        with torch.backends.mkldnn.flags(enabled=onednn):
+            out, _ = lstm(x)
+            out.backward(dout)
 
     return fwd_bwd, fwd
 
@@ -195,7 +205,9 @@ def main(argv=None):
     parser.add_argument("--hidden", type=int, nargs="+", default=[32, 50, 128, 256, 512], help="hidden sizes H")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     parser.add_argument("--backends", nargs="+", default=["numpy", "numba", "torch"],
-                        choices=["numpy", "numba", "torch"])
+                        choices=["numpy", "numba", "torch", "torch-generic"],
+                        help="torch-generic: torch.nn.LSTM with oneDNN switched off (its per-step MKL path); "
+                             "the numba/torch ratios are always against plain torch")
     parser.add_argument("--recurrence", nargs="+", default=["auto"], choices=["auto", "fused", "blas"],
                         help="numba's per-step recurrent product: auto (what lstm_forward_numba chooses), or "
                              "force fused or blas; several give one numba row each")
@@ -216,7 +228,7 @@ def main(argv=None):
 
     about = machine()  # the load average before anything runs
     torch, torch_reason = None, ""
-    if "torch" in args.backends:
+    if {"torch", "torch-generic"} & set(args.backends):
         try:
             import torch
         except ImportError as err:
@@ -240,9 +252,10 @@ def main(argv=None):
                     bound = gflops * 1e9 / (24 * H * (D + H))  # fwd+bwd tokens/s; forward: 3x that
                     calls = {}
                     for backend in args.backends:
-                        if backend == "torch":
+                        if backend in ("torch", "torch-generic"):
                             if torch is not None:
-                                calls[("torch", None)] = torch_calls(torch, dtype, N, T, D, H, args.seed)
+                                calls[(backend, None)] = torch_calls(torch, dtype, N, T, D, H, args.seed,
+                                                                     onednn=backend == "torch")
                         elif backend == "numba":
                             for recurrence in args.recurrence:
                                 path = choose_recurrence(N, H, dtype) if recurrence == "auto" else recurrence
@@ -264,11 +277,13 @@ def main(argv=None):
                             row["recurrence"] = key[2] if key[1] == "auto" else key[1]
                             row["recurrence_forced"] = key[1] != "auto"
                         rows.append(row)
-                    torch_row = timed.get(("torch", None))
-                    for key, row in timed.items():
-                        if key[0] == "numba" and torch_row is not None:
-                            for part in ("fwd_bwd", "fwd"):
-                                row[f"{part}_vs_torch"] = row[f"{part}_tok_s"] / torch_row[f"{part}_tok_s"]
+                    for baseline in ("torch", "torch-generic"):  # JSON keys fwd_bwd_vs_torch, ..._vs_torch_generic
+                        base = timed.get((baseline, None))
+                        for key, row in timed.items():
+                            if key[0] == "numba" and base is not None:
+                                for part in ("fwd_bwd", "fwd"):
+                                    name = f"{part}_vs_{baseline.replace('-', '_')}"
+                                    row[name] = row[f"{part}_tok_s"] / base[f"{part}_tok_s"]
                     if args.parts and "numba" in args.backends:
                         for recurrence in args.recurrence:
                             path = choose_recurrence(N, H, dtype) if recurrence == "auto" else recurrence
@@ -293,12 +308,12 @@ def main(argv=None):
         print(torch_reason)
     print(f"\ntokens/s, N={N} T={T} D={D} (best of {args.repeats}); 'of bound': fraction of the GEMM bound "
           f"(24 H (D+H) flops per token at the per-step GEMM rate, 'GEMM GF/s')")
-    print(f"{'backend':8} {'path':6} {'dtype':8} {'H':>4} {'thr':>3} {'fwd+bwd tok/s':>14} {'fwd tok/s':>12} "
+    print(f"{'backend':13} {'path':6} {'dtype':8} {'H':>4} {'thr':>3} {'fwd+bwd tok/s':>14} {'fwd tok/s':>12} "
           f"{'fwd+bwd /torch':>14} {'fwd /torch':>10} {'of bound':>8} {'fwd of bound':>12} {'GEMM GF/s':>9}")
     for r in rows:
         ratio = (f"{r['fwd_bwd_vs_torch']:14.2f} {r['fwd_vs_torch']:10.2f}" if "fwd_bwd_vs_torch" in r
                  else f"{'':14} {'':10}")
-        print(f"{r['backend']:8} {r.get('recurrence', ''):6} {r['dtype']:8} {r['H']:4d} {r['threads']:3d} "
+        print(f"{r['backend']:13} {r.get('recurrence', ''):6} {r['dtype']:8} {r['H']:4d} {r['threads']:3d} "
               f"{r['fwd_bwd_tok_s']:14,.0f} {r['fwd_tok_s']:12,.0f} {ratio} {r['fwd_bwd_of_bound']:8.2f} "
               f"{r['fwd_of_bound']:12.2f} {r['step_gemm_gflops']:9.0f}")
     if parts:

@@ -50,3 +50,18 @@ def test_a_tiny_run_finishes(path):
         assert report, path.stem
     else:
         assert "character CNN" in result.stdout or "pass" in result.stdout
+
+
+def test_bench_lstm_compares_with_both_torch_paths():
+    """With PyTorch installed, bench_lstm.py times torch with oneDNN (the default) and without
+    it (``torch-generic``), and each numba ratio is numba's tokens/s over that row's."""
+    pytest.importorskip("torch", reason="optional comparison: PyTorch is not installed")
+    args = TINY["bench_lstm"][:]
+    at = args.index("--backends")
+    args[at + 1:at + 3] = ["numba", "torch", "torch-generic"]
+    result = bench(ROOT / "benchmarks" / "bench_lstm.py", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {row["backend"]: row for row in json.loads(result.stdout.strip().splitlines()[-1])["rows"]}
+    assert set(rows) == {"numba", "torch", "torch-generic"}
+    for baseline, key in (("torch", "fwd_bwd_vs_torch"), ("torch-generic", "fwd_bwd_vs_torch_generic")):
+        assert rows["numba"][key] == pytest.approx(rows["numba"]["fwd_bwd_tok_s"] / rows[baseline]["fwd_bwd_tok_s"])
