@@ -1,10 +1,12 @@
-"""Optimizer steps against values computed by hand; clipping bounds the norm."""
+"""Optimizer steps against values computed by hand; Adam's Numba update gives the bits of its
+NumPy reference; clipping bounds the norm."""
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lstm_numpy.model.layers import SparseRows
-from lstm_numpy.training.optim import SGD, Adam, clip_by_global_norm, global_norm
+from lstm_numpy.training.optim import SGD, Adam, adam_update, adam_update_numba, clip_by_global_norm, global_norm
 
 
 def test_sgd_with_momentum_by_hand():
@@ -76,3 +78,46 @@ def test_clipping_bounds_the_global_norm(seed, max_norm):
     else:  # direction kept, norm set to max_norm
         np.testing.assert_allclose(global_norm(clipped), max_norm, rtol=1e-9)
         np.testing.assert_allclose(clipped["a"] * norm / max_norm, grads["a"], rtol=1e-9)
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([np.float32, np.float64]), st.booleans(),
+       st.integers(1, 3000), st.floats(-10, 3), st.floats(1e-5, 1e-1))
+def test_adam_numba_update_gives_the_bits_of_numpy(seed, dtype, sparse, t, log_scale, lr):
+    rng = np.random.default_rng(seed)
+    V, D = rng.integers(1, 9, size=2)
+    w = rng.normal(size=(V, D)).astype(dtype)
+    m = (rng.normal(size=(V, D)) * 10.0 ** log_scale).astype(dtype)
+    v = (rng.random(size=(V, D)) * 10.0 ** (2 * log_scale)).astype(dtype)
+    if sparse:
+        rows = np.sort(rng.choice(V, size=rng.integers(0, V + 1), replace=False))
+        g = (rng.normal(size=(rows.size, D)) * 10.0 ** log_scale).astype(dtype)
+    else:
+        rows, g = slice(None), (rng.normal(size=(V, D)) * 10.0 ** log_scale).astype(dtype)
+    args = (g, rows, lr, 0.9, 0.999, 1 - 0.9 ** t, 1 - 0.999 ** t, 1e-8)
+    ours, reference = [a.copy() for a in (w, m, v)], [a.copy() for a in (w, m, v)]
+    adam_update_numba(*ours, *args)
+    adam_update(*reference, *args)
+    for name, a, b in zip("wmv", ours, reference):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+        assert a.dtype == dtype
+    if not sparse or rows.size:
+        assert not np.array_equal(ours[0], w)   # the weights moved
+
+
+def test_adam_numba_update_falls_back_where_the_kernel_cannot_run():
+    rng = np.random.default_rng(1)
+    w, m, v = rng.normal(size=(3, 4)).astype(np.float32), np.zeros((3, 4), np.float32), np.zeros((3, 4), np.float32)
+    cases = {"float64 gradient": (w, m, v, rng.normal(size=(3, 4))),
+             "transposed weights": (np.asfortranarray(w), np.asfortranarray(m), np.asfortranarray(v),
+                                    rng.normal(size=(3, 4)).astype(np.float32))}
+    for name, (w0, m0, v0, g) in cases.items():
+        ours, reference = [a.copy(order="K") for a in (w0, m0, v0)], [a.copy(order="K") for a in (w0, m0, v0)]
+        adam_update_numba(*ours, g, slice(None), 1e-2, 0.9, 0.999, 0.1, 0.001, 1e-8)
+        adam_update(*reference, g, slice(None), 1e-2, 0.9, 0.999, 0.1, 0.001, 1e-8)
+        for a, b in zip(ours, reference):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+        assert not np.array_equal(ours[0], w0), name
+    with pytest.raises(IndexError):   # a row outside the table: what NumPy raises, no write out of bounds
+        adam_update_numba(w.copy(), m.copy(), v.copy(), np.ones((1, 4), np.float32), np.array([3]),
+                          1e-2, 0.9, 0.999, 0.1, 0.001, 1e-8)

@@ -11,10 +11,17 @@ untouched (they are *not* decayed as dense Adam would decay them), which is
 the usual sparse Adam of TensorFlow's LazyAdam and PyTorch's SparseAdam.  It
 changes the trajectory slightly but a dense update of a 20,000 x 100 table
 would otherwise dominate the cost of each step.
+
+Adam's update runs in one Numba loop per parameter (:func:`adam_update_numba`) for
+every backend.  It does the same IEEE operations in the same order as the NumPy
+function it must equal (:func:`adam_update`, the one to read), so the two give the
+same bits (tested); the NumPy version made about 40 small array operations per
+step and took 13% of a bilstm training epoch.
 """
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from ..model.layers import SparseRows
 
@@ -76,6 +83,65 @@ class SGD:
         self.velocity = {k.split(":", 1)[1]: v.copy() for k, v in arrays.items() if k.startswith("velocity:")}
 
 
+def adam_update(w, m, v, g, rows, lr, beta1, beta2, correct1, correct2, eps):
+    """One Adam step of a parameter, in place: the NumPy reference of :func:`adam_update_numba`.
+
+    w, m, v: the parameter and its moments (same shape); rows: ``slice(None)`` for a
+    dense gradient g (w's shape), or the unique row indices (R,) of a sparse one, g (R, D);
+    correct1, correct2: the bias corrections ``1 - beta^t``.
+    """
+    m[rows] = beta1 * m[rows] + (1 - beta1) * g
+    v[rows] = beta2 * v[rows] + (1 - beta2) * g * g
+    m_hat, v_hat = m[rows] / correct1, v[rows] / correct2
+    w[rows] -= (lr * m_hat / (np.sqrt(v_hat) + eps)).astype(w.dtype)
+
+
+@njit(cache=True)  # no fastmath: the operations and their order must stay those of adam_update
+def _adam_update_kernel(w, m, v, g, rows, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, correct1, correct2,
+                        eps):
+    """:func:`adam_update` over rows of 2-D w, m, v (V, D) with g (R, D); scalars in w's dtype."""
+    for r in range(rows.size):
+        row = rows[r]
+        for j in range(w.shape[1]):
+            gj = g[r, j]
+            mj = beta1 * m[row, j] + one_minus_beta1 * gj
+            vj = beta2 * v[row, j] + one_minus_beta2 * gj * gj
+            m[row, j] = mj
+            v[row, j] = vj
+            w[row, j] -= lr * (mj / correct1) / (np.sqrt(vj / correct2) + eps)
+
+
+def adam_update_numba(w, m, v, g, rows, lr, beta1, beta2, correct1, correct2, eps):
+    """:func:`adam_update` (same arguments, same bits) in one Numba loop.
+
+    The scalars are cast to w's dtype first, as NumPy does with Python floats.  Where
+    the kernel cannot run on w, m and v themselves, :func:`adam_update` runs instead
+    (and raises what NumPy raises): dtypes other than one float dtype shared by all
+    four arrays, arrays that are not C-contiguous, shapes that do not match, row
+    indices outside w.
+    """
+    dtype = w.dtype
+    dense = isinstance(rows, slice)
+    if dense:
+        fits = g.shape == w.shape
+        index = np.zeros(1, np.int64)
+    else:
+        index = np.asarray(rows, dtype=np.int64)
+        fits = (w.ndim == 2 and index.ndim == 1 and g.shape == (index.size, w.shape[1])
+                and (index.size == 0 or (index.min() >= 0 and index.max() < w.shape[0])))
+    if not (fits and dtype in (np.float32, np.float64) and m.dtype == v.dtype == g.dtype == dtype
+            and m.shape == v.shape == w.shape and w.flags.c_contiguous and m.flags.c_contiguous
+            and v.flags.c_contiguous):
+        adam_update(w, m, v, g, rows, lr, beta1, beta2, correct1, correct2, eps)
+        return
+    g = np.ascontiguousarray(g)
+    if dense:  # one row holding every element
+        w, m, v, g = w.reshape(1, -1), m.reshape(1, -1), v.reshape(1, -1), g.reshape(1, -1)
+    t = dtype.type
+    _adam_update_kernel(w, m, v, g, index, t(lr), t(beta1), t(1 - beta1), t(beta2), t(1 - beta2), t(correct1),
+                        t(correct2), t(eps))
+
+
 class Adam:
     """Adam with bias correction (Kingma & Ba, 2015)::
 
@@ -100,15 +166,8 @@ class Adam:
             w = params[name]
             if name not in self.m:
                 self.m[name], self.v[name] = np.zeros_like(w), np.zeros_like(w)
-            m, v = self.m[name], self.v[name]
-            if isinstance(g, SparseRows):
-                rows, g = g.rows, g.values
-            else:
-                rows = slice(None)
-            m[rows] = b1 * m[rows] + (1 - b1) * g
-            v[rows] = b2 * v[rows] + (1 - b2) * g * g
-            m_hat, v_hat = m[rows] / correct1, v[rows] / correct2
-            w[rows] -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(w.dtype)
+            rows, g = (g.rows, g.values) if isinstance(g, SparseRows) else (slice(None), g)
+            adam_update_numba(w, self.m[name], self.v[name], g, rows, self.lr, b1, b2, correct1, correct2, self.eps)
 
     def state_dict(self):
         meta = {"type": "adam", "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2,
