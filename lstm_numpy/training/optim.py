@@ -15,8 +15,8 @@ would otherwise dominate the cost of each step.
 Adam's update runs in one Numba loop per parameter (:func:`adam_update_numba`) for
 every backend.  It does the same IEEE operations in the same order as the NumPy
 function it must equal (:func:`adam_update`, the one to read), so the two give the
-same bits (tested); the NumPy version made about 40 small array operations per
-step and took 13% of a bilstm training epoch.
+same bits (tested); the NumPy version made about 10 array operations per
+parameter and took 13% of a bilstm training epoch.
 """
 from __future__ import annotations
 
@@ -96,19 +96,26 @@ def adam_update(w, m, v, g, rows, lr, beta1, beta2, correct1, correct2, eps):
     w[rows] -= (lr * m_hat / (np.sqrt(v_hat) + eps)).astype(w.dtype)
 
 
-@njit(cache=True)  # no fastmath: the operations and their order must stay those of adam_update
+@njit(cache=True, error_model="numpy")
 def _adam_update_kernel(w, m, v, g, rows, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, correct1, correct2,
                         eps):
-    """:func:`adam_update` over rows of 2-D w, m, v (V, D) with g (R, D); scalars in w's dtype."""
+    """:func:`adam_update` over rows of 2-D w, m, v (V, D) with g (R, D); scalars in w's dtype.
+
+    No fastmath, so the operations and their rounding stay those of adam_update;
+    ``error_model="numpy"`` (a division by zero gives inf, as in NumPy) and unsigned
+    indices over row views let LLVM vectorize the inner loop.
+    """
+    D = np.uint64(w.shape[1])
     for r in range(rows.size):
         row = rows[r]
-        for j in range(w.shape[1]):
-            gj = g[r, j]
-            mj = beta1 * m[row, j] + one_minus_beta1 * gj
-            vj = beta2 * v[row, j] + one_minus_beta2 * gj * gj
-            m[row, j] = mj
-            v[row, j] = vj
-            w[row, j] -= lr * (mj / correct1) / (np.sqrt(vj / correct2) + eps)
+        w_row, m_row, v_row, g_row = w[row], m[row], v[row], g[r]
+        for j in range(D):
+            gj = g_row[j]
+            mj = beta1 * m_row[j] + one_minus_beta1 * gj
+            vj = beta2 * v_row[j] + one_minus_beta2 * gj * gj
+            m_row[j] = mj
+            v_row[j] = vj
+            w_row[j] -= lr * (mj / correct1) / (np.sqrt(vj / correct2) + eps)
 
 
 def adam_update_numba(w, m, v, g, rows, lr, beta1, beta2, correct1, correct2, eps):
