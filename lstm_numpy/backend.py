@@ -4,6 +4,7 @@ kernel pair of the package is looked up through.
     LSTM           forward and backward of one direction (model.lstm: the NumPy
                    reference; model.lstm_numba; model.lstm_cuda)
     character CNN  the window max of the convolution (model.chars)
+    embeddings     the gradient of an embedding table (model.layers)
     analysis       per-label sums of hidden states and output-mode ablation
                    (analysis.kernels), conlleval entity totals (evaluation.entities)
 
@@ -29,6 +30,7 @@ from typing import Callable, NamedTuple
 from .analysis.kernels import ablated_argmax_numba, group_sums_numba
 from .evaluation.entities import entity_totals_numba
 from .model.chars import window_max, window_max_numba
+from .model.layers import embedding_backward, embedding_backward_numba
 from .model.lstm import lstm_backward, lstm_forward, lstm_project, lstm_recur_many
 from .model.lstm_cuda import lstm_backward_cuda, lstm_forward_cuda, require_cuda
 from .model.lstm_infer_numba import lstm_recur_many_numba
@@ -46,6 +48,7 @@ class Backend(NamedTuple):
     lstm_project: Callable      # (x, Wx) -> xw: forward's input product, or None (the LSTM has no split)
     lstm_recur_many: Callable   # (xw, mask, Wh, b, keeps (U, H), which, reverse, out) -> (M, n, H) at real steps
     window_max: Callable        # (padded, P, b) -> (out, pos), model.chars
+    embedding_backward: Callable  # (dx, ids, V, sparse) -> dtable (V, D) or SparseRows, model.layers
     group_sums: Callable        # (x, labels, n_labels) -> (sums, counts), analysis.kernels
     ablated_argmax: Callable    # (baseT, hT, W, neurons, sign, bias) -> pred, analysis.kernels
     entity_totals: Callable     # (gold, pred, edges, tables) -> (n_gold, n_pred, n_correct)
@@ -70,13 +73,15 @@ _ANALYSIS = dict(group_sums=group_sums_numba, ablated_argmax=ablated_argmax_numb
 @functools.lru_cache(maxsize=None)
 def _backend(name):
     if name == "numpy":
-        return Backend("numpy", lstm_forward, lstm_backward, lstm_project, lstm_recur_many, window_max, **_ANALYSIS,
+        return Backend("numpy", lstm_forward, lstm_backward, lstm_project, lstm_recur_many, window_max,
+                       embedding_backward, **_ANALYSIS,
                        where={"LSTM": CPU_NUMPY, "character CNN": CPU_NUMPY, "analysis": CPU_NUMBA})
     if name == "numba":
         return Backend("numba", lstm_forward_numba, lstm_backward_numba, lstm_project_numba, lstm_recur_many_numba,
-                       window_max_numba, **_ANALYSIS,
+                       window_max_numba, embedding_backward_numba, **_ANALYSIS,
                        where={"LSTM": CPU_NUMBA, "character CNN": CPU_NUMBA, "analysis": CPU_NUMBA})
-    return Backend("cuda", lstm_forward_cuda, lstm_backward_cuda, None, None, window_max_numba, **_ANALYSIS,
+    return Backend("cuda", lstm_forward_cuda, lstm_backward_cuda, None, None, window_max_numba, embedding_backward_numba,
+                   **_ANALYSIS,
                    where={"LSTM": GPU, "character CNN": CPU_NUMBA, "analysis": CPU_NUMBA})
 
 

@@ -90,6 +90,26 @@ def test_embedding_gradient_accumulates_repeated_ids(seed):
     np.testing.assert_allclose(sparse.to_dense(V), dtable, rtol=1e-14, atol=1e-14)
 
 
+@settings(deadline=None, max_examples=60)
+@given(seeds, st.sampled_from([np.float32, np.float64]), st.integers(1, 40), st.booleans())
+def test_embedding_backward_numba_gives_the_bits_of_numpy(seed, dtype, V, affix):
+    """Runs of up to ~1,600 rows (recursing past NumPy's 128-row blocks), strided dx, 3- and 4-D ids."""
+    rng = np.random.default_rng(seed)
+    N, T, D = rng.integers(1, 40), rng.integers(1, 40), rng.integers(1, 30)
+    shape = (N, T, 3) if affix else (N, T)
+    ids = rng.integers(0, V, size=shape)
+    scale = 10.0 ** rng.uniform(-5, 5, size=shape + (1,))
+    dx = (rng.normal(size=shape + (D + 3,)) * scale).astype(dtype)[..., 1:D + 1]   # a strided view
+    for sparse in (False, True):
+        ours = get_backend("numba").embedding_backward(dx, ids, V, sparse)
+        reference = layers.embedding_backward(dx, ids, V, sparse)
+        if sparse:
+            np.testing.assert_array_equal(ours.rows, reference.rows)
+            ours, reference = ours.values, reference.values
+        assert ours.dtype == reference.dtype == dtype
+        np.testing.assert_array_equal(ours, reference)
+
+
 @settings(deadline=None, max_examples=40)
 @given(seeds)
 @example(seed=393982)     # loss 1.2e-4: the naive reference's -log(p) near p = 1 is off by ~1e-16

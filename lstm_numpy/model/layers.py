@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 
 class SparseRows(NamedTuple):
@@ -49,6 +50,88 @@ def embedding_backward(dx, ids, V, sparse=False):
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
     rows = sorted_ids[starts].astype(np.int64)
     values = np.add.reduceat(flat_dx[order], starts, axis=0) if flat_ids.size else np.zeros((0, D), dx.dtype)
+    if sparse:
+        return SparseRows(rows, values)
+    dtable = np.zeros((V, D), dtype=dx.dtype)
+    dtable[rows] = values
+    return dtable
+
+
+@njit(cache=True, error_model="numpy")
+def _pairwise_rows(flat_dx, order, lo, n, out):
+    """out (D,) = NumPy's pairwise sum of the rows ``flat_dx[order[lo:lo + n]]``, the order of
+    additions of its ``pairwise_sum`` (numpy/_core/src/umath/loops_utils.h.src): below 8 rows
+    one after the other from zero; up to 128, eight running sums combined as a tree, then the
+    rest; above 128, the two halves (the first a multiple of 8 rows) summed apart and added."""
+    D = np.uint64(out.size)
+    if n < 8:
+        for j in range(D):
+            out[j] = 0
+        for i in range(lo, lo + n):
+            row = flat_dx[order[i]]
+            for j in range(D):
+                out[j] += row[j]
+    elif n <= 128:
+        r = np.empty((8, out.size), out.dtype)
+        for k in range(8):
+            row = flat_dx[order[lo + k]]
+            for j in range(D):
+                r[k, j] = row[j]
+        i = 8
+        while i < n - n % 8:
+            for k in range(8):
+                row = flat_dx[order[lo + i + k]]
+                for j in range(D):
+                    r[k, j] += row[j]
+            i += 8
+        for j in range(D):
+            out[j] = ((r[0, j] + r[1, j]) + (r[2, j] + r[3, j])) + ((r[4, j] + r[5, j]) + (r[6, j] + r[7, j]))
+        while i < n:
+            row = flat_dx[order[lo + i]]
+            for j in range(D):
+                out[j] += row[j]
+            i += 1
+    else:
+        half = n // 2
+        half -= half % 8
+        right = np.empty_like(out)
+        _pairwise_rows(flat_dx, order, lo, half, out)
+        _pairwise_rows(flat_dx, order, lo + half, n - half, right)
+        for j in range(D):
+            out[j] += right[j]
+
+
+@njit(cache=True, error_model="numpy")
+def _sum_runs_kernel(flat_dx, order, starts, values):
+    """values[r] = ``np.add.reduceat(flat_dx[order], starts, axis=0)[r]``, in its order of
+    additions: a run's first row plus the pairwise sum of the others (the last run ends at
+    ``order.size``)."""
+    D = np.uint64(flat_dx.shape[1])
+    rest = np.empty(flat_dx.shape[1], values.dtype)
+    for r in range(starts.size):
+        end = starts[r + 1] if r + 1 < starts.size else order.size
+        first = flat_dx[order[starts[r]]]
+        out = values[r]
+        if end - starts[r] == 1:
+            for j in range(D):
+                out[j] = first[j]
+        else:
+            _pairwise_rows(flat_dx, order, starts[r] + 1, end - starts[r] - 1, rest)
+            for j in range(D):
+                out[j] = first[j] + rest[j]
+
+
+def embedding_backward_numba(dx, ids, V, sparse=False):
+    """:func:`embedding_backward` with the gather and the sums of each run in one Numba
+    loop: same arguments, same bits (each sum makes NumPy's additions in NumPy's order)."""
+    D = dx.shape[-1]
+    flat_ids, flat_dx = ids.reshape(-1), dx.reshape(-1, D)
+    order = np.argsort(flat_ids, kind="stable")
+    sorted_ids = flat_ids[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if flat_ids.size else order[:0]
+    rows = sorted_ids[starts].astype(np.int64)
+    values = np.empty((rows.size, D), dtype=dx.dtype)
+    _sum_runs_kernel(flat_dx, order.astype(np.int64), starts.astype(np.int64), values)
     if sparse:
         return SparseRows(rows, values)
     dtable = np.zeros((V, D), dtype=dx.dtype)

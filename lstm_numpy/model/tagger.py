@@ -221,17 +221,17 @@ def tagger_backward(dz, params, config, cache, sparse_embeddings=False):
             grads[f"{prefix}.{k}"] = g["d" + k]
     dx = layers.dropout_backward(dx, cache.drop_in)
     batch = cache.batch
-    grads["embed.word"] = layers.embedding_backward(
+    grads["embed.word"] = cache.backend.embedding_backward(
         dx[..., :config.word_dim], batch.word_ids, config.vocab_size, sparse_embeddings)
     if config.case_dim > 0:
-        grads["embed.case"] = layers.embedding_backward(
+        grads["embed.case"] = cache.backend.embedding_backward(
             dx[..., config.word_dim:config.word_dim + config.case_dim], batch.case_ids,
             config.case_vocab_size, sparse_embeddings)
     if config.affix_dim > 0:
         N, T, A = batch.affix_ids.shape
         start = config.word_dim + config.case_dim
         dx_affix = dx[..., start:start + A * config.affix_dim].reshape(N, T, A, config.affix_dim)
-        grads["embed.affix"] = layers.embedding_backward(
+        grads["embed.affix"] = cache.backend.embedding_backward(
             dx_affix, batch.affix_ids, config.affix_vocab_size, sparse_embeddings)
     if config.char_filters > 0:
         cnn = char_cnn_backward(dx[..., config.input_size - config.char_filters:], params["char.table"],
