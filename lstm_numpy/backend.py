@@ -14,13 +14,13 @@ and in checkpoints) and gets the object here; nothing else decides which kernel 
     numpy   every part in plain NumPy except the analysis kernels, which are the
             Numba kernels for every backend (they post-process cached arrays on
             the CPU; each is parity-tested against its NumPy reference)
-
-Not a choice, so not here: Adam's update (training.optim) is one Numba loop for
-every backend, and gives the bits of its NumPy reference (tested).
     numba   Numba kernels on the CPU (the default)
     cuda    the LSTM in numba.cuda kernels on an NVIDIA GPU (or Numba's CUDA
             simulator); the character CNN and the analysis run on the CPU in
             Numba, which ``Backend.where`` says and ``run.py`` prints
+
+Not a choice, so not here: Adam's update (training.optim) is one Numba loop for
+every backend, and gives the bits of its NumPy reference (tested).
 """
 from __future__ import annotations
 

@@ -43,16 +43,27 @@ def embedding_backward(dx, ids, V, sparse=False):
     ``np.add.reduceat``: several times faster than ``np.add.at``, and
     deterministic (a stable sort fixes the order of every sum).
     """
-    D = dx.shape[-1]
-    flat_ids, flat_dx = ids.reshape(-1), dx.reshape(-1, D)
-    order = np.argsort(flat_ids, kind="stable")
+    flat_dx = dx.reshape(-1, dx.shape[-1])
+    order, starts, rows = _id_runs(ids)
+    values = np.add.reduceat(flat_dx[order], starts, axis=0) if order.size else flat_dx[:0].copy()
+    return _table_gradient(rows, values, V, sparse)
+
+
+def _id_runs(ids):
+    """(order, starts, rows) int64: ``order`` sorts the flat ids stably, each run of one id
+    starts at ``starts`` in that order, and ``rows`` are the runs' ids."""
+    flat_ids = ids.reshape(-1)
+    order = np.argsort(flat_ids, kind="stable").astype(np.int64)
     sorted_ids = flat_ids[order]
-    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    rows = sorted_ids[starts].astype(np.int64)
-    values = np.add.reduceat(flat_dx[order], starts, axis=0) if flat_ids.size else np.zeros((0, D), dx.dtype)
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if order.size else order
+    return order, starts.astype(np.int64), sorted_ids[starts].astype(np.int64)
+
+
+def _table_gradient(rows, values, V, sparse):
+    """The summed rows as SparseRows, or scattered into a zero (V, D) table."""
     if sparse:
         return SparseRows(rows, values)
-    dtable = np.zeros((V, D), dtype=dx.dtype)
+    dtable = np.zeros((V, values.shape[1]), dtype=values.dtype)
     dtable[rows] = values
     return dtable
 
@@ -124,19 +135,11 @@ def _sum_runs_kernel(flat_dx, order, starts, values):
 def embedding_backward_numba(dx, ids, V, sparse=False):
     """:func:`embedding_backward` with the gather and the sums of each run in one Numba
     loop: same arguments, same bits (each sum makes NumPy's additions in NumPy's order)."""
-    D = dx.shape[-1]
-    flat_ids, flat_dx = ids.reshape(-1), dx.reshape(-1, D)
-    order = np.argsort(flat_ids, kind="stable")
-    sorted_ids = flat_ids[order]
-    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if flat_ids.size else order[:0]
-    rows = sorted_ids[starts].astype(np.int64)
-    values = np.empty((rows.size, D), dtype=dx.dtype)
-    _sum_runs_kernel(flat_dx, order.astype(np.int64), starts.astype(np.int64), values)
-    if sparse:
-        return SparseRows(rows, values)
-    dtable = np.zeros((V, D), dtype=dx.dtype)
-    dtable[rows] = values
-    return dtable
+    flat_dx = dx.reshape(-1, dx.shape[-1])
+    order, starts, rows = _id_runs(ids)
+    values = np.empty((rows.size, flat_dx.shape[1]), dtype=dx.dtype)
+    _sum_runs_kernel(flat_dx, order, starts, values)
+    return _table_gradient(rows, values, V, sparse)
 
 
 # --- linear output layer ---------------------------------------------------------
