@@ -6,7 +6,8 @@
 One epoch over the training split with the ``paper`` preset (50 neurons, word
 embeddings of 100, dropout 0.5), batch 32, no evaluation; the first epoch pays
 JIT compilation (cached on disk by Numba, so a second run does not), so
-``--epochs 2`` reports the second.  Thread counts are printed with the result;
+``--epochs 2`` reports the second.  Each epoch also gives the seconds of each part of
+its steps: making the batches, forward+backward, clipping, the optimizer.  Thread counts are printed with the result;
 like ``run.py``, it sets OPENBLAS_NUM_THREADS=1, MKL_NUM_THREADS=1 and Numba's
 workqueue layer unless they are set already (2-thread OpenBLAS next to the Numba
 threads made an epoch 7 s instead of 2 on this 2-core machine; set
@@ -26,6 +27,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 from _install import INSTALL  # noqa: E402  # benchmarks/_install.py, beside this script
+
+PARTS = ("batches", "forward+backward", "clipping", "optimizer")
+"""The parts of a training step timed in each epoch."""
 
 
 def main(argv=None):
@@ -64,15 +68,24 @@ def main(argv=None):
     for epoch in range(args.epochs):
         start = time.perf_counter()
         tokens = 0
+        parts = dict.fromkeys(PARTS, 0.0)
         for index in make_batches(lengths, 32, rng, shuffle=True):
+            t0 = time.perf_counter()
             words = [replace_singletons(split.words[i], singletons, 0.5, rng) for i in index]
             batch = make_batch(split, index, words)
+            t1 = time.perf_counter()
             _, grads, _ = tagger_loss_and_grads(params, config, batch, rng, train=True, sparse_embeddings=True)
+            t2 = time.perf_counter()
             grads, _ = clip_by_global_norm(grads, 5.0)
+            t3 = time.perf_counter()
             optimizer.step(params, grads)
+            t4 = time.perf_counter()
+            for part, seconds in zip(PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                parts[part] += seconds
             tokens += int(batch.mask.sum())
         seconds = time.perf_counter() - start
-        results.append({"epoch": epoch + 1, "seconds": seconds, "tok_s": tokens / seconds, "tokens": tokens})
+        results.append({"epoch": epoch + 1, "seconds": seconds, "tok_s": tokens / seconds, "tokens": tokens,
+                        "parts_seconds": parts})
     row = {"data": data, "preset": args.preset, "backend": args.backend, "dtype": args.dtype,
            "numba_threads": numba.get_num_threads(), "numba_threading_layer": _threading_layer(numba),
            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"), "epochs": results}
@@ -80,7 +93,8 @@ def main(argv=None):
         print(json.dumps(row))
     else:
         for r in results:
-            print(f"epoch {r['epoch']}: {r['tokens']:,} tokens in {r['seconds']:.2f} s = {r['tok_s']:,.0f} tok/s")
+            print(f"epoch {r['epoch']}: {r['tokens']:,} tokens in {r['seconds']:.2f} s = {r['tok_s']:,.0f} tok/s ("
+                  + ", ".join(f"{part} {sec:.2f} s" for part, sec in r["parts_seconds"].items()) + ")")
         print(f"({data}, preset {args.preset}, {args.backend} {args.dtype}, numba threads "
               f"{row['numba_threads']} ({row['numba_threading_layer']} layer), "
               f"OPENBLAS_NUM_THREADS={row['OPENBLAS_NUM_THREADS']})")
