@@ -16,7 +16,8 @@ Adam's update runs in one Numba loop per parameter (:func:`adam_update_numba`) f
 every backend.  It does the same IEEE operations in the same order as the NumPy
 function it must equal (:func:`adam_update`, the one to read), so the two give the
 same bits (tested); the NumPy version made about 10 array operations per
-parameter and took 13% of a bilstm training epoch.
+parameter and took 11-13% of a bilstm training epoch (benchmarks/bench_train.py,
+docs/performance.md).
 """
 from __future__ import annotations
 
