@@ -5,12 +5,17 @@ its mutation, but an interrupt could leave one mutated):
 
     d=$(mktemp -d) && git clone -q . "$d" && python "$d/tests/mutation_check.py"
 
+Each mutation's tests run with an empty Numba cache (NUMBA_CACHE_DIR): Numba checks a cached
+kernel against its own source file only, so a kernel that inlines a mutated function from another
+file (the cell maths of lstm_cells_numba.py, the activations) would otherwise be loaded unmutated.
+
 Not collected by pytest (its name does not start with test_).
 """
 import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 root = pathlib.Path(__file__).resolve().parents[1]
 M = [
@@ -30,11 +35,11 @@ M = [
  ("numba embedding gradient: NumPy's tree of eight sums combined in another order", "lstm_numpy/model/layers.py", "out[j] = ((r[0, j] + r[1, j]) + (r[2, j] + r[3, j])) + ((r[4, j] + r[5, j]) + (r[6, j] + r[7, j]))", "out[j] = (((r[0, j] + r[1, j]) + r[2, j]) + r[3, j]) + ((r[4, j] + r[5, j]) + (r[6, j] + r[7, j]))", "tests/test_layers_grad.py"),
  ("clipping scales the wrong way", "lstm_numpy/training/optim.py", "scale = max_norm / (norm + 1e-12)", "scale = norm / max_norm", "tests/test_optim.py"),
  ("SGD momentum applied after update", "lstm_numpy/training/optim.py", "                v *= self.momentum\n                v += g\n                w -= self.lr * v", "                w -= self.lr * v\n                v *= self.momentum\n                v += g", "tests/test_optim.py"),
- ("numba: drop forget-gate term from dc_prev", "lstm_numpy/model/lstm_numba.py", "dc_state[n, j] = da[n, t, H2 + j] * gates[n, t, H + j] + (one - m) * dc_state[n, j]", "dc_state[n, j] = (one - m) * dc_state[n, j]", "tests/test_lstm_numba.py"),
- ("numba: input-gate gradient dropped", "lstm_numpy/model/lstm_numba.py", "da[n, t, j] = da[n, t, H2 + j] * gates[n, t, H2 + j] * gates[n, t, j] * (one - gates[n, t, j])", "da[n, t, j] = 0.0 * da[n, t, H2 + j]", "tests/test_lstm_numba.py"),
- ("numba: keep mask ignored in backward", "lstm_numpy/model/lstm_numba.py", "da[n, t, H3 + j] = (m * dh_state[n, j] * keep[n, j] * tanh_cs[n, t, j]", "da[n, t, H3 + j] = (m * dh_state[n, j] * tanh_cs[n, t, j]", "tests/test_lstm_numba.py"),
- ("numba: upstream gradient at padding not masked", "lstm_numpy/model/lstm_numba.py", "dh_state[n, j] += m * dout[n, t, j]", "dh_state[n, j] += dout[n, t, j]", "tests/test_lstm_numba.py"),
- ("numba: every sentence reads the first sentence's neuron mask", "lstm_numpy/model/lstm_numba.py", "tanh_cs[n, t, j] * keep[n, j]) + (one - m)", "tanh_cs[n, t, j] * keep[0, j]) + (one - m)", "tests/test_recurrent_many.py"),
+ ("numba: drop forget-gate term from dc_prev", "lstm_numpy/model/lstm_cells_numba.py", "dc_state[n, j] = da[n, t, H2 + j] * gates[n, t, H + j] + (one - m) * dc_state[n, j]", "dc_state[n, j] = (one - m) * dc_state[n, j]", "tests/test_lstm_numba.py"),
+ ("numba: input-gate gradient dropped", "lstm_numpy/model/lstm_cells_numba.py", "da[n, t, j] = da[n, t, H2 + j] * gates[n, t, H2 + j] * gates[n, t, j] * (one - gates[n, t, j])", "da[n, t, j] = 0.0 * da[n, t, H2 + j]", "tests/test_lstm_numba.py"),
+ ("numba: keep mask ignored in backward", "lstm_numpy/model/lstm_cells_numba.py", "da[n, t, H3 + j] = (m * dh_state[n, j] * keep[n, j] * tanh_cs[n, t, j]", "da[n, t, H3 + j] = (m * dh_state[n, j] * tanh_cs[n, t, j]", "tests/test_lstm_numba.py"),
+ ("numba: upstream gradient at padding not masked", "lstm_numpy/model/lstm_cells_numba.py", "dh_state[n, j] += m * dout[n, t, j]", "dh_state[n, j] += dout[n, t, j]", "tests/test_lstm_numba.py"),
+ ("numba: every sentence reads the first sentence's neuron mask", "lstm_numpy/model/lstm_cells_numba.py", "tanh_cs[n, t, j] * keep[n, j]) + (one - m)", "tanh_cs[n, t, j] * keep[0, j]) + (one - m)", "tests/test_recurrent_many.py"),
  ("inference kernel: the neuron mask ignored", "lstm_numpy/model/lstm_infer_numba.py", "h[r] = o * _tanh(new_c) * keep", "h[r] = o * _tanh(new_c)", "tests/test_recurrent_many.py"),
  ("inference kernel: a finished row keeps running", "lstm_numpy/model/lstm_infer_numba.py", 'active = np.searchsorted(-lengths[order], -np.arange(T), side="left")', 'active = np.searchsorted(-lengths[order], -np.arange(T), side="right")', "tests/test_recurrent_many.py"),
  ("stacked bilstm: backward direction's tokens left reversed", "lstm_numpy/model/bilstm.py", "np.take(outs[1], back, axis=1)", "outs[1]", "tests/test_recurrent_many.py"),
@@ -47,7 +52,9 @@ for name, f, old, new, test in M:
     assert old in src, (name, old)
     p.write_text(src.replace(old, new, 1))
     try:
-        r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", test], cwd=root, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(root)})
+        with tempfile.TemporaryDirectory() as numba_cache:
+            env = {**os.environ, "PYTHONPATH": str(root), "NUMBA_CACHE_DIR": numba_cache}
+            r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", test], cwd=root, capture_output=True, text=True, env=env)
         failed = [l for l in r.stdout.splitlines() if l.startswith("FAILED")]
         print(f"{name:50s} -> {'CAUGHT by ' + failed[0].split(' ')[1] if r.returncode else 'NOT CAUGHT'}", flush=True)
     finally:

@@ -124,7 +124,8 @@ def sigmoid(x):
     """Scalar logistic function, ``0.5 tanh(x/2) + 0.5`` in both dtypes (float32 or float64).
 
     The kernels compute all four gates in one loop as ``s tanh(s x) + (1 - s)``
-    with ``s`` = 0.5 for i, f, o and 1 for g, which is this for ``s = 0.5``.
+    (:func:`lstm_numpy.model.lstm_cells_numba._forward_cells`) with ``s`` = 0.5 for
+    i, f, o and 1 for g, which is this for ``s = 0.5``.
     """
     return 1.0 / (1.0 + math.exp(-x))
 

@@ -8,11 +8,11 @@ Dimension legend as in :mod:`lstm_numpy.model.lstm` (N rows, T time, H hidden; g
 Why a second forward loop
 -------------------------
 :mod:`.lstm_numba` keeps the training layout, row-major ``(N, T, 4H)``, because
-backward needs every gate of every step.  Its cell math runs row by row over
-loops of H (or 4H): at the analysis's H = 25 those loops are too short for LLVM
-to vectorize (it wants 32 float32 per iteration at 256-bit vectors) and each row
-costs a few array views, so a cell value took about 3-4 ns, 4-8x the BLAS
-product's share.  Inference keeps no cache, so here the state is **unit-major**:
+backward needs every gate of every step.  Its cell math (:mod:`.lstm_cells_numba`)
+runs row by row over loops of H (or 4H): at the analysis's H = 25 those loops are
+too short for LLVM to vectorize (it wants 32 float32 per iteration at 256-bit
+vectors) and each row costs a few array views, so a cell value took about 3-4 ns,
+4-8x the BLAS product's share.  Inference keeps no cache, so here the state is **unit-major**:
 
 * ``h^T, c^T`` (H, N), the input product ``(x Wx)^T`` per step (T, 4H, N),
   the recurrent product ``(h_{t-1} Wh)^T = Wh^T h_{t-1}^T`` (4H, N), one BLAS call per step;
@@ -23,7 +23,7 @@ product's share.  Inference keeps no cache, so here the state is **unit-major**:
   all (a finished row keeps its h and c, its output is 0: what the reference's
   mask does).
 
-Each value is the same arithmetic as the reference's (and :mod:`.lstm_numba`'s):
+Each value is the same arithmetic as the reference's (and :mod:`.lstm_cells_numba`'s):
 ``sigmoid(a) = 0.5 tanh(a / 2) + 0.5`` with :mod:`.activations_numba`'s tanh,
 ``c = f c_{t-1} + i g``, ``h = o tanh(c) keep``.  No row reads another, but OpenBLAS picks
 its kernel by shape, so a row's product can round differently with another number of rows
