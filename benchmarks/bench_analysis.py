@@ -37,11 +37,13 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from _install import INSTALL  # noqa: E402  (benchmarks/_install.py, beside this script)
 
-from lstm_numpy.analysis.ablation import ablate_recurrent, single_neuron_sweep  # noqa: E402
+from lstm_numpy.analysis.ablation import ablate_recurrent  # noqa: E402
+from lstm_numpy.analysis.dissect import DissectOptions  # noqa: E402
+from lstm_numpy.analysis.engine import Target  # noqa: E402
 from lstm_numpy.analysis.measures import all_measures  # noqa: E402
 from lstm_numpy.analysis.sensitivity import sensitivity_from_states, xin_sensitivity  # noqa: E402
 from lstm_numpy.analysis.states import collect_states  # noqa: E402
-from lstm_numpy.analysis.sweep import N_RANDOM_RECURRENT, RECURRENT_KS, run_ablation_sweep  # noqa: E402
+from lstm_numpy.analysis.sweep import run_sweep, single_neuron_drops  # noqa: E402
 from lstm_numpy.data.batching import EncodedSplit  # noqa: E402
 from lstm_numpy.data.readers import load_conll2003  # noqa: E402
 from lstm_numpy.model.tagger import TaggerConfig, init_tagger  # noqa: E402
@@ -98,7 +100,7 @@ def main(argv=None):
                         help="the model (CoNLL-2003 only; default bilstm, the one whose recurrent sweep is slowest)")
     parser.add_argument("--no-sweep", action="store_true", help="skip the whole recurrent sweep")
     parser.add_argument("--epochs", type=int, default=0, help="train the paper model this long first (0: random init)")
-    parser.add_argument("--n-random", type=int, default=20, help="random draws per (label, k)")
+    parser.add_argument("--n-random", type=int, default=DissectOptions().n_random, help="random draws per (label, k)")
     parser.add_argument("--recurrent", type=int, default=3, help="recurrent-mode ablations to time")
     parser.add_argument("--repeats", type=int, default=5, help="repeats of the fast timings (best is kept)")
     parser.add_argument("--seed", type=int, default=0)
@@ -119,13 +121,14 @@ def main(argv=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")        # a random model leaves labels unpredicted: NaN rows
         _, xin_first, xin_best = best_of(lambda: xin_sensitivity(states.hidden, states.pred, W), args.repeats)
-        _, _, measures_best = best_of(lambda: all_measures(states, W, b, measured=False), 1)
-        _, _, single_best = best_of(lambda: single_neuron_sweep(states, W, b), 1)
+        target = Target(params, config, split, states)
+        _, _, measures_best = best_of(lambda: all_measures(states, W, b, names, measured=False), 1)
+        _, _, single_best = best_of(lambda: single_neuron_drops(target, names), 1)
         ranking = sensitivity_from_states(states, W, "gold")
         sweep_start = time.perf_counter()
-        result = run_ablation_sweep(params, config, split, names, states, ranking=ranking, modes=("output",),
-                                    n_random=args.n_random, rng=np.random.default_rng(args.seed),
-                                    single_neuron=False, progress=False)
+        defaults = DissectOptions()
+        result = run_sweep(target, names, ranking, {"output": (defaults.ks, args.n_random)},
+                           np.random.default_rng(args.seed), single_neuron=False)
         sweep_seconds = time.perf_counter() - sweep_start
     rng = np.random.default_rng(args.seed)
     recurrent_times = []
@@ -139,11 +142,10 @@ def main(argv=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             start = time.perf_counter()
-            rec = run_ablation_sweep(params, config, split, names, states, ranking=ranking, modes=("recurrent",),
-                                     ks=RECURRENT_KS, n_random=N_RANDOM_RECURRENT,
-                                     rng=np.random.default_rng(args.seed), progress=False)
+            rec = run_sweep(target, names, ranking, {"recurrent": (defaults.recurrent_ks, defaults.n_random_recurrent)},
+                            np.random.default_rng(args.seed))
             sweep_seconds_recurrent = time.perf_counter() - start
-        n_sets = len({tuple(r["neurons"]) for r in rec["records"]}) + W.shape[1]
+        n_sets = len({entry.neurons for entry in rec.outcomes.items}) + W.shape[1]
 
     report = {
         "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
@@ -153,8 +155,8 @@ def main(argv=None):
         "collect_states_s": states_first,
         "xin_sensitivity_first_s": xin_first, "xin_sensitivity_s": xin_best,
         "other_measures_s": measures_best, "single_neuron_sweep_s": single_best,
-        "output_sweep_s": sweep_seconds, "output_sweep_ablations": len(result["records"]),
-        "output_sweep_labels": len(result["summary"].get("output", {}).get("top", {})),
+        "output_sweep_s": sweep_seconds, "output_sweep_ablations": len(result.outcomes.items),
+        "output_sweep_labels": int(np.isfinite(result.modes["output"].top).any(axis=1).sum()),
         "recurrent_ablation_s": recurrent_times,
         "one_dev_pass_seconds": states_best, "recurrent_sweep_seconds": sweep_seconds_recurrent,
         "recurrent_sweep_neuron_sets": n_sets,

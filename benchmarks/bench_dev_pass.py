@@ -33,7 +33,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from lstm_numpy.analysis.states import collect_states
-    from lstm_numpy.backend import get_backend
+    from lstm_numpy.model.backend import get_backend
     from lstm_numpy.data.batching import encode_corpus, features_for, iterate_batches
     from lstm_numpy.data.readers import default_conll2003_dir
     from lstm_numpy.data.vocab import AffixVocab, CharVocab

@@ -35,7 +35,7 @@ import numba
 import numpy as np
 from _quick import QUICK
 
-from lstm_numpy.backend import get_backend
+from lstm_numpy.model.backend import get_backend
 from lstm_numpy.model.lstm import init_lstm_params
 
 rng = np.random.default_rng(0)

@@ -41,7 +41,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from _quick import OUT, QUICK, pin_threads  # noqa: E402
+from _quick import GENERATED_SIZES, OUT, QUICK, pin_threads  # noqa: E402
 
 from lstm_numpy.data.baseline import entity_f1, most_frequent_label_baseline  # noqa: E402
 from lstm_numpy.data.readers import Corpus, default_conll2003_dir  # noqa: E402
@@ -64,7 +64,7 @@ pin_threads()
 # language; the words around it decide ("met with X", "held in X", "X shares
 # rose").  See lstm_numpy/data/generated.py.
 start = time.perf_counter()
-corpora = load_splits("generated", OUT / "06_generated", seed=0, quick=QUICK)
+corpora = load_splits("generated", OUT / "06_generated", seed=0, sizes=GENERATED_SIZES)
 for split, corpus in corpora.items():
     print(f"{split:5s}: {len(corpus):5,d} sentences {corpus.n_tokens:7,d} tokens")
 print("a training sentence:", " ".join(f"{w}/{t}" for w, t in zip(corpora["train"].sentences[0],

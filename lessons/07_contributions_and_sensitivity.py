@@ -41,6 +41,7 @@ from _quick import OUT, QUICK, pin_threads, trained_tagger
 from lstm_numpy.analysis.rankings import top_k_neurons
 from lstm_numpy.analysis.sensitivity import contributions, sensitivity_pred_and_gold, xin_sensitivity
 from lstm_numpy.analysis.states import collect_states
+from lstm_numpy.errors import UndefinedLabelWarning
 from lstm_numpy.report import plots
 
 rng = np.random.default_rng(0)
@@ -49,7 +50,7 @@ rng = np.random.default_rng(0)
 pin_threads()                      # one BLAS thread, one Numba thread (see lesson 05)
 # In quick mode the small tagger never predicts some labels; their sensitivity
 # rows are NaN ("undefined") and the package warns each time.  We print NaN.
-warnings.filterwarnings("ignore", message=".*have no tokens")
+warnings.filterwarnings("ignore", category=UndefinedLabelWarning)
 
 # ---------------------------------------------------------------------------
 # 1. A trained tagger and its hidden states

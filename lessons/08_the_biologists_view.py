@@ -52,15 +52,17 @@ from _quick import OUT, QUICK, pin_threads, trained_tagger
 from lstm_numpy.analysis.measures import all_measures
 from lstm_numpy.analysis.sensitivity import xin_sensitivity
 from lstm_numpy.analysis.states import collect_states
-from lstm_numpy.analysis.sweep import run_ablation_sweep
+from lstm_numpy.analysis.engine import Target
+from lstm_numpy.analysis.sweep import run_sweep
 from lstm_numpy.analysis.token_ablation import accuracy_drop
+from lstm_numpy.errors import UndefinedLabelWarning
 from lstm_numpy.report import explorer, plots
 from lstm_numpy.report.explorer_encoding import decode_activity
 
 rng = np.random.default_rng(0)      # nothing is random below; kept for the lessons' common form
 pin_threads()                      # one BLAS thread, one Numba thread (see lesson 05)
-warnings.filterwarnings("ignore", message=".*have no tokens")   # NaN rows: labels never predicted (quick mode)
-warnings.filterwarnings("ignore", message=".*have no ranking")  # ... which the ablation sweep then skips
+warnings.filterwarnings("ignore", category=UndefinedLabelWarning)   # NaN rows: labels never predicted
+                                                                   # (quick mode), which the sweep then skips
 
 # ---------------------------------------------------------------------------
 # 1. Activations and sensitivity, tokens grouped by predicted label
@@ -139,14 +141,14 @@ assert figure.exists()
 # The explorer shows what the run measured, so measure it as a run does: every
 # ranking, and the output-mode sweep that ablates each label's top-k neurons.
 b = params["out.b"].astype(np.float64)
-measures = all_measures(states, W, b, group_by="predicted", backend=config.backend)
-sweep = run_ablation_sweep(params, config, None, labels, states, S, modes=("output",), ks=(1, 3, 5), n_random=0,
-                           single_neuron=False, progress=False)
+measures = all_measures(states, W, b, labels, group_by="predicted")
+sweep = run_sweep(Target(params, config, None, states), labels, S, {"output": ((1, 3, 5), 0)}, rng,
+                  single_neuron=False)
 about = explorer.about_page("lesson 08", {"data": "generated", "preset": "bilstm",
                                           "command": "python lessons/08_the_biologists_view.py"},
                             config, 0, "predicted", "lessons/out/generated/dev.txt")
 page = explorer.write_explorer(OUT / "08_explorer.html", params, config, prepared.splits["dev"], labels, measures,
-                               "xin", sweep["summary"], about, states, "predicted")
+                               "xin", sweep, about, states, "predicted")
 top = int(np.nanargmax(S[:, most]))
 assert int(np.nanargmax(S[top])) == most, "the most specialized neuron leads its top label's list"
 print(f"\nwrote {page} ({page.stat().st_size / 1e3:.0f} kB): open it in any browser (file://, no server). Look at:")

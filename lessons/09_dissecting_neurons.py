@@ -18,15 +18,17 @@ Goal
     The accuracy of label L is the share of L's gold tokens tagged L.
 
 What you will see
-    "B-PER accuracy 0.95 -> 0.96 after ablating its top 5 neurons" (yes,
-    up: see the comment there) with the mean over random draws and the bottom
-    5; a table of top / random / bottom drops for every label at k = 5, and
-    the label hurt most, e.g. "I-MISC accuracy 1.00 -> 0.00 after ablating its
-    top 5 neurons, 0.94 after 5 random ones"; output vs recurrent ablation of
-    that label's top 5; the single-neuron sweep (each neuron alone: mean and largest drop
-    of overall accuracy); ``lessons/out/09_ablation_curves.png`` (drop vs k
-    for every label).  A BiLSTM of 50 neurons is redundant: most labels lose
-    little from any 5 neurons; read the numbers, not the hopes.
+    First the label whose own top 5 neurons matter most, by hand: e.g. "I-MISC
+    accuracy 1.00 -> 0.00 after ablating its top 5 neurons", against the mean
+    over 20 random draws of 5 and the bottom 5.  Then the contrast: "B-PER
+    accuracy 0.95 -> 0.96 after ablating its top 5 neurons" (yes, up: see the
+    comment there), a label the BiLSTM carries redundantly.  Then the
+    package's sweep (plan -> run -> summarise) over every label and k, equal
+    to the hand-made numbers; output vs recurrent ablation of the first
+    label's top 5; the single-neuron sweep (each neuron alone: mean and
+    largest drop of overall accuracy); ``lessons/out/09_ablation_curves.png``
+    (drop vs k for every label).  A BiLSTM of 50 neurons is redundant: most
+    labels lose little from any 5 neurons; read the numbers, not the hopes.
 
 Run it (from the repository root, after ``pip install .``)::
 
@@ -44,10 +46,12 @@ import numpy as np
 from _quick import OUT, pin_threads, trained_tagger
 
 from lstm_numpy.analysis.ablation import ablate_output, ablate_recurrent, output_cache
+from lstm_numpy.analysis.engine import Target
 from lstm_numpy.analysis.rankings import rank_neurons
 from lstm_numpy.analysis.sensitivity import xin_sensitivity
 from lstm_numpy.analysis.states import collect_states
-from lstm_numpy.analysis.sweep import run_ablation_sweep
+from lstm_numpy.analysis.sweep import run_sweep
+from lstm_numpy.errors import UndefinedLabelWarning
 from lstm_numpy.evaluation.scores import per_label_accuracy
 from lstm_numpy.report import plots
 
@@ -55,7 +59,7 @@ rng = np.random.default_rng(0)
 pin_threads()                      # one BLAS thread, one Numba thread (see lesson 05)
 # Labels the (quick) tagger never predicts have no sensitivity row and are not
 # ablated; the package warns about them, we list them once below instead.
-warnings.filterwarnings("ignore", message=".*(have no tokens|have no ranking)")
+warnings.filterwarnings("ignore", category=UndefinedLabelWarning)
 
 params, config, prepared = trained_tagger(seed=0)
 labels = prepared.labels.labels
@@ -70,10 +74,9 @@ unranked = [labels[i] for i in range(K) if np.isnan(S[i]).all()]
 print(f"{states.n_tokens:,} dev tokens, {H} neurons; labels never predicted (no ranking): {unranked or 'none'}")
 
 # ---------------------------------------------------------------------------
-# 1. One label by hand: top 5 vs random 5 vs bottom 5, output ablation
+# 1. The label that needs its top neurons most, by hand (output ablation)
 # ---------------------------------------------------------------------------
 k, n_random = 5, 20
-target = labels.index("B-PER")
 cache = output_cache(states, W, b)                           # transposed states, built once
 
 
@@ -81,15 +84,28 @@ def accuracy_after(neurons):
     return per_label_accuracy(states.gold, ablate_output(cache, neurons), K)
 
 
+ranked = [i for i in range(K) if not np.isnan(S[i]).all() and np.isfinite(base_acc[i])]
+top_drop = {i: base_acc[i] - accuracy_after(order[i, :k])[i] for i in ranked}     # each label's own top k
+target = max(ranked, key=top_drop.get)
+hurt_most = labels[target]
 top_acc = accuracy_after(order[target, :k])[target]
 random_acc = np.array([accuracy_after(rng.choice(H, size=k, replace=False))[target] for _ in range(n_random)])
 bottom_acc = accuracy_after(order[target, ::-1][:k])[target]
-print(f"\nB-PER accuracy {base_acc[target]:.2f} -> {top_acc:.2f} after ablating its top {k} neurons "
-      f"{order[target, :k].tolist()}")
-print(f"B-PER accuracy {base_acc[target]:.2f} -> {random_acc.mean():.2f} after ablating {k} random neurons "
+print(f"\n{hurt_most} accuracy {base_acc[target]:.2f} -> {top_acc:.2f} after ablating its top {k} neurons "
+      f"{order[target, :k].tolist()} (the largest own-top-{k} drop of the {len(ranked)} ranked labels)")
+print(f"{hurt_most} accuracy {base_acc[target]:.2f} -> {random_acc.mean():.2f} after ablating {k} random neurons "
       f"(mean of {n_random} draws, from {random_acc.min():.2f} to {random_acc.max():.2f})")
-print(f"B-PER accuracy {base_acc[target]:.2f} -> {bottom_acc:.2f} after ablating its bottom {k} neurons "
-      f"(the most negative sensitivity: they hold B-PER back on its tokens)")
+print(f"{hurt_most} accuracy {base_acc[target]:.2f} -> {bottom_acc:.2f} after ablating its bottom {k} neurons "
+      f"(the most negative sensitivity: they hold {hurt_most} back on its tokens)")
+
+# ---------------------------------------------------------------------------
+# 2. The contrast: a label carried redundantly
+# ---------------------------------------------------------------------------
+b_per = labels.index("B-PER")
+b_per_top = accuracy_after(order[b_per, :k])[b_per]
+b_per_random = np.mean([accuracy_after(rng.choice(H, size=k, replace=False))[b_per] for _ in range(n_random)])
+print(f"\nB-PER accuracy {base_acc[b_per]:.2f} -> {b_per_top:.2f} after ablating its top {k} neurons "
+      f"{order[b_per, :k].tolist()}, {b_per_random:.2f} after {k} random ones (mean of {n_random})")
 # On the full BiLSTM, B-PER hardly notices any 5 neurons, its top 5 included:
 # 50 neurons carry it redundantly, and a neuron that pushes B-PER may push a
 # rival label even more (lesson 11).  On the quick tagger, a neuron with a
@@ -98,70 +114,69 @@ print(f"B-PER accuracy {base_acc[target]:.2f} -> {bottom_acc:.2f} after ablating
 # still be what separates B-PER from its runner-up.
 
 # ---------------------------------------------------------------------------
-# 2. Every label, every k: the package's sweep
+# 3. Every label, every k: the package's sweep
 # ---------------------------------------------------------------------------
+# The package plans every ablation (top, bottom, random draws, another label's
+# top as a control), runs the plan through the kernels and summarises it into
+# a ModeSweep: (K, J) arrays of drops over the labels and the k values.
 ks = (1, 2, 3, 5, 10) if H >= 10 else (1, 2, 3, 5)
-sweep = run_ablation_sweep(params, config, split, labels, states, S, modes=("output",), ks=ks,
-                           n_random=n_random, rng=rng, progress=False)
-summary = sweep["summary"]["output"]
-ranked = [name for name in labels if name in summary["top"]]
+sweep = run_sweep(Target(params, config, split, states), labels, S, {"output": (ks, n_random)}, rng)
+swept = sweep.modes["output"]                                # analysis.results.ModeSweep
+j = swept.at(k)
 print(f"\naccuracy drop of the target label at k={k} (output ablation; random = mean of {n_random} draws):")
 print(f"  {'label':7s} {'base':>5s} {'top':>6s} {'random':>7s} {'bottom':>7s}")
-for name in ranked:
-    print(f"  {name:7s} {sweep['base']['per_label_acc'][name]:5.2f} {summary['top'][name][k]:+6.3f} "
-          f"{summary['random'][name][k]:+7.3f} {summary['bottom'][name][k]:+7.3f}")
-top_at_least_random = [name for name in ranked if summary["top"][name][k] >= summary["random"][name][k]]
-top_above_random = [name for name in ranked if summary["top"][name][k] > summary["random"][name][k]]
+for i in ranked:
+    print(f"  {labels[i]:7s} {sweep.base_label_acc[i]:5.2f} {swept.top[i, j]:+6.3f} "
+          f"{swept.random[i, j]:+7.3f} {swept.bottom[i, j]:+7.3f}")
+top_at_least_random = [i for i in ranked if swept.top[i, j] >= swept.random[i, j]]
+top_above_random = [i for i in ranked if swept.top[i, j] > swept.random[i, j]]
 print(f"top-{k} hurts at least as much as random-{k} for {len(top_at_least_random)} of {len(ranked)} labels "
       f"(strictly more for {len(top_above_random)}; a tie is usually 0 = 0: a label no 5 neurons can dent)")
 largest_k = max(ks)
-mean_top = np.mean([summary["top"][name][largest_k] for name in ranked])
-mean_random = np.mean([summary["random"][name][largest_k] for name in ranked])
+mean_top = np.mean(swept.top[ranked, swept.at(largest_k)])
+mean_random = np.mean(swept.random[ranked, swept.at(largest_k)])
 print(f"at k={largest_k}, averaged over labels: top drop {mean_top:+.3f}, random drop {mean_random:+.3f}")
-hurt_most = max(ranked, key=lambda name: summary["top"][name][k])
-print(f"hurt most: {hurt_most} accuracy {sweep['base']['per_label_acc'][hurt_most]:.2f} -> "
-      f"{sweep['base']['per_label_acc'][hurt_most] - summary['top'][hurt_most][k]:.2f} after ablating its top {k} "
-      f"neurons, {sweep['base']['per_label_acc'][hurt_most] - summary['random'][hurt_most][k]:.2f} "
-      f"after {k} random ones (mean)")
-figure = plots.plot_ablation_grid(summary, None, ranked, OUT / "09_ablation_curves.png", "output")
+figure = plots.plot_ablation_grid(swept, labels, OUT / "09_ablation_curves.png")
 print(f"wrote {figure}")
 
 # ---------------------------------------------------------------------------
-# 3. Output vs recurrent ablation of the same neurons
+# 4. Output vs recurrent ablation of the same neurons
 # ---------------------------------------------------------------------------
 # Output ablation removes a neuron's direct vote; recurrent ablation also
 # removes everything later steps (and, through the gates, the other neurons)
-# computed from it.  It reruns the LSTM over the split: one run per set.
-# We take the label the top-k ablation hurt most above.
-target = labels.index(hurt_most)
+# computed from it.  It reruns the LSTM over the split.  We take the label of
+# section 1.
 neurons = order[target, :k]
 recurrent_acc = per_label_accuracy(states.gold, ablate_recurrent(params, config, split, neurons), K)
 output_acc = accuracy_after(neurons)
-print(f"\n{hurt_most}'s top {k} neurons silenced: {hurt_most} accuracy {base_acc[target]:.2f} -> {output_acc[target]:.2f} "
-      f"(output) vs {recurrent_acc[target]:.2f} (recurrent)")
+print(f"\n{hurt_most}'s top {k} neurons silenced: {hurt_most} accuracy {base_acc[target]:.2f} -> "
+      f"{output_acc[target]:.2f} (output) vs {recurrent_acc[target]:.2f} (recurrent)")
 other = np.arange(K) != target
 print(f"  other labels' mean accuracy drop: {np.nanmean((base_acc - output_acc)[other]):+.3f} (output) vs "
       f"{np.nanmean((base_acc - recurrent_acc)[other]):+.3f} (recurrent)")
 
 # ---------------------------------------------------------------------------
-# 4. One neuron at a time
+# 5. One neuron at a time
 # ---------------------------------------------------------------------------
-single = np.array(sweep["single_neuron"]["output"]["token_acc_drop"])      # (H,)
+single = swept.single_neuron                                 # (H,)
 worst = int(np.argmax(single))
 print(f"\nsingle-neuron sweep (output ablation): overall token accuracy drop mean {single.mean():+.4f}, "
       f"largest {single[worst]:+.4f} (neuron {worst}); {np.sum(single > 0.005)} of {H} neurons cost more "
       f"than half a point alone")
 
 # ---------------------------------------------------------------------------
-# 5. What we just showed (only what this run shows; see the printed table)
+# 6. What we just showed (only what this run shows; see the printed table)
 # ---------------------------------------------------------------------------
-b_per = labels.index("B-PER")
-assert np.isclose(base_acc[b_per] - top_acc, summary["top"]["B-PER"][k]), "by hand = the sweep's top-k drop"
-assert np.isclose(base_acc[b_per] - bottom_acc, summary["bottom"]["B-PER"][k]), "by hand = the sweep's bottom-k"
+assert top_drop[target] == max(top_drop.values()), "section 1 opened on the label its top-k hurt most"
+assert np.isclose(base_acc[target] - top_acc, swept.top[target, j]), "by hand = the sweep's top-k drop"
+assert np.isclose(base_acc[target] - bottom_acc, swept.bottom[target, j]), "by hand = the sweep's bottom-k"
+assert np.isclose(base_acc[b_per] - b_per_top, swept.top[b_per, j]), "B-PER by hand = the sweep"
+assert top_drop[target] >= swept.top[b_per, j], "the first label loses at least as much as B-PER"
+assert base_acc[target] - top_acc > base_acc[target] - random_acc.mean(), \
+    f"{hurt_most}'s top {k} hurt it more than {k} random neurons"
 assert np.allclose(output_acc, accuracy_after(neurons)), "output ablation is deterministic"
 assert len(top_at_least_random) > len(ranked) / 2, \
     f"top-{k} hurts its label at least as much as random-{k} for most labels"
 assert mean_top > mean_random, f"on average over labels, the top {largest_k} hurt more than {largest_k} random"
 assert single.mean() < mean_top, "one neuron alone costs little next to a label's top neurons"
 assert figure.exists()
-print("\nall checks passed")

@@ -43,11 +43,12 @@ from lstm_numpy.analysis.consistency import label_correlation, mantel_test, matc
 from lstm_numpy.analysis.findings import paper_findings
 from lstm_numpy.analysis.sensitivity import xin_sensitivity
 from lstm_numpy.analysis.states import collect_states
+from lstm_numpy.errors import UndefinedLabelWarning
 from lstm_numpy.report import plots
 
 rng = np.random.default_rng(0)
 pin_threads()                      # one BLAS thread, one Numba thread (see lesson 05)
-warnings.filterwarnings("ignore", message=".*have no tokens")   # NaN rows: labels a small tagger never predicts
+warnings.filterwarnings("ignore", category=UndefinedLabelWarning)   # NaN rows: labels a small tagger never predicts
 
 # ---------------------------------------------------------------------------
 # 1. M models that differ only in their seed
@@ -110,9 +111,9 @@ print()
 fractions = []
 for seed, C in zip(seeds, correlations):
     result = paper_findings(C, labels)
-    fractions.append(result["fraction"])
-    parts = [f"{name}: {f['n_holding']} of {f['n_checked']}" for name, f in result["findings"].items()]
-    print(f"seed {seed}: " + "; ".join(parts) + f"  (all: {result['n_holding']} of {result['n_checked']})")
+    fractions.append(result.fraction)
+    parts = [f"{name}: {f.n_holding} of {f.n_checked}" for name, f in result.findings.items()]
+    print(f"seed {seed}: " + "; ".join(parts) + f"  (all: {result.n_holding} of {result.n_checked})")
 figure = plots.plot_label_correlations(correlations, labels, OUT / "10_label_correlations.png",
                                        [f"seed {seed}" for seed in seeds])
 print(f"wrote {figure}")

@@ -1,7 +1,9 @@
 """Shared by the lessons: quick mode, the output folder, and one trained tagger.
 
 ``LSTM_NUMPY_QUICK=1`` makes every lesson run a smaller version of itself
-(the test suite sets it).  Figures go to ``lessons/out/`` (git-ignored).
+(the test suite sets it): the options of ``python run.py --quick``, resolved
+where the command line resolves them (:data:`OPTIONS`, lstm_numpy.options), so
+the generated corpus is the same size.  Figures go to ``lessons/out/`` (git-ignored).
 
 Lessons 07-10 study a trained tagger; :func:`trained_tagger` trains the
 BiLSTM of lesson 06 once per seed and mode and keeps it in ``lessons/out/``,
@@ -10,7 +12,11 @@ so the next lesson loads it in a fraction of a second.
 import os
 from pathlib import Path
 
+from lstm_numpy.options import resolve_options
+
 QUICK = os.environ.get("LSTM_NUMPY_QUICK") == "1"
+OPTIONS = resolve_options(quick=QUICK)       # a run's options, as `python run.py [--quick]` resolves them
+GENERATED_SIZES = OPTIONS.data.generated_sizes
 OUT = Path(__file__).resolve().parent / "out"
 OUT.mkdir(exist_ok=True)
 
@@ -46,7 +52,7 @@ def trained_tagger(seed=0, hidden=None, epochs=None):
 
     hidden = hidden if hidden is not None else (8 if QUICK else 25)
     epochs = epochs if epochs is not None else (20 if QUICK else 10)
-    corpora = load_splits("generated", OUT / "generated", seed=0, quick=QUICK)
+    corpora = load_splits("generated", OUT / "generated", seed=0, sizes=GENERATED_SIZES)
     prepared = prepare(corpora)
     # quick: no character CNN or affixes.  On 400 sentences they let a tagger of
     # 8 neurons memorise its training words instead of learning from context

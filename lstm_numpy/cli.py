@@ -37,17 +37,19 @@ import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 
+from .analysis.dissect import DissectOptions  # noqa: E402
 from .analysis.sweep import RANDOM_POOLS  # noqa: E402
-from .backend import BACKENDS  # noqa: E402
-from .errors import LSTMNumpyError, UsageError  # noqa: E402
+from .errors import LSTMNumpyError  # noqa: E402
 from .evaluation.decoding import DECODERS  # noqa: E402
 from .experiment import run  # noqa: E402
-from .pipeline import DATA_KINDS, FILE_KINDS, PRESETS  # noqa: E402
+from .model.backend import BACKENDS  # noqa: E402
+from .options import DEFAULT_EPOCHS, QUICK_EPOCHS, QUICK_HIDDEN, QUICK_LR, resolve_options  # noqa: E402
+from .pipeline import DATA_KINDS, FILE_KINDS, GENERATED_SIZES, PRESETS  # noqa: E402
 
-# Options whose default is None so that giving them where they mean nothing can be refused.
-ANALYSIS_OPTIONS = ("group_by", "random_draws", "random_pool", "recurrent_seeds", "no_recurrent")
-DEFAULTS = {"label_column": -1, "conllu_tag": "upos", "group_by": "predicted", "random_draws": 20,
-            "random_pool": "all", "recurrent_seeds": "all"}
+# The options that configure something only some runs have default to None here, so that
+# lstm_numpy.options.resolve_options can refuse them where they mean nothing; it fills in
+# every default.  The help texts quote the defaults from where they are decided.
+ANALYSIS = DissectOptions()
 
 
 def _count(minimum):
@@ -102,11 +104,12 @@ def build_parser(prog=None):
     model.add_argument("--backend", choices=BACKENDS, default="numba", help="LSTM implementation (default numba)")
     model.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     train = p.add_argument_group("training")
-    train.add_argument("--epochs", type=_count(1), help="maximum epochs (default 15; 8 with --quick)")
+    train.add_argument("--epochs", type=_count(1),
+                       help=f"maximum epochs (default {DEFAULT_EPOCHS}; {QUICK_EPOCHS} with --quick)")
     train.add_argument("--batch-size", type=_count(1), default=32)
     train.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     train.add_argument("--lr", type=_positive_float,
-                       help="learning rate (default: adam 1e-3, sgd 0.1; 2e-2 with --quick)")
+                       help=f"learning rate (default: adam 1e-3, sgd 0.1; {QUICK_LR:g} with --quick)")
     train.add_argument("--patience", type=_count(1), default=3, help="early stopping patience in epochs")
     train.add_argument("--lr-decay", type=_positive_float, default=1.0,
                        help="multiply the learning rate by this after each epoch without dev improvement (default 1)")
@@ -126,7 +129,9 @@ def build_parser(prog=None):
     out.add_argument("--resume", action="store_true",
                      help="continue the run in --out (or the default directory) that Ctrl-C interrupted; "
                           "seeds already finished are reloaded, not retrained, and the analysis is redone")
-    out.add_argument("--quick", action="store_true", help="tiny corpus, hidden 16, 8 epochs: a smoke test")
+    out.add_argument("--quick", action="store_true",
+                     help=f"tiny corpus ({GENERATED_SIZES['quick'][0]} training sentences when generated), "
+                          f"hidden {QUICK_HIDDEN}, {QUICK_EPOCHS} epochs: a smoke test")
     out.add_argument("--no-progress", action="store_true", help="no progress bars")
     out.add_argument("--jobs", type=_count(1), default=1,
                      help="train, then dissect, the seeds in this many processes at once (default 1; the models "
@@ -141,8 +146,8 @@ def build_parser(prog=None):
                                "does) or its gold label in the sensitivity that ranks neurons and in the "
                                "tuning curves; the report compares both groupings either way")
     analysis.add_argument("--random-draws", type=_count(0),
-                          help="random-k ablations per label and k in output mode (default 20; recurrent mode "
-                               "draws 5)")
+                          help=f"random-k ablations per label and k in output mode (default {ANALYSIS.n_random}; "
+                               f"recurrent mode draws {ANALYSIS.n_random_recurrent})")
     analysis.add_argument("--random-pool", choices=RANDOM_POOLS,
                           help="draw random-k neurons from all neurons (default; a draw may include the label's "
                                "own top-k) or only from those outside the label's top-k")
@@ -155,34 +160,6 @@ def build_parser(prog=None):
     return p
 
 
-def check_options(args):
-    """Refuse options that would be ignored; fill in the defaults of the rest."""
-    given = lambda name: getattr(args, name) is not None  # noqa: E731
-    flag = lambda name: "--" + name.replace("_", "-")  # noqa: E731
-    if args.data in ("generated", "generated-pos"):
-        for name in ("train", "dev", "test", "data_dir"):
-            if given(name):
-                raise UsageError(f"{flag(name)} reads files, but --data {args.data} writes its own corpus "
-                                 f"(into the run directory); for your files use --data {'|'.join(FILE_KINDS)}")
-    if given("label_column") and args.data != "columns":
-        raise UsageError(f"--label-column is for --data columns, not --data {args.data}")
-    if given("conllu_tag") and args.data != "conllu":
-        raise UsageError(f"--conllu-tag is for --data conllu, not --data {args.data}")
-    if args.no_analysis:
-        ignored = [flag(name) for name in ANALYSIS_OPTIONS if given(name)]
-        if ignored:
-            raise UsageError(f"{', '.join(ignored)} configure the analysis, which --no-analysis skips")
-    if args.no_recurrent and given("recurrent_seeds"):
-        raise UsageError("--recurrent-seeds chooses the models for recurrent ablation, which --no-recurrent skips")
-    if args.resume and args.force:
-        raise UsageError("--resume continues the run in its directory and --force deletes it; choose one")
-    for name, value in DEFAULTS.items():
-        if not given(name):
-            setattr(args, name, value)
-    args.no_recurrent = bool(args.no_recurrent)
-    return args
-
-
 def main(argv=None, prog=None):
     """The command line: 0 on success, 2 on the project's own errors (one line on stderr),
     130 on Ctrl-C; any other exception is a bug and keeps its traceback."""
@@ -191,7 +168,7 @@ def main(argv=None, prog=None):
     warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     command = " ".join([prog] + list(sys.argv[1:] if argv is None else argv))
     try:
-        run(check_options(args), command)
+        run(resolve_options(**vars(args)), command)
     except LSTMNumpyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

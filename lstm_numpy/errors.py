@@ -32,3 +32,12 @@ class CheckpointError(LSTMNumpyError, ValueError):
 
 class TrainingError(LSTMNumpyError, RuntimeError):
     """Training cannot go on (a NaN or infinite loss or gradient)."""
+
+
+class UndefinedLabelWarning(UserWarning):
+    """A label that a measure cannot be defined for (no tokens, never predicted): its row is NaN."""
+
+
+class RunFormatError(LSTMNumpyError, ValueError):
+    """A run directory's run.json or analysis.json that is broken, from another version, or
+    whose data files changed on disk: names the file and what differs."""

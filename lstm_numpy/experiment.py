@@ -1,12 +1,13 @@
 """One experiment, as the command line runs it: load and check the data, train one
 model per seed (or reload the finished ones), dissect them, and write the run
-directory (metrics.json, report.md, analysis.json, ablation.csv, figures/, seed<N>/).
+directory (run.json, metrics.json, report.md, analysis.json, ablation.csv, figures/,
+seed<N>/).  Everything it does follows one RunOptions record (lstm_numpy.options).
 
     data (pipeline) -> training (pipeline.train_tagger) -> analysis.dissect -> report.outputs
 """
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -19,23 +20,27 @@ import numba
 import numpy as np
 
 from .analysis.dissect import compare_models, dissect_model
+from .analysis.results import RunAnalysis
 from .atomic import atomic_write_json
-from .backend import get_backend
 from .data.baseline import most_frequent_label_baseline
 from .errors import UsageError
 from .evaluation.entities import entity_prf
 from .evaluation.metrics import format_entity_f1
 from .evaluation.scores import token_accuracy
 from .labels import is_chunking
-from .pipeline import load_splits, load_tagger, make_config, normalise_labels, prepare, train_tagger
+from .model.backend import get_backend
+from .options import write_run_json
+from .pipeline import GENERATED_KINDS, load_splits, load_tagger, make_config, normalise_labels, prepare, train_tagger
 from .report.explorer import write_run_explorer
+from .report.markdown import ReportFacts
 from .report.outputs import write_outputs
-from .training.loop import TrainConfig
 
 
-def prepare_out_dir(args):
-    out = Path(args.out) if args.out else Path("runs") / f"{args.data}-{args.preset}-seed{args.seed}"
-    if args.resume:
+def prepare_out_dir(output):
+    """The run directory of OutputOptions ``output``: made (or emptied with force), or found
+    with something to resume."""
+    out = Path(output.out)
+    if output.resume:
         states = list(out.glob("seed*/resume.json")) + list(out.glob("seed*/summary.json"))
         if not states:
             raise UsageError(f"nothing to resume in {out}: no seed*/resume.json or seed*/summary.json")
@@ -43,7 +48,7 @@ def prepare_out_dir(args):
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a directory")
     if out.exists() and any(out.iterdir()):
-        if not args.force:
+        if not output.force:
             raise UsageError(f"{out} already exists and is not empty; pass --force to overwrite it "
                              "or --out to choose another directory")
         shutil.rmtree(out)
@@ -51,20 +56,17 @@ def prepare_out_dir(args):
     return out
 
 
-def train_one_seed(args, seed, prepared, config, seed_dir):
+def train_one_seed(options, seed, prepared, config, seed_dir):
     """Train (or, with --resume, finish or reload) the model of one seed."""
     done = seed_dir / "summary.json"
-    if args.resume and done.is_file():
+    if options.output.resume and done.is_file():
         params, _, _, _ = load_tagger(seed_dir / "best")
         return params, json.loads(done.read_text())
-    train_cfg = TrainConfig(epochs=args.epochs or (8 if args.quick else 15), batch_size=args.batch_size,
-                            optimizer=args.optimizer, lr=args.lr or (2e-2 if args.quick else None),
-                            patience=args.patience, seed=seed, unk_replace=args.unk_replace, word_unk=args.word_unk,
-                            lr_decay=args.lr_decay, restore_best=args.restore_best, average=args.average)
-    resume = args.resume and (seed_dir / "resume.json").is_file()
+    train_cfg = dataclasses.replace(options.train, seed=seed)
+    resume = options.output.resume and (seed_dir / "resume.json").is_file()
     print(f"seed {seed}: {'resuming' if resume else 'training'} -> {seed_dir}")
-    params, summary = train_tagger(prepared, config, train_cfg, seed_dir, args.embeddings,
-                                   not args.no_progress, resume=resume)
+    params, summary = train_tagger(prepared, config, train_cfg, seed_dir, options.data.embeddings,
+                                   options.output.progress, resume=resume)
     atomic_write_json(done, summary)
     return params, summary
 
@@ -84,21 +86,22 @@ def per_seed(jobs, fn, calls, announce=None):
         return [future.result() for future in futures]
 
 
-def _train_seed(args, seed, prepared, config, seed_dir, threads=None):
+def _train_seed(options, seed, prepared, config, seed_dir, threads=None):
     """train_one_seed; in a worker process (``threads`` given) with that many Numba threads and
     progress as lines only."""
     if threads is not None:
         numba.set_num_threads(threads)
-        args = argparse.Namespace(**{**vars(args), "no_progress": True})
-    return train_one_seed(args, seed, prepared, config, seed_dir)
+        options = dataclasses.replace(options, output=dataclasses.replace(options.output, progress=False))
+    return train_one_seed(options, seed, prepared, config, seed_dir)
 
 
-def train_seeds(args, seeds, prepared, config, out):
+def train_seeds(options, prepared, config, out):
     """[(params, summary)] of every seed: one after the other, or with ``--jobs J`` in J
     worker processes (:func:`per_seed`). Every kernel gives each sentence to one thread, so
     the weights do not depend on the thread count: the models are bit for bit those of a
     sequential run (tests/test_cli.py checks it)."""
-    return per_seed(args.jobs, _train_seed, [(args, seed, prepared, config, out / f"seed{seed}") for seed in seeds],
+    return per_seed(options.output.jobs, _train_seed,
+                    [(options, seed, prepared, config, out / f"seed{seed}") for seed in options.seeds],
                     announce="training")
 
 
@@ -108,28 +111,27 @@ def analysis_rng(base_seed, seed):
     return np.random.default_rng([base_seed, seed])
 
 
-def dissect_one_seed(args, seed, params, config, split, labels, recurrent, threads=None):
+def dissect_one_seed(options, seed, params, config, split, labels, recurrent, threads=None):
     """analysis.dissect.dissect_model of one seed's model with the run's options; in a worker
     process (``threads`` given) with that many Numba threads and no progress bars."""
     if threads is not None:
         numba.set_num_threads(threads)
-    return dissect_model(params, config, split, labels, analysis_rng(args.seed, seed), recurrent=recurrent,
-                         n_random=args.random_draws, progress=threads is None and not args.no_progress,
-                         group_by=args.group_by, random_pool=args.random_pool)
+    return dissect_model(params, config, split, labels, analysis_rng(options.train.seed, seed), options.analysis,
+                         recurrent=recurrent, progress=threads is None and options.output.progress, seed=seed)
 
 
-def dissect_seeds(args, seeds, trained, config, split, labels):
+def dissect_seeds(options, trained, config, split, labels):
     """[dissect_one_seed of each seed]: one after the other, or with ``--jobs J`` in J worker
     processes (:func:`per_seed`; each seed's draws come from its own stream, so the results are
     the same)."""
     plans = []
-    for seed, (params, _) in zip(seeds, trained):
-        recurrent = not args.no_recurrent and (args.recurrent_seeds == "all" or seed == seeds[0])
+    for index, (seed, (params, _)) in enumerate(zip(options.seeds, trained)):
+        recurrent = options.analysis.recurrent_for(index)
         print(f"dissecting the model of seed {seed} on dev ({'output and recurrent' if recurrent else 'output'}"
               " ablation)")
         plans.append((seed, params, recurrent))
-    return per_seed(args.jobs, dissect_one_seed,
-                    [(args, seed, params, config, split, labels, recurrent) for seed, params, recurrent in plans])
+    return per_seed(options.output.jobs, dissect_one_seed,
+                    [(options, seed, params, config, split, labels, recurrent) for seed, params, recurrent in plans])
 
 
 def baseline_scores(corpora, chunking):
@@ -145,16 +147,19 @@ def baseline_scores(corpora, chunking):
     return scores
 
 
-def run(args, command="python run.py"):
-    """The whole run of ``args`` (parsed and checked); returns metrics.json's dict.
+def run(options, command="python run.py"):
+    """The whole run of ``options`` (a RunOptions, lstm_numpy.options); returns metrics.json's dict.
 
-    command: the command line as typed, kept in metrics.json and the report."""
+    command: the command line as typed, kept in run.json, metrics.json and the report."""
     start = time.perf_counter()
-    backend = get_backend(args.backend)       # --backend cuda without a GPU fails here, before any work
-    out = prepare_out_dir(args)
-    data_dir = out / "data" if args.data in ("generated", "generated-pos") else args.data_dir
-    corpora = load_splits(args.data, data_dir, args.train, args.dev, args.test, seed=args.seed,
-                          quick=args.quick, label_column=args.label_column, conllu_tag=args.conllu_tag)
+    data, model = options.data, options.model
+    backend = get_backend(model.backend)       # --backend cuda without a GPU fails here, before any work
+    out = prepare_out_dir(options.output)
+    generated = data.kind in GENERATED_KINDS
+    corpora = load_splits(data.kind, out / "data" if generated else data.data_dir, data.train, data.dev, data.test,
+                          seed=options.train.seed, sizes=data.generated_sizes, label_column=data.label_column,
+                          conllu_tag=data.conllu_tag)
+    write_run_json(out, options, command, {split: corpus.path for split, corpus in corpora.items()})
     corpora, scheme = normalise_labels(corpora)
     data_summary = {}
     for split, corpus in corpora.items():
@@ -163,28 +168,25 @@ def run(args, command="python run.py"):
                                "scheme": scheme.detected[split]}
         print(f"{split:5s}: {s['sentences']:6,d} sentences {s['tokens']:8,d} tokens  ({corpus.path})")
     print(f"label scheme: {scheme.describe()}")
-    prepared = prepare(corpora, args.unknown_labels)
+    prepared = prepare(corpora, data.unknown_labels)
     labels = prepared.labels.labels
     chunking = is_chunking(labels)
-    config = make_config(args.preset, prepared, args.backend, args.dtype,
-                         hidden=16 if args.quick and args.hidden is None else args.hidden,
-                         char_filters=args.char_filters, affix_dim=args.affix_dim,
-                         variational=None if args.dropout_mask is None else args.dropout_mask == "sentence",
-                         decode=args.decode)
-    print(f"model: {args.preset} ({config.output_size} neurons, {'Bi' if config.bidirectional else ''}LSTM), "
+    config = make_config(model.preset, prepared, model.backend, model.dtype, hidden=model.hidden,
+                         char_filters=model.char_filters, affix_dim=model.affix_dim, variational=model.variational,
+                         decode=model.decode)
+    print(f"model: {model.preset} ({config.output_size} neurons, {'Bi' if config.bidirectional else ''}LSTM), "
           f"{config.decode} decoding{' (the argmax, for plain tags)' if not chunking and config.decode != 'argmax' else ''}, "
           f"vocabulary {len(prepared.vocab):,}, {len(labels)} labels, {config.dtype}, backend {backend.describe()}")
-    seeds = [args.seed + i for i in range(args.seeds)]
+    seeds = list(options.seeds)
     try:
-        trained = train_seeds(args, seeds, prepared, config, out)
+        trained = train_seeds(options, prepared, config, out)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"interrupted: the state after the last batch of each seed in training is saved "
-                                f"in {out}/seed<N>; continue with the same command plus --resume"
-                                + ("" if args.out else f" (or --out {out})")) from None
+                                f"in {out}/seed<N>; continue with the same command plus --resume") from None
     train_seconds = time.perf_counter() - start
     params, summary = trained[0]
 
-    metrics = {"command": command, "data": args.data, "preset": args.preset, "seeds": seeds,
+    metrics = {"command": command, "data": data.kind, "preset": model.preset, "seeds": seeds,
                "label_scheme": {"detected": scheme.detected, "scheme": scheme.scheme, "chunking": chunking},
                "splits": data_summary, "config": config.to_dict(),
                "dev": summary["dev"], "test": summary["test"], "epochs": summary["epochs"],
@@ -195,21 +197,23 @@ def run(args, command="python run.py"):
                                         "train_seconds": s["train_seconds"]} for seed, (_, s) in zip(seeds, trained)}}
     metrics.update(baseline_scores(corpora, chunking))
 
-    if not args.no_analysis:
+    if options.analysis is not None:
         analysis_start = time.perf_counter()
-        models = dissect_seeds(args, seeds, trained, config, prepared.splits["dev"], labels)
-        comparison = compare_models(models, labels, np.random.default_rng(args.seed))
+        models = dissect_seeds(options, trained, config, prepared.splits["dev"], labels)
+        analysis = RunAnalysis(labels=tuple(labels), seeds=tuple(seeds), models=tuple(models),
+                               consistency=compare_models(models, labels, np.random.default_rng(options.train.seed)))
         timings = {"training (all seeds)": train_seconds,
-                   **{f"{step} (seed {seeds[0]})": sec for step, sec in models[0]["timings"].items()},
+                   **{f"{step} (seed {seeds[0]})": sec for step, sec in models[0].timings.items()},
                    "analysis (all seeds)": time.perf_counter() - analysis_start}
-        write_outputs(out, models, comparison, labels, command, seeds,
-                      {"dev": summary["dev"], "test": summary["test"]}, timings,
-                      {"source": args.data, "label scheme": scheme.describe(), "splits": data_summary},
-                      {**config.to_dict(), "preset": args.preset})
+        facts = ReportFacts(command=command, timings=timings,
+                            data={"source": data.kind, "label scheme": scheme.describe(), "splits": data_summary},
+                            model={**config.to_dict(), "preset": model.preset},
+                            metrics={"dev": summary["dev"], "test": summary["test"]})
+        write_outputs(out, analysis, facts)
         metrics["analysis_seconds"] = time.perf_counter() - analysis_start
         print(f"wrote {out}/report.md and {out}/analysis.json")
         explorer_start = time.perf_counter()
-        page = write_run_explorer(out, params, config, prepared.splits["dev"], labels, models[0], metrics, seeds[0])
+        page = write_run_explorer(out, params, config, prepared.splits["dev"], labels, models[0], metrics)
         metrics["explorer_seconds"] = time.perf_counter() - explorer_start
         print(f"wrote {page} ({page.stat().st_size / 1e6:.2f} MB, seed {seeds[0]} on dev; open it in a browser)")
     metrics["total_seconds"] = time.perf_counter() - start
@@ -224,7 +228,7 @@ def run(args, command="python run.py"):
     print(f"test: most-frequent-label baseline token accuracy {metrics['test_baseline_token_acc']:.4f}"
           + (f", entity F1 {baseline_f1:.2f}" if baseline_f1 is not None else ""))
     if summary["embeddings_coverage"] is not None:
-        print(f"pretrained vectors from {args.embeddings} cover {100 * summary['embeddings_coverage']:.1f}% "
+        print(f"pretrained vectors from {data.embeddings} cover {100 * summary['embeddings_coverage']:.1f}% "
               "of the vocabulary")
     width = max(len(label) for label in labels)
     print("dev per-label accuracy: " + "  ".join(

@@ -40,11 +40,11 @@ PRESETS = {
                    affix_dim=AFFIX_DIM, char_filters=CHAR_FILTERS, decode="constrained"),
 }
 CASE_DIM = 10
-GENERATED_SIZES = {"full": dict(n_train=3000, n_dev=500, n_test=500),
-                   "quick": dict(n_train=400, n_dev=100, n_test=100)}
+GENERATED_SIZES = {"full": (3000, 500, 500), "quick": (400, 100, 100)}   # sentences: train, dev, test
 
 
 DATA_KINDS = ("generated", "generated-pos", "conll2003", "conllu", "columns", "tsv")
+GENERATED_KINDS = ("generated", "generated-pos")           # written by data.generated, no files read
 FILE_KINDS = ("conll2003", "conllu", "columns", "tsv")     # read from --train/--dev/--test or --data-dir
 SPLIT_FILE_NAMES = {"train": ("train",), "dev": ("dev", "valid"), "test": ("test",)}
 SPLIT_FILE_SUFFIXES = (".txt", ".conllu", ".tsv")
@@ -86,23 +86,23 @@ def split_paths(data, data_dir=None, train=None, dev=None, test=None):
 
 
 def load_splits(data="generated", data_dir=None, train=None, dev=None, test=None,
-                seed=0, quick=False, label_column=-1, conllu_tag="upos"):
+                seed=0, sizes=GENERATED_SIZES["full"], label_column=-1, conllu_tag="upos"):
     """Return {"train", "dev", "test"} -> Corpus, labels as the files write them.
 
     data: "generated" / "generated-pos" (the generated corpus with entity or
-    part-of-speech labels, written to data_dir, default a new temporary
-    folder), or a file kind (:data:`FILE_KINDS`) whose paths come from
+    part-of-speech labels, ``sizes`` = (train, dev, test) sentences, written to
+    data_dir, default a new temporary folder), or a file kind (:data:`FILE_KINDS`) whose paths come from
     :func:`split_paths`: "conll2003" (word POS chunk NER), "conllu" (FORM and
     UPOS, or XPOS with ``conllu_tag``), "columns" (whitespace columns, the
     label in ``label_column``) or "tsv" (token<TAB>label).
     Pass the result to :func:`normalise_labels` before training.
     """
-    if data in ("generated", "generated-pos"):
-        sizes = GENERATED_SIZES["quick" if quick else "full"]
+    if data in GENERATED_KINDS:
         if data_dir is None:
             data_dir = tempfile.mkdtemp(prefix="lstm_numpy_generated_")
         tagset = "upos" if data == "generated-pos" else "ner"
-        paths = generate_corpus(data_dir, seed=seed, tagset=tagset, **sizes)
+        n_train, n_dev, n_test = sizes
+        paths = generate_corpus(data_dir, seed=seed, tagset=tagset, n_train=n_train, n_dev=n_dev, n_test=n_test)
         return {split: read_conll(path, scheme=None) for split, path in paths.items()}
     if data not in DATA_KINDS:
         raise UsageError(f"unknown data source {data!r}; choose one of {', '.join(DATA_KINDS)}")

@@ -14,10 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from corpora import subset, write_columns, write_conllu
 
 from lstm_numpy.data.readers import default_conll2003_dir
+from lstm_numpy.report.analysis_json import read_analysis_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -35,8 +37,7 @@ def finished(result, out):
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert "Traceback" not in result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    analysis = json.loads((out / "analysis.json").read_text())
-    return metrics, analysis
+    return metrics, read_analysis_json(out / "analysis.json")
 
 
 def assert_links_resolve(report):
@@ -105,7 +106,7 @@ def test_files_by_path(tmp_path, kind, scheme, preset, decode):
         assert baseline > 95, "the easy corpus is learnable word by word"
     assert f1 >= 90 and f1 >= baseline - 5, (f1, baseline)
     assert metrics["config"]["decode"] == decode
-    assert {"O", "B-PER", "B-LOC", "B-ORG"} <= set(analysis["labels"])
+    assert {"O", "B-PER", "B-LOC", "B-ORG"} <= set(analysis.labels)
     assert_links_resolve(out / "report.md")
 
 
@@ -128,7 +129,7 @@ def test_conllu_part_of_speech(tmp_path):
     report = (out / "report.md").read_text()
     assert "| dev |" in report and "not a chunking task" in report
     assert "Paper findings, seed 0: not applicable" in report
-    assert analysis["consistency"]["pairs"], "two seeds are compared across seeds"
+    assert analysis.consistency.pairs, "two seeds are compared across seeds"
     assert_links_resolve(out / "report.md")
     claims = check_claims(tmp_path, out)
     assert "Test token accuracy (%) over seeds" in claims and "not a chunking task" in claims
@@ -159,9 +160,9 @@ def test_real_treebank_trains_and_dissects(tmp_path):
     metrics, analysis = finished(result, out)
     assert metrics["dev"]["n_tokens"] == 9999 and metrics["test"]["n_tokens"] == 10044, "range lines are skipped"
     assert metrics["label_scheme"]["scheme"] == "none"
-    assert len(analysis["labels"]) == 16 and "INTJ" in analysis["labels"]
-    intj = analysis["labels"].index("INTJ")
-    assert all(value is None for value in analysis["sensitivity"]["matrix"][intj]), "no dev INTJ: a NaN row"
+    assert len(analysis.labels) == 16 and "INTJ" in analysis.labels
+    intj = analysis.labels.index("INTJ")
+    assert np.isnan(analysis.models[0].sensitivity[intj]).all(), "no dev INTJ: a NaN row"
     assert "INTJ" not in metrics["dev"]["per_label_acc"] or metrics["dev"]["per_label_acc"]["INTJ"] is None
     assert "warning:" in result.stderr and "Traceback" not in result.stderr
     assert metrics["test"]["token_acc"] > metrics["test_baseline_token_acc"] - 0.1
@@ -194,9 +195,10 @@ def test_the_other_options_reach_the_run(tmp_path):
     assert (train_config["optimizer"], train_config["lr"], train_config["patience"], train_config["lr_decay"],
             train_config["restore_best"], train_config["average"], train_config["unk_replace"],
             train_config["word_unk"], train_config["batch_size"]) == ("sgd", 0.1, 1, 0.5, True, 0.9, 0.2, 0.05, 16)
-    assert analysis["sensitivity_group_by"] == "gold"
-    assert all("recurrent" in seed["ablation"] for seed in analysis["per_seed"]), "--recurrent-seeds all"
-    assert all(seed["random_pool"] == "outside-top" for seed in analysis["per_seed"])
+    assert all(model.group_by == "gold" for model in analysis.models)
+    assert all("recurrent" in model.sweep.modes for model in analysis.models), "--recurrent-seeds all"
+    assert all(model.sweep.random_pool == "outside-top" for model in analysis.models)
+    assert all(model.sweep.modes["output"].n_random == 2 for model in analysis.models)
     report = (out / "report.md").read_text()
     assert "drawn only from the neurons outside the label's top-k" in report
     assert "grouped by their gold label" in report

@@ -1,7 +1,7 @@
 """The ablation harness: kernels against references, cached output ablation
-against the model, the sweep's structure, files and bookkeeping."""
+against the model, the engine's plan -> run -> summarise, the sweep's records, files and
+bookkeeping."""
 import csv
-import json
 import warnings
 
 import numpy as np
@@ -9,26 +9,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstm_numpy.analysis.ablation import (
-    Scorer,
-    ablate_output,
-    ablate_recurrent,
-    keep_all_but,
-    measured_importance,
-    output_cache,
-    single_neuron_sweep,
-)
+from lstm_numpy.analysis.ablation import Scorer, ablate_output, ablate_recurrent, keep_all_but, output_cache
+from lstm_numpy.analysis.engine import Plan, Target, ablate, item, run_plan
 from lstm_numpy.analysis.kernels import ablated_argmax, ablated_argmax_numba
 from lstm_numpy.analysis.states import collect_states
-from lstm_numpy.analysis.sweep import run_ablation_sweep
-from lstm_numpy.atomic import to_json_safe
+from lstm_numpy.analysis.sweep import measured_importance, plan_sweep, run_sweep, single_neuron_drops
+from lstm_numpy.analysis.sensitivity import sensitivity_from_states
+from lstm_numpy.analysis.token_ablation import accuracy_drop, planned_top_k, top_k_changes
 from lstm_numpy.data.batching import EncodedSplit
 from lstm_numpy.evaluation.entities import entity_totals, entity_totals_numba, sentence_edges
 from lstm_numpy.evaluation.scores import per_label_accuracy, per_label_prf
 from lstm_numpy.labels import chunk_tables
 from lstm_numpy.model.tagger import TaggerConfig, init_tagger
 from lstm_numpy.prediction import predict_split
-from lstm_numpy.report.outputs import write_ablation_csv
+from lstm_numpy.report.analysis_json import _encode
+from lstm_numpy.report.outputs import outcome_rows, write_ablation_csv
 
 IOB2 = ["O", "B-LOC", "B-PER", "I-LOC", "I-PER"]
 BIOES = ["O", "B-X", "I-X", "E-X", "S-X", "S-Y"]
@@ -106,50 +101,76 @@ def test_recurrent_ablation_equals_model_with_keep_mask(bidirectional):
     assert (hidden[:, [0, 2]] == 0).all()
 
 
-# ------------------------------------------------------------ scoring
+# ------------------------------------------------------------ scoring and the engine
 
 
-def test_scorer_agrees_with_metrics_and_lost_to_counts():
+def test_scorer_agrees_with_metrics_and_the_engine_with_the_scorer():
     params, config, split = random_tagger(3)
     states = collect_states(params, config, split)
     scorer = Scorer(states, IOB2)
     K = len(IOB2)
     pred = ablate_output(output_cache(states, params["out.W"], params["out.b"]), [0, 1])
     scores = scorer.score(pred)
-    np.testing.assert_allclose(scores["acc"], per_label_accuracy(states.gold, pred, K), equal_nan=True)
+    np.testing.assert_allclose(scores.acc, per_label_accuracy(states.gold, pred, K), equal_nan=True)
     precision, _, f1 = per_label_prf(states.gold, pred, K)
-    np.testing.assert_allclose(scores["precision"], precision, equal_nan=True)
-    np.testing.assert_allclose(scores["f1"], f1, equal_nan=True)
+    np.testing.assert_allclose(scores.precision, precision, equal_nan=True)
+    np.testing.assert_allclose(scores.f1, f1, equal_nan=True)
     label = int(np.bincount(states.gold, minlength=K).argmax())
-    record = scorer.record(label, scores)
+    outcomes = ablate(Plan((item("output", [1, 0], strategy="top", label=label, k=2),)),
+                      Target(params, config, split, states), IOB2)
     lost = (states.gold == label) & (states.pred == label) & (pred != label)
-    assert sum(record["lost_to"].values()) == lost.sum()
-    drops = np.array([record["per_label_acc_drop"][name] for name in IOB2])
-    assert record["selectivity"] == pytest.approx(drops[label] - np.nanmean(np.delete(drops, label)))
+    assert outcomes.lost_to[0].sum() == lost.sum()
+    drops = scorer.base.acc - scores.acc
+    np.testing.assert_array_equal(outcomes.label_drop[0], drops)
+    assert outcomes.selectivity[0] == pytest.approx(drops[label] - np.nanmean(np.delete(drops, label)))
+    assert outcomes.entity_f1[0] == pytest.approx(scores.entity_f1)
 
 
 def test_non_iob_labels_skip_entity_f1():
     params, config, split = random_tagger(4, labels=["NOUN", "VERB", "ADJ"])
     states = collect_states(params, config, split)
-    assert Scorer(states, ["NOUN", "VERB", "ADJ"]).base["entity_f1"] is None
+    assert Scorer(states, ["NOUN", "VERB", "ADJ"]).base.entity_f1 is None
 
 
-def test_single_neuron_sweep_and_measured_importance():
+def test_run_plan_shares_one_run_per_key_and_scores_the_planned_sentences():
+    params, config, split = random_tagger(5, bidirectional=True)
+    states = collect_states(params, config, split)
+    target = Target(params, config, split, states)
+    items = (item("output", [2, 0], label=1), item("output", [0, 2], label=3), item("recurrent", [1], label=1),
+             item("recurrent", [1], label=2))
+    runs = list(run_plan(Plan(items), target))
+    assert [key for key, _ in runs] == [("output", "zero", (0, 2)), ("recurrent", "zero", (1,))]
+    np.testing.assert_array_equal(runs[1][1], ablate_recurrent(params, config, split, [1]))
+    odd = np.arange(1, len(split.words), 2)
+    scored = dict(run_plan(Plan(items, odd), target))
+    tokens = np.concatenate([np.arange(a, a + n) for a, n in
+                             zip(np.concatenate([[0], np.cumsum(states.lengths)[:-1]])[odd], states.lengths[odd])])
+    np.testing.assert_array_equal(scored[("output", "zero", (0, 2))], runs[0][1][tokens])
+    np.testing.assert_array_equal(scored[("recurrent", "zero", (1,))], runs[1][1][tokens])
+    with pytest.raises(ValueError, match="effect"):
+        list(run_plan(Plan((item("output", [0], effect="boil"),)), target))
+
+
+def test_single_neuron_drops_and_measured_importance():
     params, config, split = random_tagger(5)
     states = collect_states(params, config, split)
     W, b = params["out.W"], params["out.b"]
-    sweep = single_neuron_sweep(states, W, b)
+    target = Target(params, config, split, states)
+    token_drop, label_drop = single_neuron_drops(target, IOB2)
     base_acc = per_label_accuracy(states.gold, states.pred, len(IOB2))
     for j in range(W.shape[1]):
         pred = np.concatenate(predict_split(params, config, split,
                                              output_keep_mask=keep_all_but(W.shape[1], [j], float)))
         expected_token = (states.gold == states.pred).mean() - (states.gold == pred).mean()
-        assert sweep["token_acc_drop"][j] == pytest.approx(expected_token)
-        np.testing.assert_allclose(sweep["per_label_acc_drop"][:, j],
-                                   base_acc - per_label_accuracy(states.gold, pred, len(IOB2)), equal_nan=True)
-    np.testing.assert_array_equal(measured_importance(states, W, b), sweep["per_label_acc_drop"])
-    recurrent = single_neuron_sweep(states, W, b, "recurrent", params, config, split)
-    assert recurrent["token_acc_drop"].shape == (W.shape[1],)
+        assert token_drop[j] == pytest.approx(expected_token)
+        np.testing.assert_allclose(label_drop[:, j], base_acc - per_label_accuracy(states.gold, pred, len(IOB2)),
+                                   equal_nan=True)
+    np.testing.assert_array_equal(measured_importance(Target({"out.W": W, "out.b": b}, None, None, states), IOB2),
+                                  label_drop)
+    recurrent, _ = single_neuron_drops(target, IOB2, "recurrent")
+    for j in (0, W.shape[1] - 1):
+        pred = ablate_recurrent(params, config, split, [j])
+        assert recurrent[j] == pytest.approx((states.gold == states.pred).mean() - (states.gold == pred).mean())
 
 
 # ------------------------------------------------------------ the sweep
@@ -158,39 +179,46 @@ def test_single_neuron_sweep_and_measured_importance():
 def test_sweep_structure_files_and_determinism(tmp_path):
     params, config, split = random_tagger(6, hidden=6)
     states = collect_states(params, config, split)
+    target = Target(params, config, split, states)
     # the default ranking (Xin, grouped by prediction) is defined for predicted labels only
     present = [IOB2[i] for i in np.intersect1d(states.gold, states.pred)]
+    modes = {"output": ((1, 2, 10), 3), "recurrent": ((1, 2, 10), 3)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = run_ablation_sweep(params, config, split, IOB2, states, modes=("output", "recurrent"),
-                                    ks=(1, 2, 10), n_random=3, rng=np.random.default_rng(0), progress=False)
-        again = run_ablation_sweep(params, config, split, IOB2, states, modes=("output", "recurrent"),
-                                   ks=(1, 2, 10), n_random=3, rng=np.random.default_rng(0), progress=False)
-    assert result["ks"] == [1, 2]                                   # 10 > H skipped
-    assert json.dumps(to_json_safe(result)) == json.dumps(to_json_safe(again))
+        ranking = sensitivity_from_states(states, params["out.W"])
+        result = run_sweep(target, IOB2, ranking, modes, np.random.default_rng(0))
+        again = run_sweep(target, IOB2, ranking, modes, np.random.default_rng(0))
+    assert str(_encode(result)) == str(_encode(again))
     for mode in ("output", "recurrent"):
-        summary = result["summary"][mode]
-        assert set(summary) == {"top", "bottom", "random", "control", "random_ci"}
+        swept = result.modes[mode]
+        assert swept.ks == (1, 2)                                   # 10 > H skipped
         for label in present:
-            assert set(summary["top"][label]) == {1, 2}
-            lo, hi = summary["random_ci"][label][2]
-            assert lo <= summary["random"][label][2] <= hi
-        assert len(result["single_neuron"][mode]["token_acc_drop"]) == 6
+            i = IOB2.index(label)
+            assert np.isfinite(swept.top[i]).all()
+            lo, hi = swept.random_interval[i, 1]
+            assert lo <= swept.random[i, 1] <= hi
+        absent = [i for i, name in enumerate(IOB2) if name not in present]
+        assert np.isnan(swept.top[absent]).all()
+        assert swept.single_neuron.shape == (6,)
+        # the drop matrix's diagonal is each label's own top-k drop
+        for j in range(2):
+            np.testing.assert_array_equal(np.diagonal(swept.drop_matrix[j])[[IOB2.index(x) for x in present]],
+                                          swept.top[[IOB2.index(x) for x in present], j])
     # controls: the next present label, cyclically
-    assert result["controls"] == {a: present[(i + 1) % len(present)] for i, a in enumerate(present)}
-    top = [r for r in result["records"] if r["strategy"] == "top" and r["mode"] == "output"]
+    assert result.controls == {a: present[(i + 1) % len(present)] for i, a in enumerate(present)}
+    rows = outcome_rows(result.outcomes)
+    top = [r for r in rows if r["strategy"] == "top" and r["mode"] == "output"]
     assert len(top) == 2 * len(present)
     per_mode = len(present) * 2 * (1 + 1 + 3 + 1)
-    assert len(result["records"]) == 2 * per_mode
-    # output and recurrent agree on what the base is, and both modes score every record
-    assert {r["mode"] for r in result["records"]} == {"output", "recurrent"}
+    assert len(rows) == 2 * per_mode
+    assert {r["mode"] for r in rows} == {"output", "recurrent"}
     path = tmp_path / "ablation.csv"
-    write_ablation_csv(result["records"], path)
+    write_ablation_csv(rows, path)
     with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    assert len(rows) == len(result["records"])
-    assert float(rows[0]["target_acc_drop"]) == pytest.approx(result["records"][0]["target_acc_drop"])
-    assert f"per_label_acc[{IOB2[0]}]" in rows[0]
+        written = list(csv.DictReader(handle))
+    assert len(written) == len(rows)
+    assert float(written[0]["target_acc_drop"]) == pytest.approx(rows[0]["target_acc_drop"])
+    assert f"per_label_acc[{IOB2[0]}]" in written[0]
 
 
 def test_sweep_control_by_name_and_custom_ranking():
@@ -198,13 +226,39 @@ def test_sweep_control_by_name_and_custom_ranking():
     states = collect_states(params, config, split)
     K, H = params["out.W"].shape
     ranking = np.tile(np.arange(H, 0, -1.0), (K, 1))              # neuron 0 first for every label
-    result = run_ablation_sweep(params, config, split, IOB2, states, ranking=ranking, ks=(1,), n_random=0,
-                                control={"O": "B-PER"}, single_neuron=False, progress=False)
-    top = [r for r in result["records"] if r["strategy"] == "top"]
-    assert all(r["neurons"] == [0] for r in top)
-    bottom = [r for r in result["records"] if r["strategy"] == "bottom"]
-    assert all(r["neurons"] == [H - 1] for r in bottom)
-    control = [r for r in result["records"] if r["strategy"] == "control"]
-    assert [(r["label"], r["control"]) for r in control] == [("O", "B-PER")]
+    result = run_sweep(Target(params, config, split, states), IOB2, ranking, {"output": ((1,), 0)}, None,
+                       control={"O": "B-PER"}, single_neuron=False)
+    rows = outcome_rows(result.outcomes)
+    assert all(r["neurons"] == [0] for r in rows if r["strategy"] == "top")
+    assert all(r["neurons"] == [H - 1] for r in rows if r["strategy"] == "bottom")
+    assert [(r["label"], r["control"]) for r in rows if r["strategy"] == "control"] == [("O", "B-PER")]
     with pytest.raises(ValueError, match="rng"):
-        run_ablation_sweep(params, config, split, IOB2, states, n_random=2, progress=False)
+        plan_sweep(ranking, np.ones(K, bool), [1], 2, None, {})
+
+
+def test_random_draws_do_not_depend_on_the_other_strategies_planned():
+    ranking = np.random.default_rng(0).normal(size=(4, 9))
+    present = np.array([True, False, True, True])
+    everything = plan_sweep(ranking, present, [1, 3], 4, np.random.default_rng(1), {0: 2, 2: 3, 3: 0})
+    only_random = plan_sweep(ranking, present, [1, 3], 4, np.random.default_rng(1), {}, strategies=("random",))
+    assert [e for e in everything if e.strategy == "random"] == only_random
+    outside = plan_sweep(ranking, present, [3], 4, np.random.default_rng(1), {}, "outside-top", strategies=("random",))
+    top = np.argsort(-ranking, axis=1, kind="stable")[:, :3]
+    assert all(not set(e.neurons) & set(top[e.label]) for e in outside)
+
+
+def test_token_changes_reproduce_the_sweeps_drops():
+    params, config, split = random_tagger(8, bidirectional=True)
+    states = collect_states(params, config, split)
+    target = Target(params, config, split, states)
+    ranking = np.random.default_rng(3).normal(size=params["out.W"].shape)
+    sweep = run_sweep(target, IOB2, ranking, {"output": ((1, 3), 0), "recurrent": ((1, 3), 0)}, None,
+                      single_neuron=False)
+    changes = top_k_changes(target, ranking, IOB2, planned_top_k(sweep))
+    for mode, by_label in changes.items():
+        swept = sweep.modes[mode]
+        for label, by_k in by_label.items():
+            for k, change in by_k.items():
+                i = IOB2.index(label)
+                drop = accuracy_drop(states.gold, states.pred, change.changed, change.to, i)
+                assert drop == pytest.approx(swept.top[i, swept.at(k)], nan_ok=True)

@@ -24,7 +24,8 @@ from lstm_numpy.analysis.sensitivity import (
     xin_sensitivity,
 )
 from lstm_numpy.analysis.states import States, collect_states
-from lstm_numpy.analysis.sweep import run_ablation_sweep
+from lstm_numpy.analysis.engine import Target
+from lstm_numpy.analysis.sweep import run_sweep
 from lstm_numpy.data.batching import EncodedSplit
 from lstm_numpy.evaluation.scores import per_label_accuracy
 from lstm_numpy.model.tagger import TaggerConfig
@@ -100,16 +101,19 @@ def test_ablating_the_carrier_removes_its_label_only(planted, mode, label):
 
 def test_sweep_finds_the_planted_neurons(planted):
     params, config, split, states = planted
-    result = run_ablation_sweep(params, config, split, LABELS, states, ks=(1, 2), n_random=5,
-                                rng=np.random.default_rng(0), progress=False)
-    summary = result["summary"]["output"]
+    ranking = sensitivity_pred_and_gold(states, params["out.W"])["predicted"]
+    result = run_sweep(Target(params, config, split, states), LABELS, ranking, {"output": ((1, 2), 5)},
+                       np.random.default_rng(0))
+    swept = result.modes["output"]
     for label in CARRIER:
-        name = LABELS[label]
-        assert summary["top"][name][1] > 0.9
-        assert summary["bottom"][name][1] < 0.05
-        assert summary["random"][name][1] < summary["top"][name][1]
-    top_records = [r for r in result["records"] if r["strategy"] == "top" and r["k"] == 1 and r["label"] != "O"]
-    assert all(r["selectivity"] > 0.9 and set(r["lost_to"]) == {"O"} for r in top_records)
+        assert swept.top[label, 0] > 0.9
+        assert swept.bottom[label, 0] < 0.05
+        assert swept.random[label, 0] < swept.top[label, 0]
+    outcomes = result.outcomes
+    for i in outcomes.select(strategy="top", k=1):
+        if outcomes.items[i].label != 0:
+            assert outcomes.selectivity[i] > 0.9
+            assert np.flatnonzero(outcomes.lost_to[i]).tolist() == [0], "the lost tokens all went to O"
 
 
 # ------------------------------------------------------------ properties

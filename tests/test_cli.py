@@ -16,6 +16,10 @@ import pytest
 from corpora import write_columns
 
 from lstm_numpy import cli
+from lstm_numpy.analysis.dissect import DissectOptions
+from lstm_numpy.errors import UsageError
+from lstm_numpy.options import DEFAULT_EPOCHS, QUICK_EPOCHS, QUICK_HIDDEN, QUICK_LR, RunOptions, resolve_options
+from lstm_numpy.pipeline import GENERATED_SIZES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -201,6 +205,24 @@ def test_seeds_trained_and_dissected_in_parallel_processes_are_bit_identical(tmp
         one, two = (tmp_path / run / f"seed{seed}" / "best.npz" for run in ("one", "two"))
         assert one.read_bytes() == two.read_bytes(), f"seed {seed}"
     one, two = (without_timings(json.loads((tmp_path / run / "analysis.json").read_text())) for run in ("one", "two"))
-    assert one.pop("command") != two.pop("command")
     assert one == two, "the dissection in worker processes gives every number of the sequential one"
-    assert all(seed["ablation"].get("recurrent") for seed in one["per_seed"]), "both seeds had a recurrent sweep"
+    assert all(model["sweep"]["modes"].get("recurrent") for model in one["models"]), "both seeds: a recurrent sweep"
+
+
+def test_options_are_resolved_in_one_place_and_read_back_whole():
+    quick = resolve_options(quick=True, seed=4, seeds=2)
+    assert (quick.train.epochs, quick.train.lr, quick.model.hidden) == (QUICK_EPOCHS, QUICK_LR, QUICK_HIDDEN)
+    assert quick.data.generated_sizes == GENERATED_SIZES["quick"] and quick.seeds == (4, 5)
+    assert quick.output.out == str(Path("runs") / "generated-bilstm-seed4")
+    full = resolve_options()
+    assert (full.train.epochs, full.train.lr, full.model.hidden) == (DEFAULT_EPOCHS, None, None)
+    assert full.analysis == DissectOptions() and full.data.generated_sizes == GENERATED_SIZES["full"]
+    assert resolve_options(no_recurrent=True).analysis.recurrent_seeds == "none"
+    assert resolve_options(no_analysis=True).analysis is None
+    assert resolve_options(random_draws=0).analysis.n_random == 0, "0 draws is a choice, not a missing value"
+    given = resolve_options(data="columns", data_dir="d", label_column=1, dropout_mask="token", group_by="gold")
+    assert given.data.label_column == 1 and given.model.variational is False and given.analysis.group_by == "gold"
+    for options in (quick, full, given, resolve_options(no_analysis=True)):
+        assert RunOptions.from_dict(json.loads(json.dumps(options.to_dict()))) == options
+    with pytest.raises(UsageError, match="--label-column"):
+        resolve_options(label_column=2)

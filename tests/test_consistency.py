@@ -150,13 +150,17 @@ def test_pairwise_consistency_keys():
     base = rng.normal(size=(9, 20))
     Ss = [base[:, rng.permutation(20)] + 0.1 * rng.normal(size=(9, 20)) for _ in range(3)]
     out = pairwise_consistency(Ss, LABELS, np.random.default_rng(0), n_permutations=999)
-    assert [(p["a"], p["b"]) for p in out["pairs"]] == [(0, 1), (0, 2), (1, 2)]
-    for pair in out["pairs"]:
-        assert pair["mantel_r"] > 0.9 and pair["mantel_p"] < 0.01
-        assert pair["n_matched"] == 20 and pair["n_matched_above"] >= 18
-    assert out["mean_mantel_r"] > 0.9 and len(out["findings"]) == 3 and len(out["correlations"]) == 3
-    with pytest.raises(ValueError, match="at least 2"):
-        pairwise_consistency(Ss[:1], LABELS)
+    assert [(p.a, p.b) for p in out.pairs] == [(0, 1), (0, 2), (1, 2)]
+    for pair in out.pairs:
+        assert pair.mantel_r > 0.9 and pair.mantel_p < 0.01
+        assert pair.n_matched == 20 and pair.n_matched_above >= 18
+        low, high = pair.n_matched_above_shuffled_interval
+        assert low <= pair.n_matched_above_shuffled <= high < 18, "shuffled labels match far fewer neurons"
+    assert out.mean_mantel_r > 0.9 and len(out.findings) == 3 and out.correlations.shape == (3, 9, 9)
+    one = pairwise_consistency(Ss[:1], LABELS)
+    assert one.pairs == () and np.isnan(one.mean_mantel_r) and len(one.findings) == 1
+    with pytest.raises(ValueError, match="at least one"):
+        pairwise_consistency([], LABELS)
 
 
 # ---------------------------------------------------------------- paper findings
@@ -186,14 +190,14 @@ def hand_made_C(labels):
 
 def test_paper_findings_on_hand_made_C():
     out = paper_findings(hand_made_C(LABELS), LABELS)
-    findings = out["findings"]
-    assert findings["B-x/I-x positive"]["fraction"] == 1.0 and findings["B-x/I-x positive"]["n_checked"] == 4
-    assert findings["I-LOC/I-ORG/I-MISC positive"]["n_checked"] == 3
-    assert findings["O/I-x negative"]["fraction"] == 1.0
+    findings = out.findings
+    assert findings["B-x/I-x positive"].fraction == 1.0 and findings["B-x/I-x positive"].n_checked == 4
+    assert findings["I-LOC/I-ORG/I-MISC positive"].n_checked == 3
+    assert findings["O/I-x negative"].fraction == 1.0
     negative = findings["B-x/I-y negative"]
-    assert negative["n_checked"] == 12 and negative["n_holding"] == 11
-    assert [(a, b) for a, b, _, holds in negative["pairs"] if not holds] == [("B-PER", "I-LOC")]
-    assert out["n_checked"] == 23 and out["fraction"] == pytest.approx(22 / 23)
+    assert negative.n_checked == 12 and negative.n_holding == 11
+    assert [(a, b) for a, b, _, holds in negative.pairs if not holds] == [("B-PER", "I-LOC")]
+    assert out.n_checked == 23 and out.fraction == pytest.approx(22 / 23)
 
 
 def test_paper_findings_missing_and_nan_labels_are_skipped():
@@ -201,10 +205,10 @@ def test_paper_findings_missing_and_nan_labels_are_skipped():
     C = hand_made_C(labels)
     C[labels.index("B-ORG"), :] = C[:, labels.index("B-ORG")] = np.nan
     out = paper_findings(C, labels)
-    skipped = out["findings"]["B-x/I-x positive"]["skipped"]
+    skipped = out.findings["B-x/I-x positive"].skipped
     assert ("B-MISC", "I-MISC", "label I-MISC not in the label set") in skipped
     assert any(a == "B-ORG" and "NaN" in reason for a, _, reason in skipped)
-    assert out["findings"]["B-x/I-x positive"]["n_checked"] == 2
+    assert out.findings["B-x/I-x positive"].n_checked == 2
     # B-x/I-x 2, I-x/I-y 1, B-x/I-y 7 (B-PER/I-LOC fails), O/I-x 3
-    assert (out["n_holding"], out["n_checked"]) == (12, 13)
-    assert np.isnan(paper_findings(np.full((2, 2), np.nan), ["A", "B"])["fraction"])
+    assert (out.n_holding, out.n_checked) == (12, 13)
+    assert np.isnan(paper_findings(np.full((2, 2), np.nan), ["A", "B"]).fraction)

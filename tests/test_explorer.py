@@ -35,8 +35,10 @@ from lstm_numpy.data.readers import read_conll
 from lstm_numpy.model.tagger import init_tagger
 from lstm_numpy.pipeline import make_config, prepare
 from lstm_numpy.report import explorer
-from lstm_numpy.report.explorer_encoding import (ESCAPED, GATE_LEVELS, decode_activity, from_ascii, pack_nibbles,
-                                                 predict_output_gate, quantise_gate, to_ascii, unpack_nibbles)
+from lstm_numpy.report.analysis_json import read_analysis_json
+from lstm_numpy.report.explorer_encoding import (ESCAPED, GATE_LEVELS, decode_activity, from_ascii, json_for_script,
+                                                 pack_nibbles, predict_output_gate, quantise_gate, to_ascii,
+                                                 unpack_nibbles)
 from lstm_numpy.report.explorer_run import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,8 +66,8 @@ def truth(quick_run):
 
 
 def analysis_of(run_dir, seed):
-    analysis = json.loads((Path(run_dir) / "analysis.json").read_text())
-    return next(p for p in analysis["per_seed"] if p["seed"] == seed)
+    """The ModelDissection of one seed, read back from the run's analysis.json."""
+    return read_analysis_json(Path(run_dir) / "analysis.json").model(seed)
 
 
 def matrix(rows):
@@ -160,13 +162,14 @@ def test_the_run_writes_a_page_of_seed_0_on_dev(quick_run):
     assert meta["about"]["seed"] == 0 and meta["about"]["split"] == "dev"
     assert "bilstm" in meta["about"]["model"] and "BiLSTM" in meta["about"]["model"]
     seed0 = analysis_of(quick_run, 0)
-    assert set(meta["ablation"]) == set(seed0["ablation"]) == {"output", "recurrent"}
+    assert set(meta["ablation"]) == set(seed0.sweep.modes) == {"output", "recurrent"}
     for mode, entries in meta["ablation"].items():
-        run_ks = next(iter(seed0["ablation"][mode]["top"].values()))
-        assert meta["ablation"][mode]["ks"] == sorted(int(k) for k in run_ks)
-        assert set(entries["entries"]) == set(seed0["ablation"][mode]["top"])
+        swept = seed0.sweep.modes[mode]
+        assert meta["ablation"][mode]["ks"] == list(swept.ks)
+        ablated = [label for label, row in zip(seed0.sweep.labels, swept.top) if np.isfinite(row).any()]
+        assert sorted(entries["entries"]) == sorted(ablated)
     assert set(meta["measures"]) >= {"xin", "competitor", "grad_x_act", "measured"}
-    np.testing.assert_array_equal(matrix(meta["measures"]["xin"]), matrix(seed0["sensitivity"]))
+    np.testing.assert_array_equal(matrix(meta["measures"]["xin"]), seed0.sensitivity)
 
 
 def test_page_values_are_the_taggers_within_the_stated_rounding(quick_run, truth):
@@ -193,8 +196,8 @@ def test_the_pages_ablated_tokens_give_the_runs_accuracy_drops(quick_run, truth)
     meta, section = explorer.read_page(quick_run / "explorer.html")
     gaps = np.frombuffer(section("ablation_tokens"), dtype=np.uint32).astype(np.int64)
     to = np.frombuffer(section("ablation_to"), dtype=np.uint8).astype(np.int64)
-    summary = analysis_of(quick_run, 0)["ablation"]
-    order = rank_neurons(matrix(analysis_of(quick_run, 0)["sensitivity"]))
+    seed0 = analysis_of(quick_run, 0)
+    order = rank_neurons(seed0.sensitivity)
     checked = 0
     for mode, block in meta["ablation"].items():
         for label, by_k in block["entries"].items():
@@ -203,8 +206,10 @@ def test_the_pages_ablated_tokens_give_the_runs_accuracy_drops(quick_run, truth)
                 changed = np.cumsum(gaps[part])
                 assert entry["neurons"] == sorted(order[run.label_names.index(label), :int(k)].tolist())
                 drop = accuracy_drop(run.states.gold, run.states.pred, changed, to[part], run.label_names.index(label))
-                assert drop == pytest.approx(summary[mode]["top"][label][k], abs=1e-12), (mode, label, k)
-                assert entry["run_drop"] == summary[mode]["top"][label][k]
+                swept = seed0.sweep.modes[mode]
+                recorded = swept.top[run.label_names.index(label), swept.at(int(k))]
+                assert drop == pytest.approx(recorded, abs=1e-12), (mode, label, k)
+                assert entry["run_drop"] == recorded
                 checked += 1
     assert checked >= 9 * 6
 
@@ -218,12 +223,12 @@ def test_the_command_writes_the_runs_page_again(quick_run, tmp_path):
     assert out.read_bytes() == (quick_run / "explorer.html").read_bytes(), "same run, same page, byte for byte"
 
 
-@pytest.mark.filterwarnings("ignore:.*have no tokens")     # seed 1 never predicts two labels: NaN rows
+@pytest.mark.filterwarnings("ignore::lstm_numpy.errors.UndefinedLabelWarning")   # seed 1 never predicts two labels
 def test_the_command_shows_another_seed(quick_run, tmp_path, capsys):
     assert explorer.main([str(quick_run), "--seed", "1", "--out", str(tmp_path / "seed1.html")]) == 0
     meta, _ = explorer.read_page(tmp_path / "seed1.html")
     assert meta["about"]["seed"] == 1 and set(meta["ablation"]) == {"output"}, "seed 1 had no recurrent ablation"
-    np.testing.assert_array_equal(matrix(meta["measures"]["xin"]), matrix(analysis_of(quick_run, 1)["sensitivity"]))
+    np.testing.assert_array_equal(matrix(meta["measures"]["xin"]), analysis_of(quick_run, 1).sensitivity)
 
 
 def test_a_bad_run_directory_is_one_line_and_status_2(quick_run, tmp_path, capsys):
@@ -235,13 +240,13 @@ def test_a_bad_run_directory_is_one_line_and_status_2(quick_run, tmp_path, capsy
             assert word in err, err
     fails([tmp_path / "nowhere"], "no such run directory")
     (tmp_path / "empty").mkdir()
-    fails([tmp_path / "empty"], "metrics.json")
+    fails([tmp_path / "empty"], "run.json")
     copy = tmp_path / "copy"
     shutil.copytree(quick_run, copy, ignore=shutil.ignore_patterns("*.html", "figures"))
     fails([copy, "--seed", "7"], "seed")
     analysis = (copy / "analysis.json").read_text()
     (copy / "analysis.json").write_text('{"seeds": [0], "per_seed": [{"seed": 0}]}')
-    fails([copy], "not an analysis")
+    fails([copy], "not an analysis.json of this package")
     (copy / "analysis.json").write_text(analysis)
     (copy / "seed0" / "best.npz").write_bytes(b"not a checkpoint")
     fails([copy], "best.npz")
@@ -252,17 +257,37 @@ def test_a_bad_run_directory_is_one_line_and_status_2(quick_run, tmp_path, capsy
     assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
 
 
-def test_a_run_that_did_not_record_its_files_reads_them_from_its_command(quick_run, tmp_path, capsys):
-    copy = tmp_path / "old"
-    shutil.copytree(quick_run, copy, ignore=shutil.ignore_patterns("*.html", "*.png", "figures"))
-    metrics = json.loads((copy / "metrics.json").read_text())
-    del metrics["splits"]                   # as metrics.json was before it kept each split's file
-    (copy / "metrics.json").write_text(json.dumps(metrics))
-    assert explorer.main([str(copy)]) == 0
-    out = capsys.readouterr().out
-    assert "does not record its files" in out and str(copy / "data") in out
-    meta, _ = explorer.read_page(copy / "explorer.html")
-    assert meta["about"]["data"].endswith(str((copy / "data" / "dev.txt").resolve()))
+def test_the_run_json_names_what_changed_and_data_dir_relocates_what_did_not(quick_run, tmp_path, capsys):
+    """run.json holds the run's options and each data file's checksum: the explorer reads them back
+    (nothing parses a command line), refuses data that changed and a run.json from a newer version,
+    and --data-dir finds moved data whose checksum matches."""
+    copy = tmp_path / "moved"
+    shutil.copytree(quick_run, copy, ignore=shutil.ignore_patterns("*.html", "*.png", "figures", "data"))
+    record = json.loads((copy / "run.json").read_text())
+    assert record["options"]["data"]["kind"] == "generated" and record["options"]["seeds"] == [0, 1]
+    assert record["options"]["analysis"]["n_random"] == 2 and record["options"]["analysis"]["recurrent_seeds"] == "first"
+    assert record["package_version"] == metadata.version("lstm_numpy")
+
+    def fails(args, *words):
+        assert explorer.main([str(a) for a in args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        for word in words:
+            assert word in err, err
+    data = quick_run / "data"
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(data, moved)
+    (copy / "run.json").write_text(json.dumps({**record, "data_files": {
+        split: {**entry, "path": str(tmp_path / "gone" / Path(entry["path"]).name)}
+        for split, entry in record["data_files"].items()}}))
+    fails([copy], "no such file", "--data-dir")
+    assert explorer.main([str(copy), "--data-dir", str(moved), "--out", str(tmp_path / "page.html")]) == 0
+    meta, _ = explorer.read_page(tmp_path / "page.html")
+    assert meta["about"]["data"].endswith(str((moved / "dev.txt").resolve()))
+    (moved / "dev.txt").write_text((moved / "dev.txt").read_text().replace("B-PER", "B-LOC", 1))
+    fails([copy, "--data-dir", moved], "dev.txt", "changed since the run", "SHA-256")
+    (copy / "run.json").write_text(json.dumps({**record, "format_version": 99, "package_version": "9.0"}))
+    fails([copy], "run.json", "9.0", "upgrade")
 
 
 def test_the_page_files_are_package_data():
@@ -314,6 +339,45 @@ def assert_rows(rows, scores, xin, label):
     np.testing.assert_allclose([r[2] for r in rows], xin[label, expected], rtol=1e-12, equal_nan=True)
 
 
+def test_the_pages_ranking_breaks_ties_like_rank_neurons(quick_run, tmp_path):
+    """The table "Neurons by label" (explorer.js rankOrder) orders every neuron as rank_neurons does where
+    scores tie (0.0 and -0.0 too) or are NaN: the run's page, its measures replaced by scores full of ties."""
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+    raw = (quick_run / "explorer.html").read_bytes()
+    meta, _ = explorer.read_page(quick_run / "explorer.html")
+    K, H = len(meta["labels"]), meta["n_neurons"]
+    assert H > 6, "too few neurons for six values to tie"
+    rng = np.random.default_rng(0)
+    tied = {name: rng.choice([0.5, 0.25, 0.0, -0.0, -0.25, np.nan], size=(K, H)) for name in meta["measures"]}
+    tied["xin"][K - 1] = np.nan                     # a label without any score
+    meta["measures"] = tied
+    start = raw.index(explorer.META_TAG) + len(explorer.META_TAG)
+    page_path = tmp_path / "ties.html"
+    page_path.write_bytes(raw[:start] + json_for_script(meta).encode("ascii") + raw[raw.index(b"</script>", start):])
+    problems = []
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        page = context.new_page()
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(page_path.as_uri())
+        page.wait_for_function("document.body.dataset.ready === '1' || "
+                               "document.getElementById('status').classList.contains('error')", timeout=60_000)
+        assert not problems and page.get_attribute("#status", "class") != "error", (problems, page.inner_text("#status"))
+        if page.is_visible("#rank-more"):
+            page.click("#rank-more")                # every neuron, not the top 12
+        for name, scores in tied.items():
+            page.select_option("#ranking", name)
+            for label in range(K):
+                page.select_option("#rank-label", str(label))
+                rows = rows_of(page)
+                assert len(rows) == H
+                assert_rows(rows, scores, tied["xin"], label)
+        context.close()
+    assert not problems, problems
+
+
 def test_the_page_in_chromium(request, tmp_path):
     executable = chromium_or_skip()
     from playwright.sync_api import sync_playwright
@@ -329,7 +393,7 @@ def test_the_page_in_chromium(request, tmp_path):
         page_path, shot = run_dir / "explorer.html", run_dir / "explorer.png"
     meta, _ = explorer.read_page(page_path)
     seed = analysis_of(run_dir, run.seed)
-    labels, S = run.label_names, matrix(seed["sensitivity"])
+    labels, S = run.label_names, seed.sensitivity
     sentence_of = np.repeat(np.arange(run.states.lengths.size), run.states.lengths)
     problems = []
     with sync_playwright() as playwright:
@@ -407,7 +471,8 @@ def test_the_page_in_chromium(request, tmp_path):
             page.select_option("#ablation-label", label)
             page.select_option("#ablation-k", str(k))
             page.click("#ablation-apply")
-            recorded = seed["ablation"][mode]["top"][label][str(k)]
+            swept = seed.sweep.modes[mode]
+            recorded = swept.top[labels.index(label), swept.at(k)]
             assert float(page.get_attribute("#ablation-drop", "data-value")) == pytest.approx(recorded, abs=1e-12)
             assert float(page.get_attribute("#ablation-run-drop", "data-value")) == recorded
             count = block["entries"][label][str(k)]["count"]

@@ -1,6 +1,7 @@
 """The package's imports run one way: every import between the package's own modules
-stands at the top of its module (none hidden in a function or class body), and the
-module graph has no cycle.
+stands at the top of its module (none hidden in a function or class body), points to
+the module's own floor or a floor above it in the README's table ("What is inside",
+one floor a row, read from README.md itself), and the module graph has no cycle.
 
 The graph is read with ``ast`` from the source, not by importing: an edge runs from
 a module to every module it imports and to the packages those live in (importing
@@ -8,10 +9,14 @@ a module to every module it imports and to the packages those live in (importing
 except its own parent packages, which are imported before it runs.
 """
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "lstm_numpy"
+# the secondary entry points that keep a small parser of their own; every other module below
+# cli.py takes its options as values or records, never from argparse
+OWN_PARSERS = {"lstm_numpy.cli", "lstm_numpy.report.claims", "lstm_numpy.report.explorer"}
 
 
 def module_of(path):
@@ -94,6 +99,60 @@ def find_cycle(edges):
     return None
 
 
+def readme_floors(text=None):
+    """[(floor name, [paths])] of the README table "What is inside", in its order."""
+    text = (ROOT / "README.md").read_text() if text is None else text
+    section = text.split("## What is inside", 1)[1].split("\n### ", 1)[0]
+    floors = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[1].startswith("`lstm_numpy"):
+            floors.append((cells[0], re.findall(r"`(lstm_numpy/[^`]*)`", cells[1])))
+    return floors
+
+
+def floor_of(module, floors):
+    """The index of the README floor that lists ``module`` (a file or its folder), or None."""
+    path = MODULES[module].relative_to(ROOT).as_posix()
+    for index, (_, paths) in enumerate(floors):
+        if any(path == listed or (listed.endswith("/") and path.startswith(listed)) for listed in paths):
+            return index
+    return None
+
+
+def upward_imports(edges, floors):
+    """["a (floor) imports b (floor above)"] for every edge that points up the table."""
+    found = []
+    for module, targets in edges.items():
+        here = floor_of(module, floors)
+        for target in targets:
+            there = floor_of(target, floors)
+            if here is not None and there is not None and there > here:
+                found.append(f"{module} ({floors[here][0]}) imports {target} ({floors[there][0]})")
+    return sorted(found)
+
+
+def test_every_module_has_a_floor_in_the_readme():
+    floors = readme_floors()
+    assert [name for name, _ in floors][:3] == ["foundations", "labels", "evaluation"]
+    missing = [m for m in MODULES if m != "lstm_numpy" and floor_of(m, floors) is None]
+    assert not missing, f"modules the README's table does not place: {missing}"
+
+
+def test_imports_point_only_to_the_same_floor_or_above():
+    upward = upward_imports(graph(), readme_floors())
+    assert not upward, "imports from a floor below (move the shared piece up the table):\n" + "\n".join(upward)
+
+
+def test_only_the_entry_points_parse_command_lines():
+    parsers = sorted(m for m in MODULES if any(isinstance(node, (ast.Import, ast.ImportFrom)) and "argparse" in
+                                               [a.name for a in node.names] + [getattr(node, "module", None)]
+                                               for node in ast.walk(ast.parse(MODULES[m].read_text()))))
+    assert set(parsers) <= OWN_PARSERS, f"argparse imported below the command line: {set(parsers) - OWN_PARSERS}"
+    takes = [m for m in MODULES if "Namespace" in MODULES[m].read_text()]
+    assert not takes, f"modules that handle an argparse Namespace: {takes}"
+
+
 def test_no_import_of_the_package_inside_a_function_or_class():
     nested = [f"{MODULES[m].relative_to(ROOT)}:{line} imports {target}"
               for m in MODULES for target, line, inside in imports(m) if inside]
@@ -112,5 +171,13 @@ def test_the_checks_catch_what_they_look_for():
     node = tree.body[0].body[0]
     assert resolve("lstm_numpy.analysis.sensitivity", node) == ["lstm_numpy.analysis.ablation"]
     edges = graph()
-    assert "lstm_numpy.analysis" in edges["lstm_numpy.backend"], "a submodule import runs its package"
+    assert "lstm_numpy.analysis" in edges["lstm_numpy.options"], "a submodule import runs its package"
     assert "lstm_numpy.labels" in edges["lstm_numpy.evaluation.metrics"]
+    table = """## What is inside\n\n| floor | module | what |\n|---|---|---|\n| low | `lstm_numpy/labels.py` | x |
+| high | `lstm_numpy/analysis/` | y |\n\n### next\n"""
+    floors = readme_floors(table)
+    assert floors == [("low", ["lstm_numpy/labels.py"]), ("high", ["lstm_numpy/analysis/"])]
+    assert floor_of("lstm_numpy.analysis.engine", floors) == 1
+    assert upward_imports({"lstm_numpy.labels": {"lstm_numpy.analysis.engine"}}, floors) == [
+        "lstm_numpy.labels (low) imports lstm_numpy.analysis.engine (high)"]
+    assert upward_imports({"lstm_numpy.analysis.engine": {"lstm_numpy.labels"}}, floors) == []

@@ -5,7 +5,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from strategies import lstm_problems
 
-from lstm_numpy.backend import get_backend
+from lstm_numpy.model.backend import get_backend
 from lstm_numpy.data.batching import Batch
 from lstm_numpy.gradcheck import check_gradient
 from lstm_numpy.model import layers

@@ -129,7 +129,7 @@ NO_GPU_SCRIPT = textwrap.dedent('''
     import sys
     import numpy as np
     import lstm_numpy.model.lstm_cuda as lstm_cuda    # importing needs no GPU
-    from lstm_numpy.backend import get_backend
+    from lstm_numpy.model.backend import get_backend
     available, reason = lstm_cuda.cuda_status()
     assert not available and reason, (available, reason)
     x = np.zeros((1, 1, 1))

@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from lstm_numpy.report.analysis_json import read_analysis_json
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -31,10 +35,14 @@ def test_quick_run_writes_metrics(tmp_path):
     assert all(isinstance(metrics[split]["argmax_entity_f1"], float) for split in ("dev", "test"))
     for seed in (0, 1):
         assert (out / f"seed{seed}" / "best.npz").is_file() and (out / f"seed{seed}" / "best.json").is_file()
-    analysis = json.loads((out / "analysis.json").read_text())
-    assert {"sensitivity", "ablation", "single_neuron_overall_acc_drops", "consistency"} <= set(analysis)
-    assert set(analysis["ablation"]) == {"output", "recurrent"}
-    assert analysis["consistency"]["mantel_r"] is not None
+    analysis = read_analysis_json(out / "analysis.json")
+    assert analysis.seeds == (0, 1) and len(analysis.models) == 2
+    assert set(analysis.models[0].sweep.modes) == {"output", "recurrent"}
+    assert analysis.models[0].sweep.modes["output"].single_neuron.shape == (analysis.models[0].sensitivity.shape[1],)
+    assert np.isfinite(analysis.consistency.mean_mantel_r)
+    record = json.loads((out / "run.json").read_text())
+    assert record["options"]["quick"] and record["options"]["seeds"] == [0, 1]
+    assert set(record["data_files"]) == {"train", "dev", "test"}
     report = (out / "report.md").read_text()
     assert "figures/sensitivity_heatmap.png" in report
     assert "constrained decoding" in report and f"Read by the argmax, entity F1 is dev {metrics['dev']['argmax_entity_f1']:.2f}" in report
@@ -52,10 +60,14 @@ def test_quick_run_writes_metrics(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert "training ->" not in resumed.stdout
     assert (out / "seed1" / "best.npz").read_bytes() == weights
-    analysis = json.loads((out / "analysis.json").read_text())
-    assert "recurrent" in analysis["per_seed"][1]["ablation"]
-    assert analysis["sensitivity_group_by"] == "gold" and "sensitivity_grouped_by_predicted" in analysis
+    analysis = read_analysis_json(out / "analysis.json")
+    assert "recurrent" in analysis.models[1].sweep.modes
+    assert analysis.models[0].group_by == "gold" and analysis.models[0].sweep.modes["output"].n_random == 3
     assert "grouped by their gold label" in (out / "report.md").read_text()
+    # the README's example of reading a run's results runs as written
+    readme = (ROOT / "README.md").read_text().split("### Reading a run's results", 1)[1]
+    example = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(example.replace('"runs/generated-bilstm-seed0/analysis.json"', repr(str(out / "analysis.json"))), {})
 
 
 def test_decode_option_overrides_the_preset(tmp_path):

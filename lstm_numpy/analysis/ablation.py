@@ -1,4 +1,5 @@
-"""The ablation harness: silence chosen neurons, score what each label loses.
+"""Silencing neurons, and scoring what each label loses: the kernels the ablation
+engine (analysis.engine) runs, and its :class:`Scorer`.
 
 Dimension legend: n tokens, H neurons (Hout), K labels, k ablated neurons.
 
@@ -7,8 +8,8 @@ Two modes of silencing a set A of neurons:
 * ``output``: h_j is zeroed only where it enters the linear layer. The LSTM
   is not rerun; from the cached States,
   ``z = logits - h[:, A] @ W[:, A].T`` (or ``b + h[:, kept] @ W[:, kept].T``
-  when most neurons are ablated), an O(n K |A|) pass of the backend's
-  ``ablated_argmax`` kernel (analysis.kernels).
+  when most neurons are ablated), an O(n K |A|) pass of the
+  ``ablated_argmax_numba`` kernel (analysis.kernels).
 * ``recurrent``: h_j is clamped to zero inside the time loop at every step
   (``tagger_forward(keep_mask=...)``), so later steps never see it either. The
   LSTM is rerun on ``config.backend``.
@@ -16,7 +17,7 @@ Two modes of silencing a set A of neurons:
 A neuron mask is a ``keep_mask`` (H,): 1 keeps the neuron, 0 removes it
 (:func:`keep_all_but` builds one from the removed neurons).  Every ablation is
 scored against the unablated predictions (the base) by a :class:`Scorer`.
-Which sets are ablated, and the summaries of a whole sweep: analysis.sweep.
+Which sets are ablated: analysis.sweep plans them, analysis.engine runs them.
 """
 from __future__ import annotations
 
@@ -25,13 +26,14 @@ from typing import NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..backend import get_backend
 from ..data.batching import iterate_batches
-from ..evaluation.entities import EntityCounts, prf_from_counts, sentence_edges
+from ..evaluation.entities import EntityCounts, entity_totals_numba, prf_from_counts, sentence_edges
 from ..evaluation.scores import prf_from_confusion
 from ..labels import chunk_tables, is_chunking
 from ..model.layers import linear_forward
+from ..model.backend import get_backend
 from ..model.tagger import embed_tokens, project_lstm, recur_lstm_many, run_lstm
+from .kernels import ablated_argmax_numba
 
 
 def keep_all_but(n_hidden, removed, dtype=np.float32):
@@ -47,31 +49,28 @@ def keep_all_but(n_hidden, removed, dtype=np.float32):
 class OutputCache(NamedTuple):
     """Transposed copies of the States for the output-mode kernel (build once
     with :func:`output_cache`): baseT (K, n), hT (H, n) contiguous, W (K, H),
-    b (K,), all in the dtype of the logits; and the backend whose kernel runs."""
+    b (K,), all in the dtype of the logits."""
 
     baseT: np.ndarray
     hT: np.ndarray
     W: np.ndarray
     b: np.ndarray
-    backend: object
 
 
-def output_cache(states, W, b, backend=None):
+def output_cache(states, W, b):
     dtype = states.logits.dtype
     return OutputCache(np.ascontiguousarray(states.logits.T), np.ascontiguousarray(states.hidden.T, dtype=dtype),
-                       np.ascontiguousarray(W, dtype=dtype), np.ascontiguousarray(b, dtype=dtype),
-                       get_backend(backend))
+                       np.ascontiguousarray(W, dtype=dtype), np.ascontiguousarray(b, dtype=dtype))
 
 
 def ablate_output(cache, neurons):
     """Predictions (n,) int64 with ``neurons`` zeroed where they enter the linear layer."""
     neurons = np.unique(np.asarray(neurons, dtype=np.int64))
     H = cache.hT.shape[0]
-    kernel = cache.backend.ablated_argmax
     if neurons.size * 2 <= H:
-        return kernel(cache.baseT, cache.hT, cache.W, neurons, sign=-1.0)
+        return ablated_argmax_numba(cache.baseT, cache.hT, cache.W, neurons, sign=-1.0)
     kept = np.setdiff1d(np.arange(H), neurons)
-    return kernel(cache.baseT, cache.hT, cache.W, kept, sign=1.0, bias=cache.b)
+    return ablated_argmax_numba(cache.baseT, cache.hT, cache.W, kept, sign=1.0, bias=cache.b)
 
 
 def ablate_recurrent(params, config, split, neurons, batch_size=256):
@@ -135,17 +134,27 @@ def ablate_recurrent_many(params, config, split, neuron_sets, batch_size=256, ma
 # ------------------------------------------------------------ scoring
 
 
+class Scores(NamedTuple):
+    """The scores of one set of predictions."""
+
+    token_acc: float
+    entity_f1: float | None    # percent; None for plain tags (or entities=False)
+    acc: np.ndarray            # (K,) per-label accuracy (recall), NaN without gold tokens
+    precision: np.ndarray      # (K,)
+    f1: np.ndarray             # (K,)
+    lost: np.ndarray           # (K, K) int64: [i, c] tokens of gold label i the base got right and these label c != i
+
+
 class Scorer:
     """Scores predictions against gold and the base predictions (tables built once), with the
-    evaluation package's functions (evaluation.scores, evaluation.entities) on the backend's
-    entity-totals kernel."""
+    evaluation package's functions (evaluation.scores, evaluation.entities and its
+    entity-totals kernel).  entities=False skips the entity F1 (None) even for chunk labels."""
 
-    def __init__(self, states, label_names, backend=None):
-        self.backend = get_backend(backend)
+    def __init__(self, states, label_names, entities=True):
         self.gold, self.base_pred = states.gold, states.pred
         self.names = list(label_names)
         self.K = len(self.names)
-        self.entities = is_chunking(self.names)
+        self.entities = entities and is_chunking(self.names)
         if self.entities:
             self.edges = sentence_edges(states.lengths, states.gold.size)
             self.tables = chunk_tables(self.names)
@@ -153,73 +162,16 @@ class Scorer:
         self.base = self.score(self.base_pred)
 
     def score(self, pred):
-        """Scores of predictions pred (n,): {"token_acc", "entity_f1" (percent, None if
-        not IOB), "acc", "precision", "f1" (K,), "lost" (K, K) int64}.
-
-        lost[i, c]: tokens of gold label i that the base got right and pred
-        labels c != i (where the lost tokens went).
-        """
+        """:class:`Scores` of predictions pred (n,) int64."""
         K, gold = self.K, self.gold
         confusion = np.bincount(gold * K + pred, minlength=K * K).reshape(K, K)   # the fast path: no id checks
         correct = np.diag(confusion).astype(np.float64)
         precision, acc, f1 = prf_from_confusion(confusion)          # per-label accuracy is per-label recall
         entity_f1 = None
         if self.entities:
-            totals = self.backend.entity_totals(gold, pred, self.edges, self.tables)
+            totals = entity_totals_numba(gold, pred, self.edges, self.tables)
             entity_f1 = prf_from_counts(EntityCounts(*totals))[2]
         lost = self.was_correct & (pred != gold)
         lost = np.bincount(gold[lost] * K + pred[lost], minlength=K * K).reshape(K, K)
         token_acc = float(correct.sum() / max(gold.size, 1))
-        return {"token_acc": token_acc, "entity_f1": entity_f1, "acc": acc, "precision": precision,
-                "f1": f1, "lost": lost}
-
-    def record(self, label, scores):
-        """The nested, JSON-ready result of one ablation (its ``scores``) for target ``label``."""
-        s, base, names = scores, self.base, self.names
-        drop = base["acc"] - s["acc"]                                          # (K,)
-        others = np.delete(drop, label)
-        selectivity = drop[label] - np.nanmean(others) if np.isfinite(others).any() else np.nan
-        as_dict = lambda values: {name: float(v) for name, v in zip(names, values)}  # noqa: E731
-        entity_drop = None if s["entity_f1"] is None else base["entity_f1"] - s["entity_f1"]
-        return {
-            "label": names[label], "target_acc": float(s["acc"][label]),
-            "target_acc_drop": float(drop[label]), "target_precision": float(s["precision"][label]),
-            "target_f1": float(s["f1"][label]), "selectivity": float(selectivity),
-            "token_acc": s["token_acc"], "token_acc_drop": base["token_acc"] - s["token_acc"],
-            "entity_f1": s["entity_f1"], "entity_f1_drop": entity_drop,
-            "per_label_acc": as_dict(s["acc"]), "per_label_acc_drop": as_dict(drop),
-            "per_label_precision": as_dict(s["precision"]), "per_label_f1": as_dict(s["f1"]),
-            "lost_to": {name: int(c) for name, c in zip(names, s["lost"][label]) if c},
-        }
-
-
-# ------------------------------------------------------------ single neurons
-
-
-def single_neuron_sweep(states, W, b, mode="output", params=None, config=None, split=None, backend=None):
-    """Ablate each neuron alone.
-
-    Returns {"token_acc_drop": (H,), "per_label_acc_drop": (K, H)} float64
-    (NaN rows for labels absent from gold). Recurrent mode needs params,
-    config and split (and runs config.backend).
-    """
-    W = np.asarray(W)
-    K, H = W.shape
-    backend = get_backend(config.backend if backend is None and config is not None else backend)
-    scorer = Scorer(states, [f"L{i}" for i in range(K)], backend)   # plain names: no entity scoring
-    cache = output_cache(states, W, b, backend) if mode == "output" else None
-    token_drop, label_drop = np.zeros(H), np.zeros((K, H))
-    reruns = ablate_recurrent_many(params, config, split, [[j] for j in range(H)]) if mode == "recurrent" else None
-    for j in range(H):
-        s = scorer.score(ablate_output(cache, [j]) if mode == "output" else reruns[j])
-        token_drop[j] = scorer.base["token_acc"] - s["token_acc"]
-        label_drop[:, j] = scorer.base["acc"] - s["acc"]
-    return {"token_acc_drop": token_drop, "per_label_acc_drop": label_drop}
-
-
-
-def measured_importance(states, W, b, backend=None):
-    """Accuracy drop (K, H) of label i when neuron j alone is output-ablated: the
-    "measured" ranking. Uses the cached states (no LSTM recomputation); NaN row
-    for a label absent from the gold labels."""
-    return single_neuron_sweep(states, W, b, backend=backend)["per_label_acc_drop"]
+        return Scores(token_acc, entity_f1, acc, precision, f1, lost)

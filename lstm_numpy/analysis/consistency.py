@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .findings import paper_findings
+from .results import Consistency, PairAgreement
 
 __all__ = [
     "label_correlation",
@@ -203,20 +204,15 @@ def pairwise_consistency(Ss: Sequence, labels: Sequence[str], rng: np.random.Gen
     """Compare M >= 2 models (same labels, different seeds) pair by pair.
 
     Ss : M arrays (K, H_m). labels : K names.
-    Returns a dict:
-      "correlations": M arrays (K, K) (`label_correlation` of each model),
-      "findings": M dicts (`paper_findings` of each model),
-      "pairs": [{"a", "b", "mantel_r", "mantel_p", "n_matched", "n_matched_above",
-                 "n_matched_above_shuffled", "mean_profile_correlation"}] for every a < b;
-                 "n_matched_above" counts matched neurons with profile r > threshold,
-                 "n_matched_above_shuffled" the mean of the same count over ``n_shuffles``
-                 shufflings of b's label rows and "n_matched_above_shuffled_interval" its
-                 2.5 and 97.5 percentiles (a chance level: 9-d profiles of random
-                 neurons often match well),
-      "mean_mantel_r", "max_mantel_p", "threshold", "n_shuffles".
+    Returns Consistency (analysis.results): every model's `label_correlation` and
+    `paper_findings`, and a PairAgreement for every a < b: the Mantel test, and the
+    neurons matched with profile r > threshold, beside the mean count over
+    ``n_shuffles`` shufflings of b's label rows and its 2.5 and 97.5 percentiles (a
+    chance level: 9-d profiles of random neurons often match well).  For one model
+    there are no pairs and the Mantel summaries are NaN.
     """
-    if len(Ss) < 2:
-        raise ValueError(f"pairwise_consistency needs at least 2 models, got {len(Ss)}")
+    if len(Ss) < 1:
+        raise ValueError("pairwise_consistency needs at least one model")
     rng = np.random.default_rng(0) if rng is None else rng
     correlations = [label_correlation(S) for S in Ss]
     for C in correlations:
@@ -229,20 +225,18 @@ def pairwise_consistency(Ss: Sequence, labels: Sequence[str], rng: np.random.Gen
         # chance level: with few labels, random profiles match well too; shuffle b's labels
         chance = np.array([np.count_nonzero(match_neurons(Ss[a], np.asarray(Ss[b])[rng.permutation(len(labels))])[1]
                                             > threshold) for _ in range(n_shuffles)], dtype=np.float64)
-        pairs.append({"a": a, "b": b, "mantel_r": r, "mantel_p": p,
-                      "n_matched": int(profile_r.size),
-                      "n_matched_above": int(np.count_nonzero(profile_r > threshold)),
-                      "n_matched_above_shuffled": float(chance.mean()) if chance.size else float("nan"),
-                      "n_matched_above_shuffled_interval": [float(np.percentile(chance, 2.5)),
-                                                            float(np.percentile(chance, 97.5))]
-                      if chance.size else [float("nan")] * 2,
-                      "mean_profile_correlation": float(np.nanmean(profile_r)) if np.any(np.isfinite(profile_r))
-                      else float("nan")})
-    rs = np.array([pair["mantel_r"] for pair in pairs])
-    ps = np.array([pair["mantel_p"] for pair in pairs])
-    return {"correlations": correlations,
-            "findings": [paper_findings(C, labels) for C in correlations],
-            "pairs": pairs,
-            "mean_mantel_r": float(np.nanmean(rs)) if np.any(np.isfinite(rs)) else float("nan"),
-            "max_mantel_p": float(np.nanmax(ps)) if np.any(np.isfinite(ps)) else float("nan"),
-            "threshold": threshold, "n_shuffles": n_shuffles}
+        pairs.append(PairAgreement(
+            a=a, b=b, mantel_r=r, mantel_p=p, n_matched=int(profile_r.size),
+            n_matched_above=int(np.count_nonzero(profile_r > threshold)),
+            n_matched_above_shuffled=float(chance.mean()) if chance.size else float("nan"),
+            n_matched_above_shuffled_interval=np.array([np.percentile(chance, 2.5), np.percentile(chance, 97.5)])
+            if chance.size else np.full(2, np.nan),
+            mean_profile_correlation=float(np.nanmean(profile_r)) if np.any(np.isfinite(profile_r))
+            else float("nan")))
+    rs = np.array([pair.mantel_r for pair in pairs])
+    ps = np.array([pair.mantel_p for pair in pairs])
+    return Consistency(correlations=np.array(correlations).reshape(len(Ss), len(labels), len(labels)),
+                       findings=tuple(paper_findings(C, labels) for C in correlations), pairs=tuple(pairs),
+                       mean_mantel_r=float(np.nanmean(rs)) if np.any(np.isfinite(rs)) else float("nan"),
+                       max_mantel_p=float(np.nanmax(ps)) if np.any(np.isfinite(ps)) else float("nan"),
+                       threshold=threshold, n_shuffles=n_shuffles if len(Ss) > 1 else 0)

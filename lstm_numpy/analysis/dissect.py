@@ -1,137 +1,164 @@
 """Measuring and dissecting trained taggers, end to end: everything the report shows,
-measured (report.outputs writes it).
+measured as typed records (analysis.results; report.outputs writes them).
 
 For each model (one per seed), :func:`dissect_model`: hidden states of a split
 -> Xin sensitivity (grouped by predicted and by gold label) and the other
-importance measures -> ablation sweeps (output mode with 20 random draws;
-recurrent mode, which reruns the LSTM, with 5) with single-neuron sweeps ->
-the rankings compared held out (:func:`compare_rankings`: ranked on half the
-sentences, scored on the other half).  Across models, :func:`compare_models`:
-label-label correlations, the paper's findings, and their agreement (Mantel
-test, neuron matching).
+importance measures -> ablation sweeps (output mode; recurrent mode, which
+reruns the LSTM, with fewer draws) with single-neuron sweeps -> the rankings
+compared held out (:func:`compare_rankings`: ranked on half the sentences,
+scored on the other half).  Across models, :func:`compare_models`: label-label
+correlations, the paper's findings, and their agreement (Mantel test, neuron
+matching).
+
+Every ablation is planned here or in analysis.sweep and run by the engine
+(analysis.engine).  :class:`DissectOptions` holds every choice of the analysis
+and its defaults; a run resolves them once (lstm_numpy.options).
 
 Dimension legend: K labels, H neurons (Hout), M models.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import get_backend
-from .ablation import measured_importance
-from .consistency import label_correlation, pairwise_consistency
-from .findings import paper_findings
+from .consistency import pairwise_consistency
+from .engine import Plan, Target, ablate
 from .measures import all_measures
 from .rankings import neurons_for_mass, rank_correlations
+from .results import ModelDissection, RankingComparison
 from .sensitivity import GROUPINGS, sensitivity_pred_and_gold
 from .states import collect_states, split_halves, subset_states
-from .sweep import (CLAIM_KS, DEFAULT_KS, N_RANDOM, N_RANDOM_RECURRENT, RECURRENT_KS, merge_sweeps,
-                    run_ablation_sweep, top_k_sweeps)
+from .sweep import RANDOM_POOLS, measured_importance, plan_sweep, present_labels, run_sweep
 
 ORACLE = "measured_oracle"   # ranked and scored on the same tokens: never the "best" ranking
+MASS_FRACTIONS = (0.5, 0.8)
+RECURRENT_SEEDS = ("all", "first", "none")
 
 
-def dissect_model(params, config, split, label_names, rng, recurrent=True, ks=DEFAULT_KS,
-                  recurrent_ks=RECURRENT_KS, n_random=N_RANDOM, n_random_recurrent=N_RANDOM_RECURRENT,
-                  progress=True, group_by="predicted", random_pool="all"):
-    """Everything measured on one model. Returns a dict of arrays and sweep results.
+@dataclass(frozen=True)
+class DissectOptions:
+    """Every choice of the dissection, with the analysis's defaults."""
 
-    group_by: "predicted" (as the public reproduction of the paper does) or "gold":
-    which label a token counts for in the sensitivity that ranks neurons for
-    ablation; both groupings are computed and compared either way.
-    random_pool: where random-k draws come from (analysis.sweep.plan_ablations).
+    group_by: str = "predicted"        # the grouping of the sensitivity that ranks neurons (GROUPINGS)
+    ks: tuple = (1, 2, 3, 5, 10, 20)   # output-mode sweep
+    recurrent_ks: tuple = (1, 3, 5, 10)   # recurrent-mode sweep (each ablation reruns the LSTM)
+    claim_ks: tuple = (1, 3, 5, 10)    # the rankings compared held out, and the claims checked
+    n_random: int = 20                 # random draws per (label, k), output mode and the comparison
+    n_random_recurrent: int = 5        # random draws per (label, k), recurrent mode
+    random_pool: str = "all"           # analysis.sweep.plan_sweep
+    recurrent_seeds: str = "all"       # which models get the recurrent sweep: all, first, none
 
-    The rankings are compared held out (:func:`compare_rankings`: "top_k_by_measure",
-    "random_k", "comparison").
+    def __post_init__(self):
+        if self.group_by not in GROUPINGS:
+            raise ValueError(f"group_by must be one of {GROUPINGS}, got {self.group_by!r}")
+        if self.random_pool not in RANDOM_POOLS:
+            raise ValueError(f"random_pool must be one of {RANDOM_POOLS}, got {self.random_pool!r}")
+        if self.recurrent_seeds not in RECURRENT_SEEDS:
+            raise ValueError(f"recurrent_seeds must be one of {RECURRENT_SEEDS}, got {self.recurrent_seeds!r}")
+
+    def recurrent_for(self, index):
+        """Whether the ``index``-th model of a run (0 = the first seed) gets the recurrent sweep."""
+        return self.recurrent_seeds == "all" or (self.recurrent_seeds == "first" and index == 0)
+
+
+def dissect_model(params, config, split, label_names, rng, options=DissectOptions(), recurrent=True,
+                  progress=True, seed=0):
+    """Everything measured on one model: ModelDissection (analysis.results).
+
+    split: the EncodedSplit to measure on (dev); rng: np.random.Generator of the
+    random draws; recurrent: also run the recurrent-mode sweep; seed: the model's
+    seed, recorded.  Both groupings of the sensitivity are computed and compared
+    whichever ranks the neurons (options.group_by).
     """
-    if group_by not in GROUPINGS:
-        raise ValueError(f"group_by must be one of {GROUPINGS}, got {group_by!r}")
-    backend = get_backend(config.backend)
+    group_by = options.group_by
     other = "gold" if group_by == "predicted" else "predicted"
     timings = {}
     start = time.perf_counter()
     states = collect_states(params, config, split)
+    target = Target(params, config, split, states)
     timings["hidden states"] = time.perf_counter() - start
     W, b = params["out.W"].astype(np.float64), params["out.b"].astype(np.float64)
 
     start = time.perf_counter()
-    both = sensitivity_pred_and_gold(states, W, backend)
+    both = sensitivity_pred_and_gold(states, W)
     timings["sensitivity (both groupings)"] = time.perf_counter() - start
     start = time.perf_counter()
-    measures = all_measures(states, W, b, group_by=group_by, measured=True, backend=backend)
+    measures = all_measures(states, W, b, label_names, group_by=group_by, measured=True)
     timings["other importance measures"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    sweep = run_ablation_sweep(params, config, split, label_names, states, both[group_by],
-                               modes=("output",), ks=ks, n_random=n_random, rng=rng, progress=progress,
-                               random_pool=random_pool)
-    timings["output-mode sweep"] = time.perf_counter() - start
+    modes = {"output": (options.ks, options.n_random)}
     if recurrent:
-        start = time.perf_counter()
-        rec = run_ablation_sweep(params, config, split, label_names, states, both[group_by],
-                                 modes=("recurrent",), ks=recurrent_ks, n_random=n_random_recurrent,
-                                 rng=rng, progress=progress, random_pool=random_pool)
-        sweep = merge_sweeps(sweep, rec)
-        timings["recurrent-mode sweep"] = time.perf_counter() - start
+        modes["recurrent"] = (options.recurrent_ks, options.n_random_recurrent)
+    sweep = run_sweep(target, label_names, both[group_by], modes, rng, progress=progress,
+                      random_pool=options.random_pool)
+    timings["ablation sweeps (output" + (" and recurrent mode)" if recurrent else " mode)")] = \
+        time.perf_counter() - start
 
     start = time.perf_counter()
-    comparison = compare_rankings(params, config, label_names, states, rng, group_by, n_random)
+    rankings = compare_rankings(target, label_names, rng, group_by, options.n_random, options.claim_ks)
     timings["top-k ablation per ranking (held out)"] = time.perf_counter() - start
-    return {"states": states, "group_by": group_by,
-            "sensitivity": both[group_by], "sensitivity_other": both[other],
-            "group_spearman": both["spearman"], "measures": measures,
-            "rank_correlations": rank_correlations(measures), "mass": neurons_for_mass(both[group_by]),
-            "sweep": sweep, **comparison, "timings": timings}
+    return ModelDissection(seed=seed, group_by=group_by, sensitivity=both[group_by], sensitivity_other=both[other],
+                           group_spearman=both["spearman"], mass_fractions=np.array(MASS_FRACTIONS),
+                           neurons_for_mass=neurons_for_mass(both[group_by], MASS_FRACTIONS), measures=measures,
+                           rank_correlations=rank_correlations(measures), sweep=sweep, rankings=rankings,
+                           timings=timings, states=states)
 
 
-def compare_rankings(params, config, label_names, states, rng, group_by="predicted", n_random=N_RANDOM,
-                     ks=CLAIM_KS):
-    """Which ranking's top-k ablation hurts each label most, held out (output mode).
+def compare_rankings(target, label_names, rng, group_by, n_random, ks):
+    """Which ranking's top-k ablation hurts each label most, held out (output mode):
+    RankingComparison.
 
-    Every ranking (analysis.measures.all_measures) is computed on the
-    ranking half of the sentences (states.split_halves: even indices) and
-    scored on the other half, next to ``n_random`` random-k draws per (label, k)
-    from all neurons. "measured_oracle" ranks by single-neuron drops on the
-    scoring half itself, an in-sample upper bound kept out of any "best".
-    Returns {"top_k_by_measure": {measure: {label: {k: {"drop", "selectivity"}}}},
-    "random_k": {label: {k: {"drop", "selectivity"}}}, "comparison": {...the split...}}.
+    Every ranking (analysis.measures.all_measures) is computed on the ranking half of
+    the sentences (states.split_halves: even indices) and scored on the other half,
+    next to ``n_random`` random-k draws per (label, k) from all neurons.
+    "measured_oracle" ranks by single-neuron drops on the scoring half itself, an
+    in-sample upper bound kept out of any "best".  One plan holds every ranking's
+    top-k and the random draws; the engine runs it once on the scoring half.
     """
-    backend = get_backend(config.backend)
+    states = target.states
     ranking_half, scoring_half = split_halves(len(states.lengths))
     ranking_states, scoring_states = subset_states(states, ranking_half), subset_states(states, scoring_half)
-    W, b = params["out.W"].astype(np.float64), params["out.b"].astype(np.float64)
-    rankings = all_measures(ranking_states, W, b, group_by=group_by, measured=True, backend=backend)
-    rankings[ORACLE] = measured_importance(scoring_states, W, b, backend)
-    by_measure = top_k_sweeps(params, config, label_names, scoring_states, rankings, ks)
-    random = run_ablation_sweep(params, config, None, label_names, scoring_states, rankings["xin"],
-                                modes=("output",), ks=ks, n_random=n_random, rng=rng, single_neuron=False,
-                                progress=False)
-    return {"top_k_by_measure": by_measure, "random_k": random["random_k"].get("output", {}),
-            "comparison": {"ranking_sentences": "even-numbered dev sentences (0, 2, 4, ...)",
-                           "scoring_sentences": "odd-numbered dev sentences (1, 3, 5, ...)",
-                           "n_ranking_tokens": ranking_states.n_tokens, "n_scoring_tokens": scoring_states.n_tokens,
-                           "n_random": n_random, "random_pool": "all", "oracle": ORACLE}}
-
-
-def best_rankings(result, label_names, k=5):
-    """{label: {measure: held-out top-k drop, ..., "best": the measure that hurts most}};
-    the oracle is shown but never "best"."""
-    table = {}
-    for label in label_names:
-        row = {name: drops.get(label, {}).get(k, {}).get("drop") for name, drops in result["top_k_by_measure"].items()}
-        valid = {n: v for n, v in row.items() if n != ORACLE and v is not None and np.isfinite(v)}
-        row["best"] = max(valid, key=valid.get) if valid else None
-        table[label] = row
-    return table
+    W, b = target.params["out.W"].astype(np.float64), target.params["out.b"].astype(np.float64)
+    rankings = all_measures(ranking_states, W, b, label_names, group_by=group_by, measured=True)
+    scoring = Target(target.params, target.config, None, scoring_states)
+    rankings[ORACLE] = measured_importance(scoring, label_names)
+    K, H = W.shape
+    ks = [int(k) for k in ks if k <= H]
+    present = present_labels(scoring_states, K)
+    items = []
+    for name, ranking in rankings.items():
+        items += plan_sweep(ranking, present, ks, 0, None, {}, strategies=("top",), ranking_name=name)
+    items += plan_sweep(rankings["xin"], present, ks, n_random, rng, {}, strategies=("random",), ranking_name="xin")
+    outcomes = ablate(Plan(tuple(items), scoring_half), target, label_names)
+    drop, selectivity = outcomes.target_drop, outcomes.selectivity
+    names = list(rankings)
+    column = {k: j for j, k in enumerate(ks)}
+    top_drop, top_sel = np.full((len(names), K, len(ks)), np.nan), np.full((len(names), K, len(ks)), np.nan)
+    random_drop, random_sel = np.full((K, len(ks)), np.nan), np.full((K, len(ks)), np.nan)
+    draws = {}
+    for i, entry in enumerate(outcomes.items):
+        if entry.strategy == "top":
+            q = names.index(entry.ranking)
+            top_drop[q, entry.label, column[entry.k]] = drop[i]
+            top_sel[q, entry.label, column[entry.k]] = selectivity[i]
+        else:
+            draws.setdefault((entry.label, column[entry.k]), []).append(i)
+    for (label, j), rows in draws.items():
+        random_drop[label, j] = np.nanmean(drop[rows])
+        random_sel[label, j] = np.nanmean(selectivity[rows])
+    return RankingComparison(
+        measures=tuple(names), oracle=ORACLE, ks=tuple(ks), drop=top_drop, selectivity=top_sel,
+        random_drop=random_drop, random_selectivity=random_sel, n_random=int(n_random), random_pool="all",
+        ranking_sentences="even-numbered dev sentences (0, 2, 4, ...)",
+        scoring_sentences="odd-numbered dev sentences (1, 3, 5, ...)",
+        n_ranking_tokens=ranking_states.n_tokens, n_scoring_tokens=scoring_states.n_tokens)
 
 
 def compare_models(models, label_names, rng):
     """Across the models of one run (seeds): each one's label-label correlations and the
-    paper's findings, and, for two or more, their pairwise agreement
-    (consistency.pairwise_consistency; None for one model)."""
-    correlations = [label_correlation(m["sensitivity"]) for m in models]
-    return {"correlations": correlations,
-            "findings": [paper_findings(C, label_names) for C in correlations],
-            "pairwise": pairwise_consistency([m["sensitivity"] for m in models], label_names, rng)
-            if len(models) > 1 else None}
+    paper's findings, and, for two or more, their pairwise agreement: Consistency
+    (analysis.consistency.pairwise_consistency)."""
+    return pairwise_consistency([m.sensitivity for m in models], label_names, rng)

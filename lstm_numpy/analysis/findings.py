@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..labels import NOT_CHUNKING, entity_types, is_chunking
+from .results import Finding, Findings, PairCheck, SkippedPair
 
 __all__ = ["paper_findings"]
 
@@ -45,11 +46,9 @@ def paper_findings(C, labels: Sequence[str]) -> dict:
     """Check the paper's observations on one label correlation matrix.
 
     C : (K, K) float, `label_correlation` of one model. labels : K names.
-    Returns {"applicable": True, "findings": {name: {"description", "sign", "pairs": [(a, b, value, holds)],
-             "skipped": [(a, b, reason)], "n_holding", "n_checked", "fraction"}},
-             "n_holding", "n_checked", "fraction"}; for plain tags (POS, no chunk
-    scheme) {"applicable": False, "reason", "findings": {}, "n_holding": 0, "n_checked": 0,
-    "fraction": NaN}.
+    Returns Findings (analysis.results): per finding its checked pairs (a, b, value,
+    holds) and skipped pairs (a, b, reason); for plain tags (POS, no chunk scheme)
+    Findings(applicable=False, reason, no findings, 0 of 0, fraction NaN).
     A pair whose label is not in `labels`, or whose value is NaN (label absent
     from the split), is skipped and listed with the reason; "fraction" is over
     the checked pairs only (NaN when none could be checked).
@@ -58,8 +57,7 @@ def paper_findings(C, labels: Sequence[str]) -> dict:
     if C.shape != (len(labels), len(labels)):
         raise ValueError(f"C has shape {C.shape} but {len(labels)} label names were given")
     if not is_chunking(labels):
-        return {"applicable": False, "reason": NOT_APPLICABLE, "findings": {}, "n_holding": 0, "n_checked": 0,
-                "fraction": float("nan")}
+        return Findings(False, NOT_APPLICABLE, {}, 0, 0, float("nan"))
     index = {name: i for i, name in enumerate(labels)}
     findings, total_holding, total_checked = {}, 0, 0
     for name, (description, sign, pairs) in _finding_pairs(labels).items():
@@ -67,18 +65,17 @@ def paper_findings(C, labels: Sequence[str]) -> dict:
         for a, b in pairs:
             missing = [x for x in (a, b) if x not in index]
             if missing:
-                skipped.append((a, b, f"label {' and '.join(missing)} not in the label set"))
+                skipped.append(SkippedPair(a, b, f"label {' and '.join(missing)} not in the label set"))
                 continue
             value = float(C[index[a], index[b]])
             if np.isnan(value):
-                skipped.append((a, b, "correlation is NaN (label absent from the split)"))
+                skipped.append(SkippedPair(a, b, "correlation is NaN (label absent from the split)"))
                 continue
-            checked.append((a, b, value, bool(sign * value > 0)))
+            checked.append(PairCheck(a, b, value, bool(sign * value > 0)))
         n_holding = sum(holds for *_, holds in checked)
-        findings[name] = {"description": description, "sign": sign, "pairs": checked, "skipped": skipped,
-                          "n_holding": n_holding, "n_checked": len(checked),
-                          "fraction": n_holding / len(checked) if checked else float("nan")}
+        findings[name] = Finding(description, sign, tuple(checked), tuple(skipped), n_holding, len(checked),
+                                 n_holding / len(checked) if checked else float("nan"))
         total_holding += n_holding
         total_checked += len(checked)
-    return {"applicable": True, "findings": findings, "n_holding": total_holding, "n_checked": total_checked,
-            "fraction": total_holding / total_checked if total_checked else float("nan")}
+    return Findings(True, None, findings, total_holding, total_checked,
+                    total_holding / total_checked if total_checked else float("nan"))

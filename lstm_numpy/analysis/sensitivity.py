@@ -18,8 +18,8 @@ is O(K H) however many tokens stream through :class:`SensitivityAccumulator`.
 A label with no tokens (or with every token) has an undefined mean: its row is
 NaN and a warning names it.
 
-The per-label sums run on the kernel of ``backend`` (an ``lstm_numpy.backend.Backend``;
-None: the default backend), the one argument every function here passes on.
+The per-label sums run on one Numba kernel (analysis.kernels.group_sums_numba,
+parity-tested against its NumPy reference).
 The single-neuron ("measured") importance is an ablation: analysis.measures.
 """
 from __future__ import annotations
@@ -28,7 +28,8 @@ import warnings
 
 import numpy as np
 
-from ..backend import get_backend
+from ..errors import UndefinedLabelWarning
+from .kernels import group_sums_numba
 from .rankings import spearman_rows
 
 GROUPINGS = ("predicted", "gold")
@@ -40,11 +41,11 @@ def contributions(h, W):
     return h[:, None, :] * W[None, :, :]
 
 
-def sum_by_label(x, labels, n_labels, backend=None):
+def sum_by_label(x, labels, n_labels):
     """Per-label sums of the rows of x: ((K, H) float64, (K,) int64 counts).
 
     x (n, H), labels (n,) int in [0, K). One compiled pass over the tokens
-    (the backend's ``group_sums``: analysis.kernels), much faster than ``np.add.at``.
+    (``group_sums_numba``: analysis.kernels), much faster than ``np.add.at``.
     """
     x = np.asarray(x)
     labels = np.asarray(labels, dtype=np.int64)
@@ -52,13 +53,13 @@ def sum_by_label(x, labels, n_labels, backend=None):
         raise ValueError(f"need x (n, H) and labels (n,), got {x.shape} and {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= n_labels):
         raise ValueError(f"labels must lie in [0, {n_labels}), got [{labels.min()}, {labels.max()}]")
-    return get_backend(backend).group_sums(x, labels, n_labels)
+    return group_sums_numba(x, labels, n_labels)
 
 
 def _warn_undefined(undefined, what):
     if undefined.any():
         warnings.warn(f"{what}: labels {np.flatnonzero(undefined).tolist()} have no tokens "
-                      "(or only tokens of their own); their rows are NaN", stacklevel=3)
+                      "(or only tokens of their own); their rows are NaN", UndefinedLabelWarning, stacklevel=3)
 
 
 class SensitivityAccumulator:
@@ -68,8 +69,7 @@ class SensitivityAccumulator:
     total_h (H,) float64, n int.
     """
 
-    def __init__(self, n_labels, n_hidden, backend=None):
-        self.backend = get_backend(backend)
+    def __init__(self, n_labels, n_hidden):
         self.sum_h = np.zeros((n_labels, n_hidden))
         self.count = np.zeros(n_labels, dtype=np.int64)
         self.total_h = np.zeros(n_hidden)
@@ -80,7 +80,7 @@ class SensitivityAccumulator:
         h_batch = np.asarray(h_batch)
         if h_batch.ndim != 2 or h_batch.shape[1] != self.sum_h.shape[1]:
             raise ValueError(f"h_batch must be (m, {self.sum_h.shape[1]}), got {h_batch.shape}")
-        sums, counts = sum_by_label(h_batch, labels_batch, self.sum_h.shape[0], self.backend)
+        sums, counts = sum_by_label(h_batch, labels_batch, self.sum_h.shape[0])
         self.sum_h += sums
         self.count += counts
         self.total_h += sums.sum(axis=0)
@@ -106,11 +106,11 @@ class SensitivityAccumulator:
         return W * self.mean_difference()
 
 
-def xin_sensitivity(h, group_labels, W, n_labels=None, backend=None):
+def xin_sensitivity(h, group_labels, W, n_labels=None):
     """Xin sensitivity S (K, H) of hidden states h (n, H) grouped by group_labels (n,)."""
     W = np.asarray(W)
     n_labels = W.shape[0] if n_labels is None else n_labels
-    return SensitivityAccumulator(n_labels, W.shape[1], backend).update(h, group_labels).result(W)
+    return SensitivityAccumulator(n_labels, W.shape[1]).update(h, group_labels).result(W)
 
 
 def labels_of(states, group_by):
@@ -121,26 +121,26 @@ def labels_of(states, group_by):
     return states.pred if group_by == "predicted" else states.gold
 
 
-def sensitivity_from_states(states, W, group_by="predicted", backend=None):
+def sensitivity_from_states(states, W, group_by="predicted"):
     """Xin sensitivity (K, H) of collected States, tokens grouped by predicted or gold label."""
-    return xin_sensitivity(states.hidden, labels_of(states, group_by), W, backend=backend)
+    return xin_sensitivity(states.hidden, labels_of(states, group_by), W)
 
 
-def sensitivity_pred_and_gold(states, W, backend=None):
+def sensitivity_pred_and_gold(states, W):
     """Both groupings and how alike they rank neurons.
 
     Returns {"predicted": (K, H), "gold": (K, H), "spearman": (K,) per-label
     Spearman correlation between the two rows}.
     """
-    by_pred = sensitivity_from_states(states, W, "predicted", backend)
-    by_gold = sensitivity_from_states(states, W, "gold", backend)
+    by_pred = sensitivity_from_states(states, W, "predicted")
+    by_gold = sensitivity_from_states(states, W, "gold")
     return {"predicted": by_pred, "gold": by_gold, "spearman": spearman_rows(by_pred, by_gold)}
 
 
 # ------------------------------------------------------------ other measures
 
 
-def competitor_sensitivity(h, logits, group_labels, W, backend=None):
+def competitor_sensitivity(h, logits, group_labels, W):
     """Competitor-aware sensitivity (K, H).
 
     On tokens t of label i: mean of (W[i, j] - W[c_t, j]) h[t, j], where c_t
@@ -160,7 +160,7 @@ def competitor_sensitivity(h, logits, group_labels, W, backend=None):
         z = logits[rows].copy()
         z[:, i] = -np.inf
         runner_up = z.argmax(axis=1)                                       # (n_i,)
-        sums, _ = sum_by_label(h[rows], runner_up, K, backend)             # (K, H)
+        sums, _ = sum_by_label(h[rows], runner_up, K)             # (K, H)
         out[i] = W[i] * h[rows].mean(axis=0) - (W * sums).sum(axis=0) / rows.size
     _warn_undefined(np.isnan(out).all(axis=1), "competitor sensitivity")
     return out
@@ -178,7 +178,7 @@ def softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def grad_times_activation(h, logits, group_labels, W, backend=None):
+def grad_times_activation(h, logits, group_labels, W):
     """Gradient times activation (K, H).
 
     On tokens t of label i: mean of h[t, j] * d log p_i / d h_j, with
@@ -188,8 +188,8 @@ def grad_times_activation(h, logits, group_labels, W, backend=None):
     W = np.asarray(W, dtype=np.float64)
     K, H = W.shape
     expected_W = softmax(logits) @ W                                       # (n, H)
-    sum_h, count = sum_by_label(h, group_labels, K, backend)
-    sum_hpw, _ = sum_by_label(h * expected_W, group_labels, K, backend)
+    sum_h, count = sum_by_label(h, group_labels, K)
+    sum_hpw, _ = sum_by_label(h * expected_W, group_labels, K)
     undefined = count == 0
     _warn_undefined(undefined, "gradient x activation")
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -1,40 +1,37 @@
-"""Choosing the kernels, once: ``get_backend(name)`` returns the one object every
-kernel pair of the package is looked up through.
+"""Choosing the model's kernels, once: ``get_backend(name)`` returns the one object
+through which the tagger looks up every kernel that differs between backends.
 
-    LSTM           forward and backward of one direction (model.lstm: the NumPy
-                   reference; model.lstm_numba; model.lstm_cuda)
-    character CNN  the window max of the convolution (model.chars)
-    embeddings     the gradient of an embedding table (model.layers)
-    analysis       per-label sums of hidden states and output-mode ablation
-                   (analysis.kernels), conlleval entity totals (evaluation.entities)
+    LSTM              forward and backward of one direction, the input projection and the
+                      many-mask recurrence of the recurrent ablation (model.lstm: the NumPy
+                      reference; model.lstm_numba, model.lstm_infer_numba; model.lstm_cuda)
+    character CNN     the window max of the convolution (model.chars)
+    embedding grads   the gradient of an embedding table (model.layers)
 
 A run chooses its backend by name (``--backend``, carried in ``TaggerConfig.backend``
-and in checkpoints) and gets the object here; nothing else decides which kernel runs.
+and in checkpoints) and gets the object here; nothing else decides which of these runs.
 
-    numpy   every part in plain NumPy except the analysis kernels, which are the
-            Numba kernels for every backend (they post-process cached arrays on
-            the CPU; each is parity-tested against its NumPy reference)
+    numpy   every part in plain NumPy, the reference the kernels are tested to equal
     numba   Numba kernels on the CPU (the default)
     cuda    the LSTM in numba.cuda kernels on an NVIDIA GPU (or Numba's CUDA
-            simulator); the character CNN and the analysis run on the CPU in
-            Numba, which ``Backend.where`` says and ``run.py`` prints
+            simulator); the character CNN and the embedding gradients run on the
+            CPU in Numba, which ``Backend.where`` says and ``run.py`` prints
 
-Not a choice, so not here: Adam's update (training.optim) is one Numba loop for
-every backend, and gives the bits of its NumPy reference (tested).
+Not choices, so not here: the analysis kernels (per-label sums and output-mode
+ablation, analysis.kernels; conlleval's entity totals, evaluation.entities) and
+Adam's update (training.optim) are one Numba kernel each for every backend, each
+parity-tested against its NumPy reference, and their callers call them directly.
 """
 from __future__ import annotations
 
 import functools
 from typing import Callable, NamedTuple
 
-from .analysis.kernels import ablated_argmax_numba, group_sums_numba
-from .evaluation.entities import entity_totals_numba
-from .model.chars import window_max, window_max_numba
-from .model.layers import embedding_backward, embedding_backward_numba
-from .model.lstm import lstm_backward, lstm_forward, lstm_project, lstm_recur_many
-from .model.lstm_cuda import lstm_backward_cuda, lstm_forward_cuda, require_cuda
-from .model.lstm_infer_numba import lstm_recur_many_numba
-from .model.lstm_numba import lstm_backward_numba, lstm_forward_numba, lstm_project_numba
+from .chars import window_max, window_max_numba
+from .layers import embedding_backward, embedding_backward_numba
+from .lstm import lstm_backward, lstm_forward, lstm_project, lstm_recur_many
+from .lstm_cuda import lstm_backward_cuda, lstm_forward_cuda, require_cuda
+from .lstm_infer_numba import lstm_recur_many_numba
+from .lstm_numba import lstm_backward_numba, lstm_forward_numba, lstm_project_numba
 
 BACKENDS = ("numba", "numpy", "cuda")
 DEFAULT_BACKEND = "numba"
@@ -49,13 +46,10 @@ class Backend(NamedTuple):
     lstm_recur_many: Callable   # (xw, mask, Wh, b, keeps (U, H), which, reverse, out) -> (M, n, H) at real steps
     window_max: Callable        # (padded, P, b) -> (out, pos), model.chars
     embedding_backward: Callable  # (dx, ids, V, sparse) -> dtable (V, D) or SparseRows, model.layers
-    group_sums: Callable        # (x, labels, n_labels) -> (sums, counts), analysis.kernels
-    ablated_argmax: Callable    # (baseT, hT, W, neurons, sign, bias) -> pred, analysis.kernels
-    entity_totals: Callable     # (gold, pred, edges, tables) -> (n_gold, n_pred, n_correct)
     where: dict                 # part -> where it runs, e.g. {"LSTM": "GPU (numba.cuda)", ...}
 
     def describe(self) -> str:
-        """``"numba (LSTM, character CNN and analysis: CPU (Numba))"``: which part runs where."""
+        """``"numba (LSTM, character CNN and embedding gradients: CPU (Numba))"``: which part runs where."""
         parts = {}
         for part, device in self.where.items():
             parts.setdefault(device, []).append(part)
@@ -67,22 +61,18 @@ def _and(names):
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-_ANALYSIS = dict(group_sums=group_sums_numba, ablated_argmax=ablated_argmax_numba, entity_totals=entity_totals_numba)
-
-
 @functools.lru_cache(maxsize=None)
 def _backend(name):
     if name == "numpy":
         return Backend("numpy", lstm_forward, lstm_backward, lstm_project, lstm_recur_many, window_max,
-                       embedding_backward, **_ANALYSIS,
-                       where={"LSTM": CPU_NUMPY, "character CNN": CPU_NUMPY, "analysis": CPU_NUMBA})
+                       embedding_backward,
+                       where={"LSTM": CPU_NUMPY, "character CNN": CPU_NUMPY, "embedding gradients": CPU_NUMPY})
     if name == "numba":
         return Backend("numba", lstm_forward_numba, lstm_backward_numba, lstm_project_numba, lstm_recur_many_numba,
-                       window_max_numba, embedding_backward_numba, **_ANALYSIS,
-                       where={"LSTM": CPU_NUMBA, "character CNN": CPU_NUMBA, "analysis": CPU_NUMBA})
+                       window_max_numba, embedding_backward_numba,
+                       where={"LSTM": CPU_NUMBA, "character CNN": CPU_NUMBA, "embedding gradients": CPU_NUMBA})
     return Backend("cuda", lstm_forward_cuda, lstm_backward_cuda, None, None, window_max_numba, embedding_backward_numba,
-                   **_ANALYSIS,
-                   where={"LSTM": GPU, "character CNN": CPU_NUMBA, "analysis": CPU_NUMBA})
+                   where={"LSTM": GPU, "character CNN": CPU_NUMBA, "embedding gradients": CPU_NUMBA})
 
 
 def get_backend(name: str | Backend | None = None) -> Backend:

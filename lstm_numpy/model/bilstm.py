@@ -25,7 +25,7 @@ class BiLSTMCache(NamedTuple):
     rev: np.ndarray        # (N, T) int: the time permutation of each sentence
     forward: Any           # cache of the left-to-right LSTM
     backward: Any          # cache of the right-to-left LSTM (reversed time)
-    backend: Any           # the lstm_numpy.backend.Backend that ran it
+    backend: Any           # the lstm_numpy.model.backend.Backend that ran it
 
 
 def reverse_index(mask):
@@ -55,7 +55,7 @@ def _gather_time(a, rev):
 
 def bilstm_forward(x, mask, params_f, params_b, backend, keep_mask=None):
     """x (N, T, D), mask (N, T); params_* dicts with Wx (D, 4H), Wh (H, 4H), b (4H,);
-    backend: an ``lstm_numpy.backend.Backend`` (its LSTM kernels run both directions).
+    backend: an ``lstm_numpy.model.backend.Backend`` (its LSTM kernels run both directions).
 
     Initial states are zero.  keep_mask (2H,), (N, 2H) or None: 1 keeps a neuron, 0 clamps
     it to zero inside the recurrence; the first H are the forward direction's.

@@ -44,7 +44,7 @@ def char_cnn_forward(char_ids, table, W, b, window_max_kernel=None):
     """char_ids (N, T, L) int64 -> (out (N, T, F), cache).
 
     window_max_kernel: :func:`window_max` (None, the reference) or :func:`window_max_numba`
-    (the same numbers); a run takes it from its backend (``lstm_numpy.backend``).
+    (the same numbers); a run takes it from its backend (``lstm_numpy.model.backend``).
     """
     C, Dc = table.shape
     k = W.shape[0] // Dc

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..backend import BACKENDS, get_backend
+from .backend import BACKENDS, get_backend
 from ..data.batching import Batch
 from ..evaluation.decoding import DECODERS
 from . import layers
@@ -86,7 +86,7 @@ class TaggerConfig:
 
 class TaggerCache(NamedTuple):
     batch: Batch
-    backend: Any             # the lstm_numpy.backend.Backend of config.backend
+    backend: Any             # the model.backend.Backend of config.backend
     chars: Any               # the character CNN's cache, or None
     drop_in: Any
     lstm: Any
@@ -177,7 +177,7 @@ def recur_lstm_many(params, config, projected, mask, backend, keeps):
 
 
 def tagger_forward(params, config, batch, rng=None, train=False, keep_mask=None, output_keep_mask=None):
-    """Logits of a batch, with the kernels of ``config.backend`` (lstm_numpy.backend).
+    """Logits of a batch, with the kernels of ``config.backend`` (lstm_numpy.model.backend).
 
     rng: np.random.Generator, needed when train and dropout > 0.
     keep_mask (Hout,) or None: 1 keeps a neuron, 0 clamps it to zero inside the

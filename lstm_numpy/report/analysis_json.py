@@ -1,53 +1,129 @@
-"""analysis.json: every number behind report.md, from the same context dict (report.markdown)."""
+"""analysis.json: the one writer and the one reader of a run's typed results
+(analysis.results.RunAnalysis), with a schema version.
 
+    {"format": "lstm_numpy.analysis", "schema_version": 1,
+     "labels": [...], "seeds": [...], "models": [one ModelDissection per seed],
+     "consistency": {...}}
+
+A record is written field by field: a dataclass as an object, a NamedTuple as a
+list, an array as nested lists (NaN as null), a dict as an object with string
+keys.  The reader rebuilds the same records from the field types, so what it
+returns equals what was written (arrays to the last bit: JSON keeps a float64's
+shortest round-trip form).  Fields marked transient (hidden states, per-ablation
+outcomes) are not written and read back as None.
+"""
 from __future__ import annotations
 
+import dataclasses
+import json
+import types
+import typing
 from pathlib import Path
 
 import numpy as np
 
-from lstm_numpy.atomic import atomic_write_json
+from ..analysis import results
+from ..atomic import atomic_write_json, to_json_safe
+from ..errors import RunFormatError
 
-__all__ = ["write_analysis_json"]
+FORMAT = "lstm_numpy.analysis"
+SCHEMA_VERSION = 1
+
+__all__ = ["write_analysis_json", "read_analysis_json", "SCHEMA_VERSION"]
 
 
-def write_analysis_json(path, context: dict) -> Path:
-    """Write analysis.json at `path` (atomically; NaN -> null) with the numbers behind the report.
+def _encode(value):
+    if dataclasses.is_dataclass(value):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not f.metadata.get("transient")}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):         # a NamedTuple
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
 
-    Keys: "labels", "seeds", "command", "metrics", "sensitivity" {"labels", "matrix"},
-    "ablation" {mode: {strategy: {label: {k: drop}}}}, "ablation_random_ci",
-    "drop_matrix", "single_neuron_overall_acc_drops", "consistency" {"mantel_r"
-    (mean over pairs), "mantel_p" (largest over pairs), "pairs", "label_correlations",
-    "paper_findings"}; absent parts are null.  Anything under the context key
-    "extra" (a dict) is added at the top level as it is.
-    """
-    labels = context.get("labels")
-    sensitivity = context.get("sensitivity") or {}
-    ablation = context.get("ablation") or {}
-    consistency = context.get("consistency") or {}
-    drops = context.get("single_neuron_drops")
-    out = {
-        "labels": labels,
-        "seeds": context.get("seeds"),
-        "command": context.get("command"),
-        "metrics": context.get("metrics"),
-        "sensitivity": {"labels": sensitivity.get("labels") or labels,
-                        "matrix": None if sensitivity.get("matrix") is None
-                        else np.asarray(sensitivity["matrix"], dtype=float)},
-        "ablation": ablation.get("summary"),
-        "ablation_random_ci": ablation.get("random_ci"),
-        "drop_matrix": context.get("drop_matrix"),
-        "single_neuron_overall_acc_drops": None if drops is None else np.asarray(drops, dtype=float),
-        "consistency": {
-            "mantel_r": consistency.get("mean_mantel_r"),
-            "mantel_p": consistency.get("max_mantel_p"),
-            "pairs": consistency.get("pairs"),
-            "label_correlations": consistency.get("correlations"),
-            "paper_findings": consistency.get("findings") or context.get("paper_findings"),
-            "threshold": consistency.get("threshold"),
-            "n_shuffles": consistency.get("n_shuffles"),
-        },
-    }
-    out.update(context.get("extra") or {})
-    atomic_write_json(path, out)
+
+def write_analysis_json(path, analysis) -> Path:
+    """Write a RunAnalysis to ``path`` (atomically; NaN as null)."""
+    if not isinstance(analysis, results.RunAnalysis):
+        raise TypeError(f"write_analysis_json takes a RunAnalysis, got {type(analysis).__name__}")
+    atomic_write_json(path, to_json_safe({"format": FORMAT, "schema_version": SCHEMA_VERSION, **_encode(analysis)}))
     return Path(path)
+
+
+def _hints(cls):
+    return typing.get_type_hints(cls, vars(results))
+
+
+def _decode(kind, value, where, dtype=None):
+    """``value`` (parsed JSON) as type ``kind``; ``dtype``: an array field's dtype."""
+    if dtype is not None:
+        if value is None:
+            return None
+        data = np.array(value, dtype=object)
+        if dtype.startswith("float"):
+            data = np.where(data == None, np.nan, data)           # noqa: E711  JSON null is NaN
+        return data.astype(dtype)
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        kind = next(arg for arg in args if arg is not type(None))
+        origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is typing.Any:
+        return value
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise RunFormatError(f"{where}: expected an object for {kind.__name__}")
+        hints, out = _hints(kind), {}
+        for f in dataclasses.fields(kind):
+            if f.metadata.get("transient"):
+                continue
+            if f.name not in value:
+                raise RunFormatError(f"{where}: {kind.__name__} has no {f.name!r}")
+            out[f.name] = _decode(hints[f.name], value[f.name], f"{where}.{f.name}", f.metadata.get("dtype"))
+        return kind(**out)
+    if isinstance(kind, type) and issubclass(kind, tuple) and hasattr(kind, "_fields"):
+        hints = _hints(kind)
+        return kind(*(_decode(hints[name], v, f"{where}[{i}]") for i, (name, v) in enumerate(zip(kind._fields, value))))
+    if origin is dict:
+        return {k: _decode(args[1], v, f"{where}[{k!r}]", "float64" if args[1] is np.ndarray else None)
+                for k, v in value.items()}
+    if origin in (tuple, list):
+        element = args[0]
+        decoded = [_decode(element, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(decoded) if origin is tuple else decoded
+    if kind is float:
+        return float("nan") if value is None else float(value)
+    if kind is int:
+        return int(value)
+    return value
+
+
+def read_analysis_json(path):
+    """The RunAnalysis in ``path``.  A file of another format, another schema version or a
+    broken layout raises RunFormatError naming the file and what is wrong."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunFormatError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunFormatError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise RunFormatError(f"{path}: not an analysis.json of this package (written before analysis.json had a "
+                             "schema version, or by another program); run the analysis again")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise RunFormatError(f"{path}: analysis.json schema version {version}, but this lstm_numpy reads "
+                             f"version {SCHEMA_VERSION}" + (" (written by a newer version)"
+                                                            if isinstance(version, int) and version > SCHEMA_VERSION
+                                                            else ""))
+    try:
+        return _decode(results.RunAnalysis, data, path.name)
+    except RunFormatError as err:
+        raise RunFormatError(f"{path}: {err}") from None
+    except (TypeError, ValueError, KeyError, StopIteration, AttributeError) as err:
+        raise RunFormatError(f"{path}: not an analysis this package wrote ({type(err).__name__}: {err})") from None

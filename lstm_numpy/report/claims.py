@@ -30,17 +30,15 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_text
-from ..analysis.dissect import ORACLE
-from ..analysis.sweep import CLAIM_KS
 from ..labels import NOT_CHUNKING
+from .analysis_json import read_analysis_json
 from .tables import chance_level, decoding_note, markdown_table
 
 
-
 def _load(run_dir):
+    """(metrics.json's dict, the RunAnalysis of analysis.json) of a run directory."""
     run_dir = Path(run_dir)
-    return (json.loads((run_dir / "metrics.json").read_text()),
-            json.loads((run_dir / "analysis.json").read_text()))
+    return json.loads((run_dir / "metrics.json").read_text()), read_analysis_json(run_dir / "analysis.json")
 
 
 def _pts(x):
@@ -83,11 +81,12 @@ def c1_quality(metrics):
 
 def c2_single_neuron(analysis):
     rows, means = [], []
-    for entry in analysis["per_seed"]:
-        for mode, sweep in entry["single_neuron"].items():
-            drops = np.array(sweep["token_acc_drop"], dtype=float)
-            rows.append([entry["seed"], mode, _pts(drops.mean()), _pts(drops.max()),
-                         f"{np.mean(drops < 0.005):.2f}"])
+    for model in analysis.models:
+        for mode, swept in model.sweep.modes.items():
+            drops = swept.single_neuron
+            if drops is None:
+                continue
+            rows.append([model.seed, mode, _pts(drops.mean()), _pts(drops.max()), f"{np.mean(drops < 0.005):.2f}"])
             if mode == "output":
                 means.append(drops.mean())
     holds = bool(np.all(np.array(means) < 0.005))
@@ -99,21 +98,25 @@ def c2_single_neuron(analysis):
     return lines, {"holds": holds, "mean_drops": [float(m) for m in means]}
 
 
+def _value(x):
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
 def c3_top_k(analysis, labels):
     """Per ranking, label and k: top-k drop vs random-k drop, and selectivity, over seeds."""
-    seeds = analysis["per_seed"]
-    measures = list(seeds[0]["top_k_by_measure"])
+    comparisons = [model.rankings for model in analysis.models]
+    first = comparisons[0]
+    measures, ks = list(first.measures), list(first.ks)
     verdict = {}
     lines = []
     for measure in measures:
         rows = []
-        for label in labels:
-            for k in CLAIM_KS:
-                top = [s["top_k_by_measure"][measure].get(label, {}).get(str(k), {}) for s in seeds]
-                rnd = [s["random_k"].get(label, {}).get(str(k), {}) for s in seeds]
-                top_drop = [t.get("drop") for t in top]
-                top_sel = [t.get("selectivity") for t in top]
-                rnd_drop = [r.get("drop") for r in rnd]
+        for i, label in enumerate(labels):
+            for j, k in enumerate(ks):
+                q = [c.measures.index(measure) for c in comparisons]
+                top_drop = [_value(c.drop[m, i, j]) for c, m in zip(comparisons, q)]
+                top_sel = [_value(c.selectivity[m, i, j]) for c, m in zip(comparisons, q)]
+                rnd_drop = [_value(c.random_drop[i, j]) for c in comparisons]
                 if all(v is None for v in top_drop):
                     continue
                 per_seed = [t is not None and r is not None and sel is not None and t > r and sel > 0
@@ -123,8 +126,8 @@ def c3_top_k(analysis, labels):
                 (td, tsd), (rd, rsd), (sd, ssd) = _mean_sd(top_drop), _mean_sd(rnd_drop), _mean_sd(top_sel)
                 rows.append([label, k, f"{_pts(td)} ± {_pts(tsd)}", f"{_pts(rd)} ± {_pts(rsd)}",
                              f"{_pts(sd)} ± {_pts(ssd)}", f"{sum(per_seed)}/{len(per_seed)}"])
-        n_hold = sum(verdict.get((measure, lab, k), False) for lab in labels for k in CLAIM_KS)
-        n_all = sum((measure, lab, k) in verdict for lab in labels for k in CLAIM_KS)
+        n_hold = sum(verdict.get((measure, lab, k), False) for lab in labels for k in ks)
+        n_all = sum((measure, lab, k) in verdict for lab in labels for k in ks)
         lines += [f"#### ranking: {measure} ({n_hold} of {n_all} label-k cells hold in every seed)", "",
                   markdown_table(["label", "k", "top-k drop (points)", "random-k drop", "selectivity",
                                   "seeds where top > random and selectivity > 0"], rows), ""]
@@ -133,15 +136,17 @@ def c3_top_k(analysis, labels):
     return lines, summary
 
 
-def recurrent_section(analysis, labels):
+def recurrent_section(analysis, labels, ks):
     """Beyond the paper: C2 and C3 (Xin ranking) under recurrent ablation, over the seeds that have it."""
-    seeds = [s for s in analysis["per_seed"] if "recurrent" in s["ablation"]]
+    seeds = [m for m in analysis.models if "recurrent" in m.sweep.modes]
     if not seeds:
         return []
     rows, n_hold, n_all = [], 0, 0
-    for label in labels:
-        for k in CLAIM_KS:
-            get = lambda s, mode, strategy: s["ablation"][mode][strategy].get(label, {}).get(str(k))  # noqa: E731
+    for i, label in enumerate(labels):
+        for k in ks:
+            def get(model, mode, strategy):
+                swept = model.sweep.modes[mode]
+                return _value(getattr(swept, strategy)[i, swept.at(k)]) if k in swept.ks else None
             rec_top = [get(s, "recurrent", "top") for s in seeds]
             if all(v is None for v in rec_top):
                 continue
@@ -152,10 +157,10 @@ def recurrent_section(analysis, labels):
             (ot, osd), (rt, rsd), (rr, rrsd) = _mean_sd(out_top), _mean_sd(rec_top), _mean_sd(rec_rnd)
             rows.append([label, k, f"{_pts(ot)} ± {_pts(osd)}", f"{_pts(rt)} ± {_pts(rsd)}",
                          f"{_pts(rr)} ± {_pts(rrsd)}", f"{sum(wins)}/{len(wins)}"])
-    draws = sorted({s.get("n_random", {}).get("recurrent") for s in seeds} - {None})
+    draws = sorted({s.sweep.modes["recurrent"].n_random for s in seeds})
     return ["### Beyond the paper: recurrent ablation", "",
             f"The neuron is clamped to zero inside the recurrence, so later steps lose it too (seeds "
-            f"{', '.join(str(s['seed']) for s in seeds)}; Xin ranking, computed and scored on all of dev; "
+            f"{', '.join(str(s.seed) for s in seeds)}; Xin ranking, computed and scored on all of dev; "
             f"random-k: {'/'.join(map(str, draws)) or 'an unrecorded number of'} draws per seed). "
             f"Single-neuron recurrent ablations are in the C2 table.", "",
             markdown_table(["label", "k", "output top-k drop", "recurrent top-k drop", "recurrent random-k drop",
@@ -165,20 +170,19 @@ def recurrent_section(analysis, labels):
 
 def c4_consistency(analysis, labels):
     lines = []
-    if not all(entry["paper_findings"].get("applicable", True) for entry in analysis["per_seed"]):
-        reason = analysis["per_seed"][0]["paper_findings"].get("reason", NOT_CHUNKING)
+    consistency = analysis.consistency
+    if not all(findings.applicable for findings in consistency.findings):
+        reason = consistency.findings[0].reason or NOT_CHUNKING
         lines = [f"**C4 (within models) not applicable**: {reason}.", ""]
     rows = []
-    for entry in analysis["per_seed"]:
-        for name, finding in entry["paper_findings"]["findings"].items():
-            rows.append([entry["seed"], name, f"{finding['n_holding']}/{finding['n_checked']}",
-                         "; ".join(f"{a}/{b} {v:+.2f}" for a, b, v, _ in finding["pairs"])])
-    consistency = analysis.get("consistency") or {}
-    pair_rows = [[p["a"], p["b"], f"{p['mantel_r']:.3f}", f"{p['mantel_p']:.4f}",
-                  f"{p['n_matched_above']} (chance {chance_level(p)})"]
-                 for p in consistency.get("pairs") or []]
-    n_hold = sum(f["n_holding"] for e in analysis["per_seed"] for f in e["paper_findings"]["findings"].values())
-    n_all = sum(f["n_checked"] for e in analysis["per_seed"] for f in e["paper_findings"]["findings"].values())
+    for seed, findings in zip(analysis.seeds, consistency.findings):
+        for name, finding in findings.findings.items():
+            rows.append([seed, name, f"{finding.n_holding}/{finding.n_checked}",
+                         "; ".join(f"{pair.a}/{pair.b} {pair.value:+.2f}" for pair in finding.pairs)])
+    pair_rows = [[p.a, p.b, f"{p.mantel_r:.3f}", f"{p.mantel_p:.4f}", f"{p.n_matched_above} (chance {chance_level(p)})"]
+                 for p in consistency.pairs]
+    n_hold = sum(f.n_holding for findings in consistency.findings for f in findings.findings.values())
+    n_all = sum(f.n_checked for findings in consistency.findings for f in findings.findings.values())
     if rows:
         lines = [markdown_table(["seed", "finding", "pairs holding", "correlations"], rows), "",
                  f"**C4 (within models) {'holds' if n_hold == n_all else 'holds in part'}**: {n_hold} of {n_all} "
@@ -186,10 +190,10 @@ def c4_consistency(analysis, labels):
     if pair_rows:
         lines += ["Cross-seed agreement of the label-label correlation matrices (Mantel test, 9,999 "
                   "label permutations) and neurons matched by sensitivity profile with correlation > 0.8 "
-                  f"(chance: mean [2.5th, 97.5th percentile] over {consistency.get('n_shuffles', 'several')} "
+                  f"(chance: mean [2.5th, 97.5th percentile] over {consistency.n_shuffles} "
                   "shufflings of one model's label rows):", "",
                   markdown_table(["model a", "model b", "Mantel r", "p", "matched > 0.8"], pair_rows), ""]
-        agree = all(p["mantel_p"] < 0.05 for p in consistency["pairs"])
+        agree = all(p.mantel_p < 0.05 for p in consistency.pairs)
         lines.append(f"**C4 (across seeds) {'holds' if agree else 'does not hold for every pair'}**: the "
                      "label-label correlation matrices of every pair of seeds agree at Mantel p < 0.05"
                      + ("." if agree else " for some pairs only."))
@@ -205,7 +209,7 @@ def write_claims(run_dirs, out, command, notes=()):
              "does not hold is reported as not holding.", "", *[f"> {n}" for n in notes], ""]
     for run_dir in run_dirs:
         metrics, analysis = _load(run_dir)
-        labels = analysis["labels"]
+        labels = list(analysis.labels)
         name = f"{metrics['data']}-{metrics['preset']}"
         lines += [f"## {name}", "", f"Command: `{metrics['command']}`; seeds {metrics['seeds']}; "
                   f"{metrics['config']['hidden'] * (2 if metrics['config']['bidirectional'] else 1)} neurons; "
@@ -218,18 +222,17 @@ def write_claims(run_dirs, out, command, notes=()):
             lines += ["", f"Test entity F1: mean {c1['test_mean']:.2f} over seeds (the project's target for the "
                           "bilstm preset without pretrained vectors is >= 80)."]
         lines += ["", "### C2 one arbitrary neuron has little effect", ""] + c2_single_neuron(analysis)[0]
-        split = analysis["per_seed"][0].get("ranking_comparison") or {}
-        held_out = (f"Every ranking is computed on the {split['ranking_sentences']} and scored on the "
-                    f"{split['scoring_sentences']}; random-k is the mean of {split['n_random']} draws per seed "
-                    "from all neurons on the scoring half. `measured_oracle` ranks by single-neuron drops on "
-                    "the scoring half itself, an in-sample oracle: shown, never the best ranking.") if split else \
-            "Rankings scored on the tokens they were computed on (an older run)."
+        split = analysis.models[0].rankings
+        held_out = (f"Every ranking is computed on the {split.ranking_sentences} and scored on the "
+                    f"{split.scoring_sentences}; random-k is the mean of {split.n_random} draws per seed "
+                    f"from all neurons on the scoring half. `{split.oracle}` ranks by single-neuron drops on "
+                    "the scoring half itself, an in-sample oracle: shown, never the best ranking.")
         lines += ["", "### C3 a label's top-k neurons matter for that label", "",
                   "Output-mode ablation on dev, held out. Drops in accuracy points of the target label; mean ± "
                   f"standard deviation over seeds. {held_out}", ""]
         c3_lines, c3_summary = c3_top_k(analysis, labels)
         xin = c3_summary.get("xin", np.nan)
-        honest = {m: v for m, v in c3_summary.items() if m != ORACLE}
+        honest = {m: v for m, v in c3_summary.items() if m != split.oracle}
         best = max(honest, key=honest.get)
         lines += [markdown_table(["ranking", "fraction of label-k cells where top-k beats random-k with "
                                   "positive selectivity in every seed"],
@@ -239,7 +242,7 @@ def write_claims(run_dirs, out, command, notes=()):
                   f"neurons and more than they hurt the other labels, in every seed (we call the claim holding "
                   f"at 90% or more). Best ranking here (held out, the oracle excluded): {best} "
                   f"({100 * honest[best]:.0f}%).", ""] + c3_lines
-        lines += recurrent_section(analysis, labels)
+        lines += recurrent_section(analysis, labels, split.ks)
         lines += ["### C4 consistency", ""] + c4_consistency(analysis, labels)
         figures_dir = Path(run_dir) / "figures"
         target = figures_out / name

@@ -28,11 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis.activity import collect_activity
-from ..analysis.states import collect_states
-from ..analysis.token_ablation import planned_top_k, top_k_changes
+from ..analysis.explorer_data import measure_for_explorer
 from ..atomic import atomic_write_bytes
-from ..data.batching import features_for
 from ..errors import LSTMNumpyError
 from .explorer_encoding import build_sections, encode_activity, from_ascii, json_for_script, read_section, to_ascii
 from .explorer_run import load_run
@@ -61,45 +58,46 @@ def _label_dtype(K):
     return np.uint8 if K <= 0xFF else np.uint16
 
 
-def ablation_sections(changes, summary, label_names, dtype):
+def ablation_sections(changes, sweep, label_names, dtype):
     """The ablated tokens as two sections (token ids delta-coded, new labels) and their index.
 
-    changes: analysis.token_ablation.top_k_changes; summary: the sweep's summary (the run's drops).
+    changes: analysis.token_ablation.top_k_changes; sweep: the model's Sweep (the run's drops).
     Returns ({"ablation_tokens": (M,) uint32, "ablation_to": (M,) labels}, {mode: {"ks", "entries"}})."""
     tokens, to, meta, offset = [], [], {}, 0
+    names = list(label_names)
     for mode, by_label in changes.items():
         ks = sorted({k for by_k in by_label.values() for k in by_k})
+        swept = sweep.modes[mode]
         entries = {}
         for label, by_k in by_label.items():
             for k, change in by_k.items():
-                changed = change["changed"]
+                changed = change.changed
                 tokens.append(np.diff(changed, prepend=0).astype(np.uint32))    # first id, then gaps
-                to.append(change["to"].astype(dtype))
-                drop = summary[mode]["top"][label].get(k, summary[mode]["top"][label].get(str(k)))
+                to.append(change.to.astype(dtype))
                 entries.setdefault(label, {})[str(k)] = {
-                    "neurons": change["neurons"].tolist(), "offset": offset, "count": int(changed.size),
-                    "run_drop": drop}
+                    "neurons": change.neurons.tolist(), "offset": offset, "count": int(changed.size),
+                    "run_drop": float(swept.top[names.index(label), swept.at(k)])}
                 offset += int(changed.size)
         meta[mode] = {"ks": ks, "entries": entries}
     concat = lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dtype=dt)  # noqa: E731
     return {"ablation_tokens": concat(tokens, np.uint32), "ablation_to": concat(to, dtype)}, meta
 
 
-def build_page(about, label_names, split, states, activity, W, b, measures, ranking_name, changes, summary,
+def build_page(about, label_names, split, states, activity, W, b, measures, ranking_name, changes, sweep,
                group_by, directions):
     """The page as bytes: ASCII only, the data 7 bits a character (report.explorer_encoding).
 
     about: {"title", "model", "seed", "split", "data", "command", ...} shown at the top;
     split: EncodedSplit (its tokens); states: States; activity: Activity (both of the split);
     W (K, Hout), b (K,); measures: {name: (K, Hout)}; ranking_name: the measure the sweep's top-k follow;
-    changes: top_k_changes; summary: the sweep's summary; group_by: the tuning curves' grouping;
+    changes: top_k_changes; sweep: the model's Sweep; group_by: the tuning curves' grouping;
     directions: {"bidirectional": bool, "hidden": H per direction}."""
     K = len(label_names)
     n, Hout = activity.hidden.shape
     dtype = _label_dtype(K)
     words = "\n".join(token for sentence in split.tokens for token in sentence).encode("utf-8")
     arrays, quant = encode_activity(activity)
-    ablation, ablation_meta = ablation_sections(changes, summary, label_names, dtype)
+    ablation, ablation_meta = ablation_sections(changes, sweep, label_names, dtype)
     blob, index = build_sections({"words": words, "lengths": states.lengths.astype(np.uint32),
                                   "gold": states.gold.astype(dtype), "pred": states.pred.astype(dtype),
                                   **arrays, **ablation})
@@ -132,20 +130,18 @@ def read_page(path):
     return meta, lambda name: read_section(blob, meta["sections"], name)
 
 
-def write_explorer(path, params, config, split, label_names, measures, ranking, summary, about, states=None,
+def write_explorer(path, params, config, split, label_names, measures, ranking, sweep, about, states=None,
                    group_by="predicted"):
-    """Measure what the page adds to a dissection (every token's activity, the tokens each top-k
-    ablation changes) and write the page at ``path``. Returns the Path.
+    """Measure what the page adds to a dissection (analysis.explorer_data: every token's
+    activity, the tokens each top-k ablation changes) and write the page at ``path``.
+    Returns the Path.
 
     measures: {name: (K, Hout)} (analysis.measures.all_measures); ranking: the name of the
-    measure whose top-k the sweep ablated; summary: the sweep's summary, which says which
+    measure whose top-k the sweep ablated; sweep: the model's Sweep, which says which
     (mode, label, k) were ablated; states: the split's States if already collected."""
-    split = features_for(split, config)
-    states = collect_states(params, config, split) if states is None else states
-    activity = collect_activity(params, config, split)
-    changes = top_k_changes(params, config, split, states, measures[ranking], label_names, planned_top_k(summary))
-    page = build_page(about, label_names, split, states, activity, params["out.W"], params["out.b"], measures,
-                      ranking, changes, summary, group_by,
+    data = measure_for_explorer(params, config, split, label_names, measures[ranking], sweep, states)
+    page = build_page(about, label_names, data.split, data.states, data.activity, params["out.W"], params["out.b"],
+                      measures, ranking, data.changes, sweep, group_by,
                       {"bidirectional": bool(config.bidirectional), "hidden": int(config.hidden)})
     atomic_write_bytes(Path(path), page)
     return Path(path)
@@ -179,13 +175,13 @@ def about_page(run_name, metrics, config, seed, group_by, dev_path):
             "group_by": group_by}
 
 
-def write_run_explorer(out_dir, params, config, split, label_names, model, metrics, seed):
-    """The one call a run makes: the page of one dissected model (analysis.dissect.dissect_model's
-    result, seed ``seed``; metrics: the run's metrics.json dict) at out_dir/explorer.html."""
-    about = about_page(Path(out_dir).name, metrics, config, seed, model["group_by"],
+def write_run_explorer(out_dir, params, config, split, label_names, model, metrics):
+    """The one call a run makes: the page of one dissected model (a ModelDissection; metrics:
+    the run's metrics.json dict) at out_dir/explorer.html."""
+    about = about_page(Path(out_dir).name, metrics, config, model.seed, model.group_by,
                        (metrics.get("splits") or {}).get("dev", {}).get("path", "dev"))
-    return write_explorer(Path(out_dir) / "explorer.html", params, config, split, label_names, model["measures"],
-                          "xin", model["sweep"]["summary"], about, model["states"], model["group_by"])
+    return write_explorer(Path(out_dir) / "explorer.html", params, config, split, label_names, model.measures,
+                          "xin", model.sweep, about, model.states, model.group_by)
 
 
 def main(argv=None):
@@ -206,7 +202,7 @@ def main(argv=None):
         about = about_page(Path(args.run_dir).resolve().name, run.metrics, run.config, run.seed, run.group_by,
                            run.dev_path)
         path = write_explorer(out, run.params, run.config, run.split, run.label_names, run.measures, "xin",
-                              run.summary, about, run.states, run.group_by)
+                              run.sweep, about, run.states, run.group_by)
     except LSTMNumpyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -8,16 +8,14 @@ new one), closes the figure and returns `Path(path)`. NaN (a label absent from
 the split) is drawn as a grey cell or left out, never as a number. Drops are
 fractions in the inputs and drawn in accuracy points (x 100).
 
-Ablation summaries are nested dicts `{mode: {strategy: {label: {k: drop}}}}`
-and `random_ci` `{mode: {label: {k: [low, high]}}}`; k keys may be int or str
-(as after a JSON round trip). When `random_ci` lacks a mode, `summary[mode]["random_ci"]`
-is used (the layout `analysis.sweep.run_ablation_sweep` returns).
+Ablation figures read one mode's sweep, an `analysis.results.ModeSweep`: (K, J)
+arrays of drops over the labels and its k values, NaN where a label was not ablated.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -67,34 +65,6 @@ def _symmetric_limit(values) -> float:
     finite = np.abs(np.asarray(values, dtype=float))
     finite = finite[np.isfinite(finite)]
     return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-
-
-def _lookup(mapping, key):
-    """mapping[key] trying int and str spellings of a k key; NaN if absent."""
-    if not isinstance(mapping, Mapping):
-        return float("nan")
-    for candidate in (key, str(key)):
-        if candidate in mapping:
-            value = mapping[candidate]
-            return float("nan") if value is None else value
-    return float("nan")
-
-
-def _interval(value) -> list[float]:
-    """[low, high] as floats, NaN for a missing interval or bound."""
-    if np.ndim(value) != 1 or len(value) != 2:
-        return [float("nan")] * 2
-    return [float("nan") if bound is None else float(bound) for bound in value]
-
-
-def _ks(summary_mode: Mapping, label=None) -> list[int]:
-    """All k values under one mode (for one label if given), sorted as ints."""
-    ks = set()
-    for per_label in summary_mode.values():
-        for name, per_k in per_label.items():
-            if label is None or name == label:
-                ks.update(int(k) for k in per_k)
-    return sorted(ks)
 
 
 def order_neurons_by_top_label(S) -> tuple[np.ndarray, np.ndarray]:
@@ -190,48 +160,47 @@ def plot_tuning_curves(h, labels_per_token, label_names: Sequence[str], neurons,
     return _save(fig, path)
 
 
-def _draw_ablation(ax, summary, random_ci, label, mode) -> bool:
-    """Draw one label's drop-vs-k curves on `ax`; False if there is nothing to draw."""
-    summary_mode = summary.get(mode, {})
-    ks = _ks(summary_mode, label)
-    if not ks:
+def _draw_ablation(ax, sweep, label) -> bool:
+    """Draw label ``label``'s (an id) drop-vs-k curves of a ModeSweep on `ax`; False if there is
+    nothing to draw."""
+    ks = list(sweep.ks)
+    if not ks or not np.isfinite(sweep.top[label]).any():
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
         return False
     for strategy in ("top", "random", "bottom", "control"):
-        per_k = summary_mode.get(strategy, {}).get(label)
-        if per_k is None:
+        drops = 100 * getattr(sweep, strategy)[label]
+        if not np.isfinite(drops).any():
             continue
-        drops = 100 * np.array([_lookup(per_k, k) for k in ks], dtype=float)
         ax.plot(ks, drops, label=strategy, ms=4, **STRATEGY_STYLE[strategy])
         if strategy == "random":
-            band = ((random_ci or {}).get(mode) or summary_mode.get("random_ci") or {}).get(label, {})
-            bounds = 100 * np.array([_interval(_lookup(band, k)) for k in ks])  # (len(ks), 2)
+            bounds = 100 * sweep.random_interval[label]                    # (J, 2)
             if np.isfinite(bounds).any():
                 ax.fill_between(ks, bounds[:, 0], bounds[:, 1], color="C0", alpha=0.2, lw=0)
     ax.axhline(0, color="0.5", lw=0.5)
     return True
 
 
-def plot_ablation_curves(summary, random_ci, label: str, path, mode: str = "output") -> Path:
-    """Target-label accuracy drop vs k for top, random (mean, shaded 95% band), bottom, control."""
+def plot_ablation_curves(sweep, label: int, labels: Sequence[str], path) -> Path:
+    """Target-label accuracy drop vs k for top, random (mean, shaded 95% band), bottom, control:
+    one label (an id into ``labels``) of one ModeSweep."""
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    if _draw_ablation(ax, summary, random_ci, label, mode):
+    if _draw_ablation(ax, sweep, label):
         ax.legend(fontsize=8)
     ax.set_xlabel("k neurons ablated")
-    ax.set_ylabel(f"{label} accuracy drop (points)")
-    ax.set_title(f"{label}, {mode} ablation")
+    ax.set_ylabel(f"{labels[label]} accuracy drop (points)")
+    ax.set_title(f"{labels[label]}, {sweep.mode} ablation")
     return _save(fig, path)
 
 
-def plot_ablation_grid(summary, random_ci, labels: Sequence[str], path, mode: str = "output") -> Path:
-    """`plot_ablation_curves` for every label, one small panel each, one shared legend."""
+def plot_ablation_grid(sweep, labels: Sequence[str], path) -> Path:
+    """`plot_ablation_curves` for every label of a ModeSweep, one small panel each, one shared legend."""
     n_cols = min(3, max(1, len(labels)))
     n_rows = -(-max(1, len(labels)) // n_cols)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.6 * n_cols, 2.6 * n_rows), squeeze=False)
     for ax in axes.flat[len(labels):]:
         ax.set_visible(False)
-    for ax, label in zip(axes.flat, labels):
-        _draw_ablation(ax, summary, random_ci, label, mode)
+    for index, (ax, label) in enumerate(zip(axes.flat, labels)):
+        _draw_ablation(ax, sweep, index)
         ax.set_title(label, fontsize=9)
     handles, names = [], []
     for ax in axes.flat:
@@ -242,7 +211,7 @@ def plot_ablation_grid(summary, random_ci, labels: Sequence[str], path, mode: st
     if handles:
         fig.legend(handles, names, loc="upper center", ncol=len(names), bbox_to_anchor=(0.5, 1.02))
     fig.supxlabel("k neurons ablated")
-    fig.supylabel(f"target-label accuracy drop (points), {mode} ablation")
+    fig.supylabel(f"target-label accuracy drop (points), {sweep.mode} ablation")
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     return _save(fig, path)
 
@@ -303,15 +272,16 @@ def plot_label_correlations(list_of_C, labels: Sequence[str], path, titles: Sequ
     return _save(fig, path)
 
 
-def plot_output_vs_recurrent(summary, labels: Sequence[str], k: int, path) -> Path:
-    """Per label, the top-k drop under output ablation vs recurrent ablation (grouped bars)."""
-    modes = [mode for mode in ("output", "recurrent") if mode in summary] or ["output"]
+def plot_output_vs_recurrent(modes_swept, labels: Sequence[str], k: int, path) -> Path:
+    """Per label, the top-k drop under output ablation vs recurrent ablation (grouped bars);
+    modes_swept: {mode: ModeSweep}."""
+    modes = [mode for mode in ("output", "recurrent") if mode in modes_swept]
     x = np.arange(len(labels))
     width = 0.8 / len(modes)
     fig, ax = plt.subplots(figsize=(1.5 + 0.7 * len(labels), 3.4))
     for m, mode in enumerate(modes):
-        top = summary.get(mode, {}).get("top", {})
-        drops = 100 * np.array([_lookup(top.get(label, {}), k) for label in labels], dtype=float)
+        sweep = modes_swept[mode]
+        drops = 100 * (sweep.top[:, sweep.at(k)] if k in sweep.ks else np.full(len(labels), np.nan))
         ax.bar(x + (m - (len(modes) - 1) / 2) * width, np.nan_to_num(drops), width, label=mode,
                color=f"C{m}")
         for xi, value in zip(x, drops):

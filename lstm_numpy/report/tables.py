@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["format_value", "markdown_table", "link", "decoding_note", "chance_level", "points", "number",
-           "token_acc", "get_k"]
+           "token_acc"]
 
 
 def format_value(value, float_format: str = "{:.3f}") -> str:
@@ -44,7 +44,7 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence], float_forma
 
 
 def points(value) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
+    return "n/a" if value is None or math.isnan(value) else f"{100 * value:.1f}"
 
 
 def number(value) -> float:
@@ -53,13 +53,6 @@ def number(value) -> float:
 
 def token_acc(metrics: Mapping):
     return metrics.get("token_acc", metrics.get("token_accuracy"))
-
-
-def get_k(mapping, k):
-    if not isinstance(mapping, Mapping):
-        return None
-    value = mapping.get(k, mapping.get(str(k)))
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def link(path, report_dir: Path) -> str:
@@ -83,11 +76,11 @@ def decoding_note(decode, argmax_f1, reader) -> str:
     return note
 
 
-def chance_level(pair: Mapping) -> str:
-    """The shuffled-labels count of one model pair: "mean [low, high]"."""
-    mean, interval = pair.get("n_matched_above_shuffled"), pair.get("n_matched_above_shuffled_interval")
-    if mean is None:
+def chance_level(pair) -> str:
+    """The shuffled-labels count of one model pair (analysis.results.PairAgreement): "mean [low, high]"."""
+    mean, interval = pair.n_matched_above_shuffled, pair.n_matched_above_shuffled_interval
+    if mean is None or math.isnan(mean):
         return "n/a"
-    if not interval or None in interval:
+    if interval is None or not np.isfinite(interval).all():
         return format_value(mean, "{:.1f}")
     return f"{mean:.1f} [{interval[0]:.1f}, {interval[1]:.1f}]"

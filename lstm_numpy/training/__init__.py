@@ -1,1 +1,3 @@
-"""Training: the optimiser loop, metrics and checkpoints."""
+"""Training: ``loop`` (TrainConfig and the epochs), ``optim`` (SGD, Adam, clipping),
+``averaging`` (a moving average of the weights), ``resume`` (Ctrl-C and --resume) and
+``checkpoint`` (.npz + JSON, atomic, checksummed)."""

@@ -35,7 +35,7 @@ from .optim import clip_by_global_norm, make_optimizer
 from .resume import RESUME_STEM, DeferredInterrupt, load_resume_state, remove_resume_state, save_resume_state
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 10
     batch_size: int = 32

@@ -1,0 +1,253 @@
+"""One record of a run's options, resolved once, and written whole to the run directory.
+
+    resolve_options(**given)   every option of a run -> RunOptions (frozen): the defaults,
+                               --quick and every check of options that do not go together,
+                               in this one place
+    write_run_json / read_run_json
+                               RUN_DIR/run.json: the options, the package version and every
+                               data file with its SHA-256; read back by every command that
+                               opens an existing run (the explorer), which refuses a run.json
+                               from a newer version or data that changed on disk
+
+The command line (cli.py) parses the flags and hands them here by name; the lessons
+resolve their options here too, so ``--quick`` means the same in both.  Each
+component offers its own record of defaults (training.loop.TrainConfig,
+analysis.dissect.DissectOptions); this module chooses a run's values for them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from . import __version__
+from .analysis.dissect import DissectOptions
+from .atomic import atomic_write_json
+from .errors import DataNotFoundError, RunFormatError, UsageError
+from .pipeline import FILE_KINDS, GENERATED_KINDS, GENERATED_SIZES
+from .training.loop import TrainConfig
+
+RUN_FORMAT = "lstm_numpy.run"
+RUN_FORMAT_VERSION = 1
+
+DEFAULT_EPOCHS, QUICK_EPOCHS = 15, 8      # the run's maximum epochs
+QUICK_LR = 2e-2                           # --quick: few updates, so a higher rate (the optimizer's default otherwise)
+QUICK_HIDDEN = 16                         # --quick: neurons per direction (the preset's otherwise)
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    kind: str = "generated"              # pipeline.DATA_KINDS
+    data_dir: str | None = None
+    train: str | None = None
+    dev: str | None = None
+    test: str | None = None
+    label_column: int = -1               # --data columns
+    conllu_tag: str = "upos"             # --data conllu
+    unknown_labels: str = "error"        # a dev/test label never seen in training: "error" or "O"
+    embeddings: str | None = None        # GloVe text file
+    generated_sizes: tuple = GENERATED_SIZES["full"]    # sentences (train, dev, test) of a generated corpus
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    preset: str = "bilstm"
+    hidden: int | None = None            # per direction; None: the preset's
+    char_filters: int | None = None
+    affix_dim: int | None = None
+    variational: bool | None = None      # one dropout mask per sentence (--dropout-mask sentence)
+    decode: str | None = None
+    backend: str = "numba"
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    out: str = "runs/generated-bilstm-seed0"    # the run directory
+    force: bool = False
+    resume: bool = False
+    progress: bool = True
+    jobs: int = 1
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    data: DataOptions
+    model: ModelOptions
+    train: TrainConfig                   # seed: the first model's
+    seeds: tuple                         # (M,) one model each
+    analysis: DissectOptions | None      # None: --no-analysis
+    output: OutputOptions
+    quick: bool = False
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        """The RunOptions of ``to_dict``'s output (a TypeError names an unknown or missing field)."""
+        def build(kind, values):
+            return None if values is None else kind(**{k: tuple(v) if isinstance(v, list) else v
+                                                       for k, v in values.items()})
+        return cls(data=build(DataOptions, data["data"]), model=build(ModelOptions, data["model"]),
+                   train=build(TrainConfig, data["train"]), seeds=tuple(data["seeds"]),
+                   analysis=build(DissectOptions, data["analysis"]), output=build(OutputOptions, data["output"]),
+                   quick=bool(data["quick"]))
+
+
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def _refuse_ignored(given):
+    """UsageError for options that would be ignored (given: name -> value, None when not given)."""
+    kind = given.get("data") or "generated"
+    if kind in GENERATED_KINDS:
+        for name in ("train", "dev", "test", "data_dir"):
+            if given.get(name) is not None:
+                raise UsageError(f"{_flag(name)} reads files, but --data {kind} writes its own corpus "
+                                 f"(into the run directory); for your files use --data {'|'.join(FILE_KINDS)}")
+    if given.get("label_column") is not None and kind != "columns":
+        raise UsageError(f"--label-column is for --data columns, not --data {kind}")
+    if given.get("conllu_tag") is not None and kind != "conllu":
+        raise UsageError(f"--conllu-tag is for --data conllu, not --data {kind}")
+    analysis = ("group_by", "random_draws", "random_pool", "recurrent_seeds", "no_recurrent")
+    if given.get("no_analysis"):
+        ignored = [_flag(name) for name in analysis if given.get(name) not in (None, False)]
+        if ignored:
+            raise UsageError(f"{', '.join(ignored)} configure the analysis, which --no-analysis skips")
+    if given.get("no_recurrent") and given.get("recurrent_seeds") is not None:
+        raise UsageError("--recurrent-seeds chooses the models for recurrent ablation, which --no-recurrent skips")
+    if given.get("resume") and given.get("force"):
+        raise UsageError("--resume continues the run in its directory and --force deletes it; choose one")
+
+
+def resolve_options(*, data="generated", data_dir=None, train=None, dev=None, test=None, label_column=None,
+                    conllu_tag=None, unknown_labels="error", embeddings=None, preset="bilstm", hidden=None,
+                    char_filters=None, dropout_mask=None, affix_dim=None, decode=None, backend="numba",
+                    dtype="float32", epochs=None, batch_size=32, optimizer="adam", lr=None, patience=3,
+                    lr_decay=1.0, restore_best=False, average=0.0, unk_replace=0.5, word_unk=0.0, seed=0,
+                    out=None, force=False, resume=False, quick=False, no_progress=False, jobs=1, seeds=3,
+                    group_by=None, random_draws=None, random_pool=None, no_recurrent=False, recurrent_seeds=None,
+                    no_analysis=False):
+    """Every option of a run, by its command-line name (None: not given), -> RunOptions.
+
+    Refuses (UsageError, naming the flag) an option that would be ignored; fills in every
+    default: --quick's smaller corpus, fewer epochs, higher rate and smaller model, the
+    analysis's k values and random draws (analysis.dissect.DissectOptions), the run directory.
+    """
+    _refuse_ignored(dict(locals()))
+    defaults = DissectOptions()
+    analysis = None if no_analysis else DissectOptions(
+        group_by=group_by or defaults.group_by,
+        n_random=defaults.n_random if random_draws is None else random_draws,
+        random_pool=random_pool or defaults.random_pool,
+        recurrent_seeds="none" if no_recurrent else recurrent_seeds or defaults.recurrent_seeds)
+    return RunOptions(
+        data=DataOptions(kind=data, data_dir=data_dir, train=train, dev=dev, test=test,
+                         label_column=-1 if label_column is None else label_column,
+                         conllu_tag=conllu_tag or "upos", unknown_labels=unknown_labels, embeddings=embeddings,
+                         generated_sizes=GENERATED_SIZES["quick" if quick else "full"]),
+        model=ModelOptions(preset=preset, hidden=QUICK_HIDDEN if quick and hidden is None else hidden,
+                           char_filters=char_filters, affix_dim=affix_dim,
+                           variational=None if dropout_mask is None else dropout_mask == "sentence",
+                           decode=decode, backend=backend, dtype=dtype),
+        train=TrainConfig(epochs=epochs or (QUICK_EPOCHS if quick else DEFAULT_EPOCHS), batch_size=batch_size,
+                          optimizer=optimizer, lr=lr or (QUICK_LR if quick else None), patience=patience,
+                          unk_replace=unk_replace, word_unk=word_unk, lr_decay=lr_decay, restore_best=restore_best,
+                          average=average, seed=seed),
+        seeds=tuple(seed + i for i in range(seeds)),
+        analysis=analysis,
+        output=OutputOptions(out=str(out) if out else str(Path("runs") / f"{data}-{preset}-seed{seed}"),
+                             force=force, resume=resume, progress=not no_progress, jobs=jobs),
+        quick=quick)
+
+
+# ------------------------------------------------------------ run.json
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class RunRecord(NamedTuple):
+    """run.json read back."""
+
+    options: RunOptions
+    command: str
+    package_version: str
+    files: dict                  # split -> Path of its data file, found and checked
+
+
+def write_run_json(out_dir, options, command, paths):
+    """Write out_dir/run.json (atomically): the options, the command, the package version and
+    every data file ({split: path}) with its SHA-256."""
+    files = {split: {"path": str(Path(path).resolve()), "sha256": sha256_of(path)} for split, path in paths.items()}
+    atomic_write_json(Path(out_dir) / "run.json", {
+        "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "package_version": __version__,
+        "command": command, "options": options.to_dict(), "data_files": files})
+
+
+def _find(split, recorded, run_dir, data_dir, kind):
+    """The file of a split now: the recorded path, or the file of its name in ``data_dir``
+    (or, for a generated corpus, in the run directory's data/ folder)."""
+    path = Path(recorded["path"])
+    if data_dir is not None:
+        return Path(data_dir) / path.name
+    if not path.is_file() and kind in GENERATED_KINDS:
+        return Path(run_dir) / "data" / path.name
+    return path
+
+
+def read_run_json(run_dir, data_dir=None):
+    """RunRecord of RUN_DIR/run.json, with every data file found and its checksum checked.
+
+    data_dir: where the data files are now, if they moved (matched by file name, and
+    accepted only with the recorded SHA-256).  A run.json that is missing, broken or from
+    a newer version raises RunFormatError; a data file that is gone DataNotFoundError;
+    one whose content changed RunFormatError naming the file and both checksums.
+    """
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        raise RunFormatError(f"{path}: no such file (a run directory written by run.py has one; runs from before "
+                             "run.json existed must be run again)")
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunFormatError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(record, dict) or record.get("format") != RUN_FORMAT:
+        raise RunFormatError(f"{path}: not a run.json of this package")
+    version = record.get("format_version")
+    if not isinstance(version, int) or version > RUN_FORMAT_VERSION:
+        raise RunFormatError(f"{path}: written by lstm_numpy {record.get('package_version')} (run.json format "
+                             f"{version}); this is lstm_numpy {__version__}, which reads format {RUN_FORMAT_VERSION}: "
+                             "upgrade to read it")
+    try:
+        options = RunOptions.from_dict(record["options"])
+        files = record["data_files"]
+    except (KeyError, TypeError, ValueError) as err:
+        raise RunFormatError(f"{path}: options this version cannot read ({err})") from None
+    found = {}
+    for split, recorded in files.items():
+        now = _find(split, recorded, run_dir, data_dir, options.data.kind)
+        if not now.is_file():
+            hint = "pass --data-dir with the folder it moved to" if data_dir is None else f"not in {data_dir}"
+            raise DataNotFoundError(f"{now}: no such file (the run's {split} data; {hint})")
+        checksum = sha256_of(now)
+        if checksum != recorded["sha256"]:
+            raise RunFormatError(f"{now}: the {split} data changed since the run (SHA-256 {checksum[:12]}..., "
+                                 f"run.json recorded {recorded['sha256'][:12]}... for {recorded['path']})")
+        found[split] = now
+    return RunRecord(options, record.get("command", ""), record.get("package_version", ""), found)
+
+
+def replace(options, **changes):
+    """A copy of a frozen record with some fields changed (dataclasses.replace)."""
+    return dataclasses.replace(options, **changes)
