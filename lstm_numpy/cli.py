@@ -43,13 +43,15 @@ from .errors import LSTMNumpyError  # noqa: E402
 from .evaluation.decoding import DECODERS  # noqa: E402
 from .experiment import run  # noqa: E402
 from .model.backend import BACKENDS  # noqa: E402
-from .options import DEFAULT_EPOCHS, QUICK_EPOCHS, QUICK_HIDDEN, QUICK_LR, resolve_options  # noqa: E402
+from .options import QUICK_EPOCHS, QUICK_HIDDEN, QUICK_LR, resolve_options  # noqa: E402
+from .training.loop import MAX_EPOCHS, MAX_PATIENCE, MIN_EPOCHS, MIN_PATIENCE, TrainConfig  # noqa: E402
 from .pipeline import DATA_KINDS, FILE_KINDS, GENERATED_SIZES, PRESETS  # noqa: E402
 
 # The options that configure something only some runs have default to None here, so that
 # lstm_numpy.options.resolve_options can refuse them where they mean nothing; it fills in
 # every default.  The help texts quote the defaults from where they are decided.
 ANALYSIS = DissectOptions()
+TRAINING = TrainConfig()
 
 
 def _count(minimum):
@@ -73,7 +75,7 @@ def build_parser(prog=None):
     data = p.add_argument_group("data")
     data.add_argument("--data", choices=DATA_KINDS, default="generated",
                       help="generated NER corpus (default), the same corpus with part-of-speech tags "
-                           "(generated-pos), CoNLL-2003 (word POS chunk NER), a CoNLL-U treebank, "
+                           "(generated-pos) or with rare entities, about 2%% of tokens (generated-rare), CoNLL-2003 (word POS chunk NER), a CoNLL-U treebank, "
                            "whitespace column files, or token<TAB>label files")
     data.add_argument("--data-dir", help="folder with train/dev (or valid)/test files (.txt, .conllu, .tsv); "
                                          "for conll2003 the default is ../shared/data/conll2003")
@@ -105,12 +107,24 @@ def build_parser(prog=None):
     model.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     train = p.add_argument_group("training")
     train.add_argument("--epochs", type=_count(1),
-                       help=f"maximum epochs (default {DEFAULT_EPOCHS}; {QUICK_EPOCHS} with --quick)")
+                       help=f"maximum epochs (default: as many as --max-updates optimizer steps take on this corpus, "
+                            f"{MIN_EPOCHS} to {MAX_EPOCHS}; {QUICK_EPOCHS} with --quick)")
+    train.add_argument("--max-updates", type=_count(1),
+                       help=f"the default length of a run in optimizer steps (default {TRAINING.max_updates:,}), "
+                            "whatever the corpus size")
     train.add_argument("--batch-size", type=_count(1), default=32)
     train.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     train.add_argument("--lr", type=_positive_float,
                        help=f"learning rate (default: adam 1e-3, sgd 0.1; {QUICK_LR:g} with --quick)")
-    train.add_argument("--patience", type=_count(1), default=3, help="early stopping patience in epochs")
+    train.add_argument("--patience", type=_count(1),
+                       help="epochs without dev progress before the rate is annealed or training stops (default: "
+                            f"--patience-updates steps' worth, {MIN_PATIENCE} to {MAX_PATIENCE} epochs); progress is "
+                            "a better dev score, or a dev loss 1%% lower while the score has not yet moved")
+    train.add_argument("--patience-updates", type=_count(1),
+                       help=f"the default patience in optimizer steps (default {TRAINING.patience_updates:,})")
+    train.add_argument("--anneals", type=_count(0),
+                       help=f"when patience runs out, multiply the rate by {TRAINING.anneal:g} and go on from the best "
+                            f"weights this many times before stopping (default {TRAINING.anneals}; 0: stop at once)")
     train.add_argument("--lr-decay", type=_positive_float, default=1.0,
                        help="multiply the learning rate by this after each epoch without dev improvement (default 1)")
     train.add_argument("--restore-best", action="store_true",
@@ -157,6 +171,10 @@ def build_parser(prog=None):
                           help="recurrent ablation (the LSTM rerun with neurons clamped, every set of one "
                                "sweep in one pass) for every seed's model (default) or the first seed's only")
     analysis.add_argument("--no-analysis", action="store_true", help="train and evaluate only")
+    analysis.add_argument("--force-analysis", action="store_true",
+                          help="dissect the models even if one learned nothing (one label everywhere, no entity, or "
+                               "below the most-frequent-label baseline on dev), which a run otherwise refuses; the "
+                               "report's first line then says so")
     return p
 
 

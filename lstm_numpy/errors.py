@@ -34,6 +34,11 @@ class TrainingError(LSTMNumpyError, RuntimeError):
     """Training cannot go on (a NaN or infinite loss or gradient)."""
 
 
+class DegenerateModelError(LSTMNumpyError, RuntimeError):
+    """A model that learned nothing (one label everywhere, no entity, below the baseline) is not
+    dissected unless the user asks for it: names the seed and what is wrong."""
+
+
 class UndefinedLabelWarning(UserWarning):
     """A label that a measure cannot be defined for (no tokens, never predicted): its row is NaN."""
 

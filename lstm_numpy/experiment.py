@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import shutil
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from .analysis.dissect import compare_models, dissect_model
 from .analysis.results import RunAnalysis
 from .atomic import atomic_write_json
 from .data.baseline import most_frequent_label_baseline
-from .errors import UsageError
+from .errors import DegenerateModelError, UsageError
 from .evaluation.entities import entity_prf
 from .evaluation.metrics import format_entity_f1
 from .evaluation.scores import token_accuracy
@@ -34,6 +35,7 @@ from .pipeline import GENERATED_KINDS, load_splits, load_tagger, make_config, no
 from .report.explorer import write_run_explorer
 from .report.markdown import ReportFacts
 from .report.outputs import write_outputs
+from .training.verdict import SUGGESTION, degenerate_reasons
 
 
 def prepare_out_dir(output):
@@ -134,17 +136,49 @@ def dissect_seeds(options, trained, config, split, labels):
                     [(options, seed, params, config, split, labels, recurrent) for seed, params, recurrent in plans])
 
 
-def baseline_scores(corpora, chunking):
-    """The most-frequent-label baseline on test: token accuracy and, for chunk labels, entity F1."""
-    train, test = corpora["train"], corpora["test"]
-    guess = most_frequent_label_baseline(train.sentences, train.labels, test.sentences)
-    names = sorted({label for seq in train.labels + test.labels for label in seq})
+def note_undefined_labels(models, group_by):
+    """One line for the whole run naming the labels a model never predicts (or that dev lacks):
+    they have no sensitivity row and are not ranked or ablated."""
+    parts = []
+    for attribute, what in (("unranked", "never predicted" if group_by == "predicted" else "without a ranking"),
+                            ("absent", "without a gold token")):
+        seeds_of = {}
+        for model in models:
+            for label in getattr(model, attribute):
+                seeds_of.setdefault(label, []).append(str(model.seed))
+        if seeds_of:
+            parts.append(f"{what} on dev: " + ", ".join(f"{label} (seed {', '.join(s)})" for label, s in seeds_of.items()))
+    if parts:
+        print(f"note: labels {'; '.join(parts)}; they have no sensitivity row and are not ranked or ablated")
+
+
+def baseline_scores(corpora, chunking, split="test"):
+    """The most-frequent-label baseline on ``split``: {"<split>_baseline_token_acc", and for chunk
+    labels "<split>_baseline_entity_f1"}."""
+    train, target = corpora["train"], corpora[split]
+    guess = most_frequent_label_baseline(train.sentences, train.labels, target.sentences)
+    names = sorted({label for seq in train.labels + target.labels for label in seq})
     index = {name: i for i, name in enumerate(names)}
     flat = lambda seqs: np.array([index[label] for seq in seqs for label in seq], dtype=np.int64)  # noqa: E731
-    scores = {"test_baseline_token_acc": token_accuracy(flat(test.labels), flat(guess))}
+    scores = {f"{split}_baseline_token_acc": token_accuracy(flat(target.labels), flat(guess))}
     if chunking:
-        scores["test_baseline_entity_f1"] = entity_prf(test.labels, guess)[2]
+        scores[f"{split}_baseline_entity_f1"] = entity_prf(target.labels, guess)[2]
     return scores
+
+
+def check_models(seeds, trained, metrics, labels):
+    """{seed: reasons} of the models that learned nothing (training.verdict), each named in a
+    warning line with what to try; recorded in metrics."""
+    baseline = {"token_acc": metrics["dev_baseline_token_acc"], "entity_f1": metrics.get("dev_baseline_entity_f1")}
+    found = {}
+    for seed, (_, summary) in zip(seeds, trained):
+        reasons = degenerate_reasons(summary["dev"], baseline, labels)
+        metrics["by_seed"][str(seed)]["degenerate"] = reasons
+        if reasons:
+            found[str(seed)] = reasons
+            warnings.warn(f"the model of seed {seed} learned nothing: {'; '.join(reasons)}; {SUGGESTION}")
+    metrics["degenerate"] = found
+    return found
 
 
 def run(options, command="python run.py"):
@@ -191,24 +225,45 @@ def run(options, command="python run.py"):
                "splits": data_summary, "config": config.to_dict(),
                "dev": summary["dev"], "test": summary["test"], "epochs": summary["epochs"],
                "best_epoch": summary["best_epoch"], "seconds_per_epoch": summary["seconds_per_epoch"],
-               "train_seconds": summary["train_seconds"], "history": summary["history"],
+               "train_seconds": summary["train_seconds"], "stopped": summary["stopped"],
+               "schedule": summary["schedule"], "history": summary["history"],
                "embeddings_coverage": summary["embeddings_coverage"],
                "by_seed": {str(seed): {"dev": s["dev"], "test": s["test"], "epochs": s["epochs"],
+                                        "best_epoch": s["best_epoch"], "stopped": s["stopped"],
                                         "train_seconds": s["train_seconds"]} for seed, (_, s) in zip(seeds, trained)}}
     metrics.update(baseline_scores(corpora, chunking))
+    metrics.update(baseline_scores(corpora, chunking, "dev"))
+    degenerate = check_models(seeds, trained, metrics, labels)
+    if degenerate and options.analysis is not None and not options.force_analysis:
+        metrics["total_seconds"] = time.perf_counter() - start
+        atomic_write_json(out / "metrics.json", metrics)
+        seed, reasons = next(iter(degenerate.items()))
+        raise DegenerateModelError(
+            f"not dissected: the model of seed {seed} learned nothing ({'; '.join(reasons)}); its checkpoint and "
+            f"{out}/metrics.json are written; {SUGGESTION}, or pass --force-analysis to dissect it anyway")
 
     if options.analysis is not None:
         analysis_start = time.perf_counter()
         models = dissect_seeds(options, trained, config, prepared.splits["dev"], labels)
+        note_undefined_labels(models, options.analysis.group_by)
         analysis = RunAnalysis(labels=tuple(labels), seeds=tuple(seeds), models=tuple(models),
                                consistency=compare_models(models, labels, np.random.default_rng(options.train.seed)))
         timings = {"training (all seeds)": train_seconds,
                    **{f"{step} (seed {seeds[0]})": sec for step, sec in models[0].timings.items()},
                    "analysis (all seeds)": time.perf_counter() - analysis_start}
+        degenerate_note = None if not degenerate else (
+            "This analysis describes models that learned nothing (" + "; ".join(
+                f"seed {seed}: {', '.join(reasons)}" for seed, reasons in degenerate.items())
+            + "): it was forced with --force-analysis, and its tables say nothing about how a working tagger works.")
         facts = ReportFacts(command=command, timings=timings,
                             data={"source": data.kind, "label scheme": scheme.describe(), "splits": data_summary},
                             model={**config.to_dict(), "preset": model.preset},
-                            metrics={"dev": summary["dev"], "test": summary["test"]})
+                            metrics={"dev": summary["dev"], "test": summary["test"]},
+                            training={seed: {"history": s["history"], "stopped": s["stopped"],
+                                             "schedule": s["schedule_text"], "best_epoch": s["best_epoch"],
+                                             "degenerate": metrics["by_seed"][str(seed)]["degenerate"]}
+                                      for seed, (_, s) in zip(seeds, trained)},
+                            warning=degenerate_note)
         write_outputs(out, analysis, facts)
         metrics["analysis_seconds"] = time.perf_counter() - analysis_start
         print(f"wrote {out}/report.md and {out}/analysis.json")

@@ -33,7 +33,8 @@ from .training.loop import TrainConfig
 RUN_FORMAT = "lstm_numpy.run"
 RUN_FORMAT_VERSION = 1
 
-DEFAULT_EPOCHS, QUICK_EPOCHS = 15, 8      # the run's maximum epochs
+QUICK_EPOCHS = 8                          # --quick: the most epochs (the corpus decides otherwise:
+                                          # training.loop.schedule)
 QUICK_LR = 2e-2                           # --quick: few updates, so a higher rate (the optimizer's default otherwise)
 QUICK_HIDDEN = 16                         # --quick: neurons per direction (the preset's otherwise)
 
@@ -82,6 +83,7 @@ class RunOptions:
     analysis: DissectOptions | None      # None: --no-analysis
     output: OutputOptions
     quick: bool = False
+    force_analysis: bool = False         # dissect a model that learned nothing (training.verdict) anyway
 
     def to_dict(self):
         return asdict(self)
@@ -95,7 +97,7 @@ class RunOptions:
         return cls(data=build(DataOptions, data["data"]), model=build(ModelOptions, data["model"]),
                    train=build(TrainConfig, data["train"]), seeds=tuple(data["seeds"]),
                    analysis=build(DissectOptions, data["analysis"]), output=build(OutputOptions, data["output"]),
-                   quick=bool(data["quick"]))
+                   quick=bool(data["quick"]), force_analysis=bool(data.get("force_analysis", False)))
 
 
 def _flag(name):
@@ -114,7 +116,7 @@ def _refuse_ignored(given):
         raise UsageError(f"--label-column is for --data columns, not --data {kind}")
     if given.get("conllu_tag") is not None and kind != "conllu":
         raise UsageError(f"--conllu-tag is for --data conllu, not --data {kind}")
-    analysis = ("group_by", "random_draws", "random_pool", "recurrent_seeds", "no_recurrent")
+    analysis = ("group_by", "random_draws", "random_pool", "recurrent_seeds", "no_recurrent", "force_analysis")
     if given.get("no_analysis"):
         ignored = [_flag(name) for name in analysis if given.get(name) not in (None, False)]
         if ignored:
@@ -128,19 +130,25 @@ def _refuse_ignored(given):
 def resolve_options(*, data="generated", data_dir=None, train=None, dev=None, test=None, label_column=None,
                     conllu_tag=None, unknown_labels="error", embeddings=None, preset="bilstm", hidden=None,
                     char_filters=None, dropout_mask=None, affix_dim=None, decode=None, backend="numba",
-                    dtype="float32", epochs=None, batch_size=32, optimizer="adam", lr=None, patience=3,
-                    lr_decay=1.0, restore_best=False, average=0.0, unk_replace=0.5, word_unk=0.0, seed=0,
+                    dtype="float32", epochs=None, batch_size=32, optimizer="adam", lr=None, patience=None,
+                    max_updates=None, patience_updates=None, anneals=None, lr_decay=1.0, restore_best=False, average=0.0, unk_replace=0.5, word_unk=0.0, seed=0,
                     out=None, force=False, resume=False, quick=False, no_progress=False, jobs=1, seeds=3,
                     group_by=None, random_draws=None, random_pool=None, no_recurrent=False, recurrent_seeds=None,
-                    no_analysis=False):
+                    no_analysis=False, force_analysis=False):
     """Every option of a run, by its command-line name (None: not given), -> RunOptions.
 
     Refuses (UsageError, naming the flag) an option that would be ignored; fills in every
     default: --quick's smaller corpus, fewer epochs, higher rate and smaller model, the
-    analysis's k values and random draws (analysis.dissect.DissectOptions), the run directory.
+    training schedule's (training.loop.TrainConfig: the epochs and patience follow the
+    corpus unless given), the analysis's k values and random draws
+    (analysis.dissect.DissectOptions), the run directory.
     """
     _refuse_ignored(dict(locals()))
-    defaults = DissectOptions()
+    if epochs is not None and max_updates is not None:
+        raise UsageError("--epochs sets the most epochs and --max-updates derives them from the corpus; choose one")
+    if patience is not None and patience_updates is not None:
+        raise UsageError("--patience sets the patience in epochs and --patience-updates derives it; choose one")
+    defaults, training = DissectOptions(), TrainConfig()
     analysis = None if no_analysis else DissectOptions(
         group_by=group_by or defaults.group_by,
         n_random=defaults.n_random if random_draws is None else random_draws,
@@ -155,15 +163,19 @@ def resolve_options(*, data="generated", data_dir=None, train=None, dev=None, te
                            char_filters=char_filters, affix_dim=affix_dim,
                            variational=None if dropout_mask is None else dropout_mask == "sentence",
                            decode=decode, backend=backend, dtype=dtype),
-        train=TrainConfig(epochs=epochs or (QUICK_EPOCHS if quick else DEFAULT_EPOCHS), batch_size=batch_size,
+        train=TrainConfig(epochs=epochs or (QUICK_EPOCHS if quick and max_updates is None else None),
+                          batch_size=batch_size,
                           optimizer=optimizer, lr=lr or (QUICK_LR if quick else None), patience=patience,
+                          max_updates=training.max_updates if max_updates is None else max_updates,
+                          patience_updates=training.patience_updates if patience_updates is None else patience_updates,
+                          anneals=training.anneals if anneals is None else anneals,
                           unk_replace=unk_replace, word_unk=word_unk, lr_decay=lr_decay, restore_best=restore_best,
                           average=average, seed=seed),
         seeds=tuple(seed + i for i in range(seeds)),
         analysis=analysis,
         output=OutputOptions(out=str(out) if out else str(Path("runs") / f"{data}-{preset}-seed{seed}"),
                              force=force, resume=resume, progress=not no_progress, jobs=jobs),
-        quick=quick)
+        quick=quick, force_analysis=bool(force_analysis))
 
 
 # ------------------------------------------------------------ run.json

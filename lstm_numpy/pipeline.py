@@ -15,7 +15,7 @@ import numpy as np
 
 from .data.readers import Corpus, default_conll2003_dir, read_conll, read_conllu, read_token_label
 from .data.batching import encode_corpus
-from .data.generated import generate_corpus
+from .data.generated import FILLER_P, RARE_FILLER_P, generate_corpus
 from .errors import CheckpointError, DataNotFoundError, LabelSchemeError, UsageError
 from .labels import convert, detect_scheme
 from .data.vocab import CASES, AffixVocab, CharVocab, LabelVocab, Vocab, load_glove
@@ -43,8 +43,8 @@ CASE_DIM = 10
 GENERATED_SIZES = {"full": (3000, 500, 500), "quick": (400, 100, 100)}   # sentences: train, dev, test
 
 
-DATA_KINDS = ("generated", "generated-pos", "conll2003", "conllu", "columns", "tsv")
-GENERATED_KINDS = ("generated", "generated-pos")           # written by data.generated, no files read
+DATA_KINDS = ("generated", "generated-pos", "generated-rare", "conll2003", "conllu", "columns", "tsv")
+GENERATED_KINDS = ("generated", "generated-pos", "generated-rare")   # written by data.generated, no files read
 FILE_KINDS = ("conll2003", "conllu", "columns", "tsv")     # read from --train/--dev/--test or --data-dir
 SPLIT_FILE_NAMES = {"train": ("train",), "dev": ("dev", "valid"), "test": ("test",)}
 SPLIT_FILE_SUFFIXES = (".txt", ".conllu", ".tsv")
@@ -89,9 +89,10 @@ def load_splits(data="generated", data_dir=None, train=None, dev=None, test=None
                 seed=0, sizes=GENERATED_SIZES["full"], label_column=-1, conllu_tag="upos"):
     """Return {"train", "dev", "test"} -> Corpus, labels as the files write them.
 
-    data: "generated" / "generated-pos" (the generated corpus with entity or
-    part-of-speech labels, ``sizes`` = (train, dev, test) sentences, written to
-    data_dir, default a new temporary folder), or a file kind (:data:`FILE_KINDS`) whose paths come from
+    data: "generated" / "generated-pos" / "generated-rare" (the generated corpus
+    with entity or part-of-speech labels, or with rare entities, ``sizes`` =
+    (train, dev, test) sentences, written to data_dir, default a new temporary
+    folder), or a file kind (:data:`FILE_KINDS`) whose paths come from
     :func:`split_paths`: "conll2003" (word POS chunk NER), "conllu" (FORM and
     UPOS, or XPOS with ``conllu_tag``), "columns" (whitespace columns, the
     label in ``label_column``) or "tsv" (token<TAB>label).
@@ -101,8 +102,10 @@ def load_splits(data="generated", data_dir=None, train=None, dev=None, test=None
         if data_dir is None:
             data_dir = tempfile.mkdtemp(prefix="lstm_numpy_generated_")
         tagset = "upos" if data == "generated-pos" else "ner"
+        filler_p = RARE_FILLER_P if data == "generated-rare" else FILLER_P
         n_train, n_dev, n_test = sizes
-        paths = generate_corpus(data_dir, seed=seed, tagset=tagset, n_train=n_train, n_dev=n_dev, n_test=n_test)
+        paths = generate_corpus(data_dir, seed=seed, tagset=tagset, n_train=n_train, n_dev=n_dev, n_test=n_test,
+                                filler_p=filler_p)
         return {split: read_conll(path, scheme=None) for split, path in paths.items()}
     if data not in DATA_KINDS:
         raise UsageError(f"unknown data source {data!r}; choose one of {', '.join(DATA_KINDS)}")

@@ -24,7 +24,7 @@ from lstm_numpy.report.analysis_json import read_analysis_json
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 SEQUOIA = SHARED / "ud_french_sequoia"
-FAST = ("--no-progress", "--seeds", "1", "--random-draws", "2", "--no-recurrent")
+FAST = ("--no-progress", "--seeds", "1", "--random-draws", "2", "--no-recurrent", "--force-analysis")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 

@@ -18,8 +18,9 @@ from corpora import write_columns
 from lstm_numpy import cli
 from lstm_numpy.analysis.dissect import DissectOptions
 from lstm_numpy.errors import UsageError
-from lstm_numpy.options import DEFAULT_EPOCHS, QUICK_EPOCHS, QUICK_HIDDEN, QUICK_LR, RunOptions, resolve_options
+from lstm_numpy.options import QUICK_EPOCHS, QUICK_HIDDEN, QUICK_LR, RunOptions, resolve_options
 from lstm_numpy.pipeline import GENERATED_SIZES
+from lstm_numpy.training.loop import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -195,6 +196,7 @@ def without_timings(value):
 def test_seeds_trained_and_dissected_in_parallel_processes_are_bit_identical(tmp_path):
     # as a user runs it: a fresh process, where run.py's thread settings (one BLAS thread) hold
     common = [sys.executable, str(ROOT / "run.py"), "--quick", "--seeds", "2", "--epochs", "4", "--random-draws", "2",
+              "--force-analysis",
               "--no-progress"]
     for name, extra in (("one", []), ("two", ["--jobs", "2"])):
         result = subprocess.run(common + extra + ["--out", str(tmp_path / name)], capture_output=True, text=True,
@@ -215,7 +217,9 @@ def test_options_are_resolved_in_one_place_and_read_back_whole():
     assert quick.data.generated_sizes == GENERATED_SIZES["quick"] and quick.seeds == (4, 5)
     assert quick.output.out == str(Path("runs") / "generated-bilstm-seed4")
     full = resolve_options()
-    assert (full.train.epochs, full.train.lr, full.model.hidden) == (DEFAULT_EPOCHS, None, None)
+    assert (full.train.epochs, full.train.patience, full.train.lr, full.model.hidden) == (None, None, None, None), \
+        "the corpus decides the epochs and the patience (training.loop.schedule)"
+    assert full.train == TrainConfig(), "a run's training defaults are training's own"
     assert full.analysis == DissectOptions() and full.data.generated_sizes == GENERATED_SIZES["full"]
     assert resolve_options(no_recurrent=True).analysis.recurrent_seeds == "none"
     assert resolve_options(no_analysis=True).analysis is None
@@ -226,3 +230,35 @@ def test_options_are_resolved_in_one_place_and_read_back_whole():
         assert RunOptions.from_dict(json.loads(json.dumps(options.to_dict()))) == options
     with pytest.raises(UsageError, match="--label-column"):
         resolve_options(label_column=2)
+
+
+def test_a_model_that_learned_nothing_is_named_and_dissected_only_when_forced(capsys, tmp_path):
+    out = tmp_path / "run"
+    argv = ["--data", "generated-rare", "--quick", "--epochs", "1", "--lr", "1e-5", "--seeds", "1", "--no-progress",
+            "--random-draws", "2", "--out", out]
+    message = one_line_error(capsys, argv)
+    assert "not dissected: the model of seed 0 learned nothing" in message and "--force-analysis" in message
+    assert "--lr 3e-3" in message, "it says what to try"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["degenerate"]["0"] == metrics["by_seed"]["0"]["degenerate"] != []
+    assert (out / "seed0" / "best.npz").is_file() and not (out / "analysis.json").exists(), "nothing dissected"
+    assert cli.main([str(a) for a in argv] + ["--force", "--force-analysis"]) == 0
+    report = (out / "report.md").read_text()
+    assert report.startswith("> **Warning: This analysis describes models that learned nothing (seed 0: ")
+    assert (out / "analysis.json").is_file() and "| 0 | 1 | 1 |" in report, "the training table names the seed"
+    with pytest.raises(UsageError, match="--force-analysis"):
+        resolve_options(force_analysis=True, no_analysis=True)
+
+
+def test_the_schedule_options_reach_the_run(tmp_path):
+    out = tmp_path / "run"
+    assert cli.main(["--quick", "--max-updates", "260", "--patience-updates", "13", "--anneals", "0", "--seeds", "1",
+                     "--no-analysis", "--no-progress", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    # 400 quick sentences make 13 batches: 260 updates are 20 epochs, 13 updates the smallest patience, 3
+    assert metrics["schedule"] == {"epochs": 20, "patience": 3, "batches_per_epoch": 13}
+    train_config = json.loads((out / "seed0" / "best.json").read_text())["meta"]["training"]["train_config"]
+    assert (train_config["max_updates"], train_config["patience_updates"], train_config["anneals"]) == (260, 13, 0)
+    assert metrics["stopped"].startswith("stopped:") and "anneal" not in metrics["stopped"]
+    with pytest.raises(UsageError, match="--epochs"):
+        resolve_options(epochs=3, max_updates=100)

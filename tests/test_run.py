@@ -27,7 +27,15 @@ def test_quick_run_writes_metrics(tmp_path):
     out = tmp_path / "run"
     result = run("--quick", "--out", str(out), "--no-progress", "--seeds", "2", "--random-draws", "3")
     assert result.returncode == 0, result.stderr
+    assert "have no tokens" not in result.stderr and result.stdout.count("note: labels") <= 1, \
+        "labels a model never predicts are named once, not once per measure"
+    assert "schedule: up to 8 epochs" in result.stdout and " dev loss " in result.stdout
+    log = [json.loads(line) for line in (out / "seed0" / "train_log.jsonl").read_text().splitlines()]
+    assert {"dev_loss", "lr", "progress", "event", "best"} <= set(log[0])
+    assert log[-1]["event"].startswith("stopped: the last of 8 epochs") and f"  -> {log[-1]['event']}" in result.stdout
     metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["stopped"] == log[-1]["event"] and metrics["degenerate"] == {}
+    assert metrics["dev_baseline_entity_f1"] > 0 and metrics["dev"]["loss"] == log[metrics["best_epoch"] - 1]["dev_loss"]
     for split in ("dev", "test"):
         assert {"token_acc", "entity_f1", "per_label_acc"} <= set(metrics[split])
     assert {"epochs", "seconds_per_epoch", "train_seconds"} <= set(metrics)
@@ -44,10 +52,11 @@ def test_quick_run_writes_metrics(tmp_path):
     assert record["options"]["quick"] and record["options"]["seeds"] == [0, 1]
     assert set(record["data_files"]) == {"train", "dev", "test"}
     report = (out / "report.md").read_text()
-    assert "figures/sensitivity_heatmap.png" in report
+    assert "figures/sensitivity_heatmap.png" in report and "## Training" in report and "figures/training_curves.png" in report
     assert "constrained decoding" in report and f"Read by the argmax, entity F1 is dev {metrics['dev']['argmax_entity_f1']:.2f}" in report
     assert all((out / "figures" / name).stat().st_size > 0 for name in
                ("sensitivity_heatmap.png", "tuning_curves.png", "ablation_grid_output.png", "drop_matrix.png",
+                "training_curves.png",
                 "single_neuron_histogram.png", "label_correlations.png", "output_vs_recurrent.png"))
     # a second run into the same directory is refused without --force
     again = run("--quick", "--out", str(out), "--no-progress")

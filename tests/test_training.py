@@ -12,7 +12,9 @@ from lstm_numpy.model.tagger import init_tagger
 from lstm_numpy.pipeline import make_config, prepare, train_tagger
 from lstm_numpy.prediction import evaluate_split
 from lstm_numpy.training.checkpoint import load_checkpoint
-from lstm_numpy.training.loop import TrainConfig, train
+from lstm_numpy.training.loop import (MAX_EPOCHS, MAX_PATIENCE, MIN_EPOCHS, MIN_PATIENCE, TrainConfig, progress_made,
+                                      schedule, train)
+from lstm_numpy.training.verdict import degenerate_reasons
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +69,21 @@ def test_nan_loss_stops_with_epoch_and_batch_and_keeps_best_checkpoint(tiny, tmp
     assert (tmp_path / "best.npz").read_bytes() == before
 
 
-def test_early_stopping_respects_patience(tiny, tmp_path):
-    _, summary = run_tiny(tiny, tmp_path, epochs=30, patience=1, lr=1e-5)
-    # with a tiny learning rate dev F1 stalls at once, so training stops long before 30 epochs
-    assert summary["epochs"] < 30
-    assert summary["epochs"] - summary["best_epoch"] == 1
+def test_early_stopping_respects_patience_and_anneals_the_rate_first(tiny, tmp_path):
+    _, summary = run_tiny(tiny, tmp_path, epochs=30, patience=1, lr=1e-5, anneals=0)
+    # with a tiny learning rate dev stalls soon, so training stops long before 30 epochs,
+    # at the first epoch without progress (patience 1, no anneal)
+    history = summary["history"]
+    assert summary["epochs"] < 30 and history[-1]["progress"] is False
+    assert all(r["progress"] for r in history[:-1])
+    assert summary["stopped"].startswith("stopped: no dev progress for 1 epochs") and history[-1]["event"]
+    # one anneal: patience runs out, the rate halves from the best weights, then it runs out again
+    _, annealed = run_tiny(tiny, tmp_path / "a", epochs=30, patience=1, lr=1e-5, anneals=1)
+    events = [(r["epoch"], r["event"]) for r in annealed["history"] if r["event"]]
+    assert len(events) == 2 and "rate x0.5 to 5e-06, from the best weights" in events[0][1], events
+    assert events[1][1].startswith("stopped: no dev progress for 1 epochs after 1 anneal(s)")
+    assert annealed["history"][events[0][0]]["lr"] == 5e-6, "the epoch after the anneal runs at half the rate"
+    assert annealed["epochs"] > summary["epochs"]
 
 
 def test_learning_rate_decays_after_epochs_without_dev_gain(tiny, tmp_path):
@@ -204,3 +216,45 @@ def test_a_checkpoint_from_before_the_subword_and_decoding_fields_still_loads(ti
                                                "labels": tiny.labels.to_dict()})
     _, loaded, _, _ = load_tagger(tmp_path / "old")
     assert loaded == config and loaded.decode == "argmax"
+
+
+# ------------------------------------------------------------ the schedule fits the corpus
+
+
+def test_the_default_schedule_counts_updates_not_epochs():
+    cfg = TrainConfig()
+    small, full = schedule(cfg, 16), schedule(cfg, 440)        # 500 and 14,000 sentences in batches of 32
+    assert (small.epochs, small.patience) == (MAX_EPOCHS, MAX_PATIENCE)
+    assert full.epochs == max(MIN_EPOCHS, -(-cfg.max_updates // 440)) and full.patience == MIN_PATIENCE
+    middle = schedule(cfg, 94)
+    assert middle.epochs * 94 >= cfg.max_updates and middle.patience * 94 >= cfg.patience_updates
+    assert schedule(TrainConfig(epochs=7, patience=2), 16)[:2] == (7, 2), "given values win"
+    assert "up to 15 epochs" in full.describe(cfg) and "1 time(s)" in full.describe(cfg)
+
+
+def test_progress_before_the_first_entity_is_a_falling_dev_loss():
+    state = {"first_score": None, "score_moved": False, "progress_loss": None, "best_score": None}
+    seen = []
+    for score, loss in [(0.0, 1.0), (0.0, 0.8), (0.0, 0.795), (0.0, 0.7), (5.0, 0.72), (5.0, 0.5), (4.0, 0.4)]:
+        seen.append(progress_made(state, score, loss))
+        state["best_score"] = score if state["best_score"] is None else max(state["best_score"], score)
+    # F1 stuck at 0: a loss 1% lower is progress, a smaller fall is not; once F1 moved, only F1 counts
+    assert seen == [True, True, False, True, True, False, False]
+
+
+def test_a_model_that_learned_nothing_is_named():
+    names = ["O", "B-PER", "I-PER"]
+    only_o = {"confusion": [[90, 0, 0], [5, 0, 0], [5, 0, 0]], "token_acc": 0.9, "entity_f1": 0.0,
+              "entity_per_type": {"PER": {"n_gold": 5, "n_pred": 0}}}
+    reasons = degenerate_reasons(only_o, {"token_acc": 0.92, "entity_f1": 40.0}, names)
+    assert reasons == ["it predicts O for every dev token",
+                       "its dev entity F1 0.00 is below the most-frequent-label baseline's 40.00"]
+    no_entity = {**only_o, "confusion": [[88, 0, 2], [5, 0, 0], [5, 0, 0]]}
+    assert degenerate_reasons(no_entity, {"token_acc": 0.5, "entity_f1": 0.0}, names) == [
+        "it predicts no entity on dev, which has 5"]
+    fine = {"confusion": [[90, 0, 0], [0, 5, 0], [0, 1, 4]], "token_acc": 0.99, "entity_f1": 90.0,
+            "entity_per_type": {"PER": {"n_gold": 5, "n_pred": 5}}}
+    assert degenerate_reasons(fine, {"token_acc": 0.9, "entity_f1": 40.0}, names) == []
+    pos = {"confusion": [[50, 10], [10, 30]], "token_acc": 0.8, "entity_f1": None}
+    assert degenerate_reasons(pos, {"token_acc": 0.85, "entity_f1": None}, ["NOUN", "VERB"]) == [
+        "its dev token accuracy 80.00% is below the most-frequent-label baseline's 85.00%"]

@@ -19,10 +19,12 @@ Dimension legend: K labels, H neurons (Hout), M models.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UndefinedLabelWarning
 from .consistency import pairwise_consistency
 from .engine import Plan, Target, ablate
 from .measures import all_measures
@@ -70,8 +72,16 @@ def dissect_model(params, config, split, label_names, rng, options=DissectOption
     split: the EncodedSplit to measure on (dev); rng: np.random.Generator of the
     random draws; recurrent: also run the recurrent-mode sweep; seed: the model's
     seed, recorded.  Both groupings of the sensitivity are computed and compared
-    whichever ranks the neurons (options.group_by).
+    whichever ranks the neurons (options.group_by).  Labels that a measure cannot be
+    defined for (no tokens, never predicted) are recorded in ``unranked`` and
+    ``absent``, not warned about measure by measure.
     """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedLabelWarning)
+        return _dissect(params, config, split, label_names, rng, options, recurrent, progress, seed)
+
+
+def _dissect(params, config, split, label_names, rng, options, recurrent, progress, seed):
     group_by = options.group_by
     other = "gold" if group_by == "predicted" else "predicted"
     timings = {}
@@ -100,11 +110,15 @@ def dissect_model(params, config, split, label_names, rng, options=DissectOption
     start = time.perf_counter()
     rankings = compare_rankings(target, label_names, rng, group_by, options.n_random, options.claim_ks)
     timings["top-k ablation per ranking (held out)"] = time.perf_counter() - start
+    present = present_labels(states, len(label_names))
+    undefined = np.isnan(both[group_by]).all(axis=1)
     return ModelDissection(seed=seed, group_by=group_by, sensitivity=both[group_by], sensitivity_other=both[other],
                            group_spearman=both["spearman"], mass_fractions=np.array(MASS_FRACTIONS),
                            neurons_for_mass=neurons_for_mass(both[group_by], MASS_FRACTIONS), measures=measures,
-                           rank_correlations=rank_correlations(measures), sweep=sweep, rankings=rankings,
-                           timings=timings, states=states)
+                           rank_correlations=rank_correlations(measures),
+                           unranked=tuple(label_names[i] for i in np.flatnonzero(present & undefined)),
+                           absent=tuple(label_names[i] for i in np.flatnonzero(~present)),
+                           sweep=sweep, rankings=rankings, timings=timings, states=states)
 
 
 def compare_rankings(target, label_names, rng, group_by, n_random, ks):

@@ -134,6 +134,8 @@ class ModelDissection:
     neurons_for_mass: np.ndarray = array()    # (K, F) neurons holding each fraction of a label's positive sensitivity
     measures: dict[str, np.ndarray] = field(default_factory=dict)   # name -> (K, H), larger = more important
     rank_correlations: dict[str, np.ndarray] = field(default_factory=dict)   # "a vs b" -> (K,) Spearman
+    unranked: tuple[str, ...] = ()     # labels with tokens but no sensitivity row (e.g. never predicted): not ablated
+    absent: tuple[str, ...] = ()       # labels with no gold token in the split
     sweep: Sweep | None = None
     rankings: RankingComparison | None = None
     timings: dict[str, float] = field(default_factory=dict)

@@ -13,7 +13,10 @@ the type through context words a few tokens away, before or after::
 A per-word most-frequent-label baseline therefore gets many entities wrong,
 while a BiLSTM that reads a few words of context can get them right.  Labels
 are IOB2 over PER, LOC, ORG and MISC; ``tagset="upos"`` tags the same sentences
-with part of speech instead (a task with no chunk scheme).
+with part of speech instead (a task with no chunk scheme).  A clause is an
+entity-free filler with probability ``filler_p``: 0.12 by default (about 18% of
+tokens in entities), :data:`RARE_FILLER_P` for a corpus where entities are rare
+(about 2% of tokens, most sentences without one), as in social-media NER.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ ENTITY_TYPES = ("PER", "LOC", "ORG", "MISC")
 LEXICON_SEED = 20190  # fixed: the invented names are the same for every corpus seed
 MIN_LENGTH, MAX_LENGTH = 5, 40
 AMBIGUOUS_HEAD_P = 0.45  # share of entity heads drawn from the shared pool
+FILLER_P = 0.12          # share of clauses without an entity
+RARE_FILLER_P = 0.9      # ... in the rare-entity corpus: about 2% of tokens in entities
 
 @dataclass(frozen=True)
 class Lexicon:
@@ -144,12 +149,13 @@ def _tidy(*columns: list[str]) -> tuple[list[str], ...]:
     return tuple([column[t] for t in keep] for column in columns)
 
 
-def generate_sentence(lexicon: Lexicon, rng: np.random.Generator, tagset: str = "ner") -> tuple[list[str], list[str]]:
+def generate_sentence(lexicon: Lexicon, rng: np.random.Generator, tagset: str = "ner",
+                      filler_p: float = FILLER_P) -> tuple[list[str], list[str]]:
     """One sentence of ``MIN_LENGTH`` to ``MAX_LENGTH`` tokens: ``(tokens, labels)``.
 
     tagset: "ner" (IOB2 entity labels) or "upos" (part-of-speech tags of the
     same sentence: the rng is drawn from identically, so a seed gives the same
-    tokens under either tag set).
+    tokens under either tag set); filler_p: the probability that a clause has no entity.
     """
     if tagset not in TAGSETS:
         raise ValueError(f"tagset must be one of {TAGSETS}, got {tagset!r}")
@@ -159,7 +165,7 @@ def generate_sentence(lexicon: Lexicon, rng: np.random.Generator, tagset: str = 
         for k in range(n_clauses):
             if k:
                 parts.append("{joiner}")
-            if rng.random() < 0.12:
+            if rng.random() < filler_p:
                 parts.append("{filler}")
             else:
                 kind = ENTITY_TYPES[rng.choice(4, p=[0.3, 0.28, 0.26, 0.16])]
@@ -176,29 +182,31 @@ def generate_sentence(lexicon: Lexicon, rng: np.random.Generator, tagset: str = 
     return words, (labels if tagset == "ner" else upos)
 
 
-def generate_sentences(n: int, rng: np.random.Generator, lexicon: Lexicon | None = None, tagset: str = "ner"):
+def generate_sentences(n: int, rng: np.random.Generator, lexicon: Lexicon | None = None, tagset: str = "ner",
+                       filler_p: float = FILLER_P):
     """``n`` sentences: ``(list of token lists, list of label lists)``; tagset "ner" or "upos"."""
     lexicon = build_lexicon() if lexicon is None else lexicon
-    pairs = [generate_sentence(lexicon, rng, tagset) for _ in range(n)]
+    pairs = [generate_sentence(lexicon, rng, tagset, filler_p) for _ in range(n)]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def generate_corpus(
     out_dir: str | os.PathLike, seed: int = 0, n_train: int = 3000, n_dev: int = 500, n_test: int = 500,
-    tagset: str = "ner",
+    tagset: str = "ner", filler_p: float = FILLER_P,
 ) -> dict[str, Path]:
     """Write ``train.txt``, ``dev.txt``, ``test.txt`` (``token label``) into ``out_dir``.
 
     Each split has its own stream ``default_rng([seed, split_index])``, so
     changing one split's size leaves the others unchanged.  ``tagset="upos"``
-    writes the same sentences with part-of-speech tags.  Returns split -> path.
+    writes the same sentences with part-of-speech tags; ``filler_p`` sets how
+    rare entities are (:data:`RARE_FILLER_P`).  Returns split -> path.
     """
     lexicon = build_lexicon()
     paths = {}
     for index, (split, n) in enumerate(zip(SPLITS, (n_train, n_dev, n_test))):
         if n < 1:
             raise ValueError(f"n_{split} must be at least 1, got {n}")
-        sentences, labels = generate_sentences(n, np.random.default_rng([seed, index]), lexicon, tagset)
+        sentences, labels = generate_sentences(n, np.random.default_rng([seed, index]), lexicon, tagset, filler_p)
         paths[split] = write_conll(Path(out_dir) / f"{split}.txt", sentences, labels)
     return paths
 

@@ -199,6 +199,15 @@ def log_softmax(z):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def cross_entropy_sum(z, y, mask):
+    """Summed cross-entropy of labels y (N, T) over the real tokens of mask (N, T): a float64 sum
+    (the evaluation loss; masked_cross_entropy gives the mean and its gradient)."""
+    real = mask.astype(bool)
+    logp = log_softmax(np.asarray(z, dtype=np.float64))
+    picked = np.take_along_axis(logp, np.where(real, y, 0)[..., None], axis=-1)[..., 0]
+    return float(-picked[real].sum())
+
+
 def masked_cross_entropy(z, y, mask):
     """Mean cross-entropy over real tokens.
 

@@ -34,6 +34,7 @@ COMPARISON_K = 5     # the held-out comparison of rankings shown in the report
 SENSITIVITY_TOP = 5  # neurons listed per label
 
 SECTION_FIGURES = {
+    "training": ("training_curves",),
     "sensitivity": ("sensitivity_heatmap", "tuning_curves"),
     "ablation": ("ablation_grid_output", "ablation_grid_recurrent", "output_vs_recurrent", "drop_matrix"),
     "single": ("single_neuron_histogram",),
@@ -49,6 +50,8 @@ class ReportFacts(NamedTuple):
     data: dict                   # {name: scalar} listed, and/or {name: {row: {column: value}}} as a table
     model: dict                  # {setting: value}
     metrics: dict                # {split: evaluation.metrics.evaluate dict} of the first model
+    training: dict = None        # {seed: {"history", "stopped", "schedule", "best_epoch", "degenerate"}}
+    warning: str | None = None   # the report's first line, when its models learned nothing
     notes: tuple = ()            # shown at the top
     title: str = "Measuring and dissecting the neurons of an LSTM tagger"
 
@@ -100,6 +103,18 @@ def _metrics_section(page) -> list[str]:
                   markdown_table(["label"] + [f"{split} {what}" for split in splits for _, what in scores],
                                  rows, "{:.2f}"), ""]
     return lines
+
+
+def _training_section(page) -> list[str]:
+    training = page.facts.training
+    if not training:
+        return []
+    rows = [[seed, len(entry["history"]), entry["best_epoch"], entry["stopped"] or "-",
+             "; ".join(entry.get("degenerate") or []) or "-"] for seed, entry in training.items()]
+    schedules = sorted({entry["schedule"] for entry in training.values()})
+    lines = ["## Training", "", f"Schedule: {'; '.join(schedules)}.", "",
+             markdown_table(["seed", "epochs", "best epoch", "how it ended", "learned nothing?"], rows), ""]
+    return lines + _figure(page, "training_curves")
 
 
 def _sensitivity_section(page) -> list[str]:
@@ -263,7 +278,7 @@ def write_report(path, analysis, facts: ReportFacts, figures=None, files=None) -
     ReportFacts; figures and files {name: path} (see the module docstring)."""
     path = Path(path)
     page = _Page(analysis, facts, dict(figures or {}), path.parent.resolve(), set())
-    lines = [f"# {facts.title}", ""]
+    lines = ([f"> **Warning: {facts.warning}**", ""] if facts.warning else []) + [f"# {facts.title}", ""]
     lines += [f"> {note}" for note in facts.notes] + ([""] if facts.notes else [])
     lines += ["## Run", "", "```", facts.command, "```", "", f"Seeds: {', '.join(map(str, analysis.seeds))}", ""]
     if facts.timings:
@@ -283,6 +298,7 @@ def write_report(path, analysis, facts: ReportFacts, figures=None, files=None) -
         lines += ["## Model", "", markdown_table(["setting", "value"],
                                                  [[k, format_value(v)] for k, v in facts.model.items()]), ""]
     lines += _metrics_section(page)
+    lines += _training_section(page)
     lines += _sensitivity_section(page)
     lines += _ablation_section(page)
     lines += _single_neuron_section(page)

@@ -17,8 +17,8 @@ from .analysis_json import write_analysis_json
 from .markdown import DROP_MATRIX_K, write_report
 
 
-def write_figures(figures_dir, analysis):
-    """Every figure of the report: {name: Path}."""
+def write_figures(figures_dir, analysis, training=None):
+    """Every figure of the report: {name: Path}; training: {seed: {"history": ...}} (ReportFacts.training)."""
     first, labels = analysis.models[0], list(analysis.labels)
     states, modes = first.states, first.sweep.modes
     figures = {
@@ -41,6 +41,9 @@ def write_figures(figures_dir, analysis):
             modes["recurrent"], labels, figures_dir / "ablation_grid_recurrent.png")
         figures["output_vs_recurrent"] = plots.plot_output_vs_recurrent(
             modes, labels, DROP_MATRIX_K, figures_dir / "output_vs_recurrent.png")
+    if training:
+        figures["training_curves"] = plots.plot_training_curves(
+            {seed: entry["history"] for seed, entry in training.items()}, figures_dir / "training_curves.png")
     figures["label_correlations"] = plots.plot_label_correlations(
         list(analysis.consistency.correlations), labels, figures_dir / "label_correlations.png",
         [f"seed {s}" for s in analysis.seeds])
@@ -51,7 +54,7 @@ def write_outputs(out_dir, analysis, facts):
     """Figures, ablation.csv (the first model's sweep), report.md and analysis.json of a
     RunAnalysis; facts: the run's report.markdown.ReportFacts."""
     seeds = analysis.seeds
-    figures = write_figures(out_dir / "figures", analysis)
+    figures = write_figures(out_dir / "figures", analysis, facts.training)
     write_ablation_csv(outcome_rows(analysis.models[0].sweep.outcomes), out_dir / "ablation.csv")
     files = {
         "explorer.html (the neuron explorer: every dev token, neuron by neuron; open it in a browser)":

@@ -35,6 +35,7 @@ __all__ = [
     "plot_single_neuron_histogram",
     "plot_label_correlations",
     "plot_output_vs_recurrent",
+    "plot_training_curves",
     "order_neurons_by_top_label",
 ]
 
@@ -292,4 +293,42 @@ def plot_output_vs_recurrent(modes_swept, labels: Sequence[str], k: int, path) -
     ax.set_ylabel("target-label accuracy drop (points)")
     ax.set_title(f"ablating each label's top {k} neurons")
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_training_curves(histories, path) -> Path:
+    """Per seed, epoch by epoch: training and dev loss, the dev score that picks the best epoch,
+    and the learning rate (log scale); the best epoch marked, and a dotted line where the rate
+    was annealed or training stopped.
+
+    histories: {seed: [train_log.jsonl records]} (training.loop.end_epoch's fields: epoch,
+    train_loss, dev_loss, dev_entity_f1 or dev_token_acc, lr, best, event).
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), layout="constrained")
+    for index, (seed, history) in enumerate(histories.items()):
+        colour = f"C{index % 10}"
+        epochs = [r["epoch"] for r in history]
+        f1 = [r.get("dev_entity_f1") for r in history]
+        chunking = any(value is not None for value in f1)
+        score = [np.nan if v is None else v for v in f1] if chunking else [100 * r["dev_token_acc"] for r in history]
+        axes[0].plot(epochs, [r["train_loss"] for r in history], color=colour, ls="--", lw=1)
+        axes[0].plot(epochs, [r.get("dev_loss", np.nan) for r in history], color=colour, lw=1.5,
+                     label=f"seed {seed}")
+        axes[1].plot(epochs, score, color=colour, lw=1.5, label=f"seed {seed}")
+        best = [r["epoch"] for r in history if r.get("best")]
+        if best:
+            axes[1].plot(best[-1], score[epochs.index(best[-1])], "*", color=colour, ms=10)
+        axes[2].plot(epochs, [r["lr"] for r in history], color=colour, lw=1.5, label=f"seed {seed}")
+        for r in history:
+            if r.get("event"):
+                for ax in axes:
+                    ax.axvline(r["epoch"], color=colour, ls=":", lw=1)
+    axes[0].set_title("loss (dashed: training, solid: dev)", fontsize=9)
+    axes[1].set_title(("dev entity F1" if chunking else "dev token accuracy (%)") + " (*: the best epoch)",
+                      fontsize=9)
+    axes[2].set_title("learning rate (dotted: annealed or stopped)", fontsize=9)
+    axes[2].set_yscale("log")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+    axes[1].legend(fontsize=7)
     return _save(fig, path)

@@ -2,9 +2,20 @@
 word dropout to <unk>), evaluation on dev after each epoch, the best weights kept
 and checkpointed, early stopping, a progress bar and a JSON-lines log.
 
+    schedule()     the run's length from the corpus: epochs and patience in optimizer updates
     train()        the whole run: set up (or resume), then epochs until patience runs out
     train_epoch()  one pass over the training split, one optimizer step per batch
-    end_epoch()    score dev, keep the best weights, decay or restore, log
+    end_epoch()    score dev, keep the best weights, anneal, decay or restore, log
+
+The schedule fits the corpus: by default a run may take ``max_updates`` optimizer
+steps and waits ``patience_updates`` steps for progress, whatever the number of
+sentences (a small corpus gets more epochs, not fewer updates).  Progress is a
+better dev score (entity F1, or token accuracy for plain tags); while that score
+has not yet moved from its first value, a dev loss lower by 1% counts too, so a
+model that has not yet predicted its first entity is not stopped while it learns.
+When patience runs out the rate is annealed (x ``anneal``) from the best weights,
+``anneals`` times, and then training stops.  The best epoch is the one with the best
+dev score (the first of equals).
 
 The trainer knows the tagger only through ``tagger_loss_and_grads`` and
 prediction.evaluate_split; the optimizer alone changes the weights.  Ctrl-C
@@ -13,6 +24,7 @@ saves a resumable state (training.resume).
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,12 +49,17 @@ from .resume import RESUME_STEM, DeferredInterrupt, load_resume_state, remove_re
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 10
+    epochs: int | None = None        # maximum epochs; None: as many as max_updates steps take (schedule())
     batch_size: int = 32
     optimizer: str = "adam"
     lr: float | None = None          # None: the optimizer's default
     clip: float = 5.0                # global-norm clipping; 0 disables
-    patience: int = 3                # epochs without dev improvement before stopping
+    patience: int | None = None      # epochs without dev progress before annealing or stopping; None: from
+                                     # patience_updates (schedule())
+    max_updates: int = 6000          # the default length of a run, in optimizer steps
+    patience_updates: int = 600      # the default patience, in optimizer steps
+    anneal: float = 0.5              # the rate is multiplied by this, from the best weights, when patience runs out
+    anneals: int = 1                 # ... this many times, then training stops (0: stop at once)
     unk_replace: float = 0.5         # probability a training singleton becomes <unk>
     word_unk: float = 0.0            # probability any other training word becomes <unk>
     lr_decay: float = 1.0            # the learning rate is multiplied by this after an epoch without dev gain
@@ -51,6 +68,39 @@ class TrainConfig:
     select: str = "auto"             # dev metric that picks the best epoch: entity_f1, token_acc, or
                                      # auto (entity_f1 for chunk labels, token_acc for plain tags)
     seed: int = 0
+
+
+MIN_EPOCHS, MAX_EPOCHS = 15, 100       # the default maximum epochs lies between these
+MIN_PATIENCE, MAX_PATIENCE = 3, 15     # the default patience, in epochs, lies between these
+LOSS_PROGRESS = 0.01                   # until the dev score moves, a dev loss 1% lower counts as progress
+
+
+class Schedule(NamedTuple):
+    """How long a run may train, resolved from its TrainConfig and its corpus."""
+
+    epochs: int                  # the most epochs
+    patience: int                # epochs without dev progress before annealing or stopping
+    batches_per_epoch: int
+
+    def describe(self, cfg):
+        updates = f"{self.epochs * self.batches_per_epoch:,} updates of {self.batches_per_epoch} batches an epoch"
+        anneal = (f"; then the rate x{cfg.anneal:g} from the best weights, {cfg.anneals} time(s), before stopping"
+                  if cfg.anneals > 0 else "; then stop")
+        return (f"up to {self.epochs} epochs ({updates}), patience {self.patience} epochs without dev progress"
+                f"{anneal}")
+
+
+def schedule(train_cfg, n_batches):
+    """Schedule of a run whose training split makes ``n_batches`` batches an epoch: the epochs and
+    patience train_cfg gives, or those that max_updates and patience_updates optimizer steps take
+    (within MIN_EPOCHS..MAX_EPOCHS and MIN_PATIENCE..MAX_PATIENCE)."""
+    n_batches = max(1, int(n_batches))
+    clamp = lambda value, low, high: int(min(max(value, low), high))  # noqa: E731
+    epochs = train_cfg.epochs if train_cfg.epochs is not None else \
+        clamp(math.ceil(train_cfg.max_updates / n_batches), MIN_EPOCHS, MAX_EPOCHS)
+    patience = train_cfg.patience if train_cfg.patience is not None else \
+        clamp(math.ceil(train_cfg.patience_updates / n_batches), MIN_PATIENCE, MAX_PATIENCE)
+    return Schedule(epochs, patience, n_batches)
 
 
 def selection_metric(select, label_names):
@@ -75,6 +125,7 @@ class Run(NamedTuple):
     dev_split: Any
     label_names: list
     select: str                  # "entity_f1" or "token_acc"
+    schedule: Schedule
     lengths: np.ndarray          # (S,) training sentence lengths
     optimizer: Any
     average: Optional[WeightAverage]
@@ -90,7 +141,8 @@ def new_state(optimizer):
     """The loop's counters before the first epoch (saved and restored on interrupt)."""
     return {"epoch": 1, "batches_done": 0, "epoch_loss": 0.0, "epoch_tokens": 0, "epoch_seconds": 0.0,
             "best_score": None, "best_epoch": 0, "epochs_since_best": 0, "history": [],
-            "train_seconds": 0.0, "epoch_start_batch_rng": None, "lr": optimizer.lr}
+            "first_score": None, "score_moved": False, "progress_loss": None, "anneals_done": 0,
+            "stopped": None, "train_seconds": 0.0, "epoch_start_batch_rng": None, "lr": optimizer.lr}
 
 
 def _check_finite(loss, norm, epoch, batch_number):
@@ -112,7 +164,7 @@ def train_epoch(run, state, clock, stop):
     state["epoch_start_batch_rng"] = batch_rng.bit_generator.state
     batches = make_batches(run.lengths, cfg.batch_size, batch_rng, shuffle=True)
     clock["epoch_start"] = time.perf_counter() - state["epoch_seconds"]
-    bar = tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+    bar = tqdm(batches, desc=f"epoch {epoch}/{run.schedule.epochs}", unit="batch",
                disable=not run.progress, leave=False, initial=state["batches_done"])
     for batch_number, index in enumerate(bar, start=1):
         if batch_number <= state["batches_done"]:
@@ -144,38 +196,73 @@ def train_epoch(run, state, clock, stop):
     return time.perf_counter() - clock["epoch_start"]
 
 
+def progress_made(state, score, loss):
+    """Whether an epoch with dev ``score`` and ``loss`` is progress: a better score than the best
+    so far or, while the score has not yet moved from its first value, a dev loss at least
+    LOSS_PROGRESS lower than the lowest so far.  Updates the state's first score and lowest loss."""
+    if state["first_score"] is None:
+        state["first_score"] = score
+    elif score != state["first_score"]:
+        state["score_moved"] = True
+    lower_loss = state["progress_loss"] is None or loss < state["progress_loss"] * (1 - LOSS_PROGRESS)
+    state["progress_loss"] = loss if state["progress_loss"] is None else min(loss, state["progress_loss"])
+    return state["best_score"] is None or score > state["best_score"] or (not state["score_moved"] and lower_loss)
+
+
 def end_epoch(run, state, best_params, epoch_seconds):
     """Score dev with the weights that are kept (the average, if any), keep and checkpoint
-    the best, or decay the rate / restore the best; log. Returns the best weights so far."""
+    the best, or decay the rate / restore the best; anneal or stop when patience runs out;
+    log. Returns the best weights so far."""
     epoch, cfg = state["epoch"], run.train_cfg
     weights = run.params if run.average is None else run.average.averaged(run.params)
     dev = evaluate_split(weights, run.config, run.dev_split, run.label_names)
-    score = dev[run.select]
+    score, loss = dev[run.select], dev["loss"]
     record = {"epoch": epoch, "train_loss": state["epoch_loss"] / max(state["epoch_tokens"], 1),
               "train_seconds": epoch_seconds, "train_tok_s": state["epoch_tokens"] / epoch_seconds,
-              "dev_token_acc": dev["token_acc"], "dev_entity_f1": dev["entity_f1"], "lr": run.optimizer.lr}
+              "dev_loss": loss, "dev_token_acc": dev["token_acc"], "dev_entity_f1": dev["entity_f1"],
+              "lr": run.optimizer.lr}
+    progress = progress_made(state, score, loss)
     improved = state["best_score"] is None or score > state["best_score"]
     if improved:
-        state.update(best_score=score, best_epoch=epoch, epochs_since_best=0)
+        state.update(best_score=score, best_epoch=epoch)
         best_params = {k: v.copy() for k, v in weights.items()}
         if run.out_dir is not None:
             meta = dict(run.checkpoint_meta or {})
             meta["training"] = {"epoch": epoch, "dev": dev, "train_config": asdict(cfg)}
             save_checkpoint(run.out_dir / "best", best_params, meta)
-    else:
-        state["epochs_since_best"] += 1
+    state["epochs_since_best"] = 0 if progress else state["epochs_since_best"] + 1
+    event = None
+    if not improved:
         state["lr"] = run.optimizer.lr = run.optimizer.lr * cfg.lr_decay
         if cfg.restore_best:
             for k in run.params:
                 run.params[k][...] = best_params[k]
-    record["best"] = improved
+    if state["epochs_since_best"] >= run.schedule.patience:
+        waited = f"no dev progress for {state['epochs_since_best']} epochs"
+        if state["anneals_done"] < cfg.anneals:
+            state["anneals_done"] += 1
+            state["lr"] = run.optimizer.lr = run.optimizer.lr * cfg.anneal
+            state["epochs_since_best"] = 0
+            for k in run.params:
+                run.params[k][...] = best_params[k]
+            event = (f"{waited}: rate x{cfg.anneal:g} to {run.optimizer.lr:.2g}, from the best weights "
+                     f"(epoch {state['best_epoch']})")
+        else:
+            event = state["stopped"] = (f"stopped: {waited}" + (f" after {cfg.anneals} anneal(s) of the rate"
+                                                               if cfg.anneals else "")
+                                        + f"; the best epoch was {state['best_epoch']}")
+    elif epoch >= run.schedule.epochs:
+        event = state["stopped"] = (f"stopped: the last of {run.schedule.epochs} epochs; the best epoch was "
+                                    f"{state['best_epoch']}")
+    record.update(best=improved, progress=progress, event=event)
     state["history"].append(record)
     if run.out_dir is not None:
         atomic_write_text(run.out_dir / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in state["history"]))
     if run.progress is not None:
         entity = f"  dev entity F1 {format_entity_f1(dev['entity_f1'])}" if dev["entity_f1"] is not None else ""
-        tqdm.write(f"epoch {epoch}: loss {record['train_loss']:.4f}  dev token acc {dev['token_acc']:.4f}{entity}  "
-                   f"{record['train_tok_s']:,.0f} tok/s{'  *best' if improved else ''}")
+        tqdm.write(f"epoch {epoch}: loss {record['train_loss']:.4f}  dev loss {loss:.4f}  dev token acc "
+                   f"{dev['token_acc']:.4f}{entity}  lr {record['lr']:.2g}  {record['train_tok_s']:,.0f} tok/s"
+                   f"{'  *best' if improved else ''}" + (f"\n  -> {event}" if event else ""))
     state.update(epoch=epoch + 1, batches_done=0, epoch_loss=0.0, epoch_tokens=0, epoch_seconds=0.0)
     return best_params
 
@@ -221,6 +308,8 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
     ``params`` at the end.
     """
     select = selection_metric(train_cfg.select, label_names)
+    lengths = np.array([len(w) for w in train_split.words])
+    plan = schedule(train_cfg, len(make_batches(lengths, train_cfg.batch_size, rng=None, shuffle=False)))
     rngs = tuple(np.random.default_rng(s) for s in np.random.SeedSequence(train_cfg.seed).spawn(3))
     optimizer = make_optimizer(train_cfg.optimizer, train_cfg.lr)
     average = WeightAverage(params, train_cfg.average) if train_cfg.average > 0 else None
@@ -228,10 +317,11 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
     out_dir = Path(out_dir) if out_dir is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    run = Run(params, config, train_cfg, train_split, dev_split, label_names, select,
-              np.array([len(w) for w in train_split.words]), optimizer, average, rngs, singletons, out_dir,
-              checkpoint_meta, progress, on_batch_end)
+    run = Run(params, config, train_cfg, train_split, dev_split, label_names, select, plan, lengths, optimizer,
+              average, rngs, singletons, out_dir, checkpoint_meta, progress, on_batch_end)
     state, best_params = new_state(optimizer), None
+    if progress is not None:
+        tqdm.write(f"schedule: {plan.describe(train_cfg)}")
     if resume:
         if out_dir is None:
             raise ValueError("resume needs the run directory")
@@ -240,11 +330,9 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
     clock["epoch_start"] = clock["run_start"]
     stop = DeferredInterrupt()
     try:
-        while state["epoch"] <= train_cfg.epochs:
+        while state["stopped"] is None and state["epoch"] <= plan.epochs:
             epoch_seconds = train_epoch(run, state, clock, stop)
             best_params = end_epoch(run, state, best_params, epoch_seconds)
-            if state["epochs_since_best"] >= train_cfg.patience:
-                break
     except KeyboardInterrupt:
         if out_dir is not None:
             state["epoch_seconds"] = time.perf_counter() - clock["epoch_start"]
@@ -261,6 +349,7 @@ def train(params, config, train_cfg, train_split, dev_split, label_names, out_di
         params[k][...] = best_params[k]
     history = state["history"]
     return {"epochs": len(history), "best_epoch": state["best_epoch"], "best_dev_score": state["best_score"],
+            "stopped": state["stopped"], "schedule": plan._asdict(), "schedule_text": plan.describe(train_cfg),
             "train_seconds": time.perf_counter() - clock["run_start"],
             "seconds_per_epoch": float(np.mean([r["train_seconds"] for r in history])),
             "history": history}
