@@ -45,6 +45,7 @@ from .experiment import run  # noqa: E402
 from .model.backend import BACKENDS  # noqa: E402
 from .options import QUICK_EPOCHS, QUICK_HIDDEN, QUICK_LR, resolve_options  # noqa: E402
 from .training.loop import MAX_EPOCHS, MAX_PATIENCE, MIN_EPOCHS, MIN_PATIENCE, TrainConfig  # noqa: E402
+from .training.optim import DEFAULT_LR  # noqa: E402
 from .pipeline import DATA_KINDS, FILE_KINDS, GENERATED_SIZES, PRESETS  # noqa: E402
 
 # The options that configure something only some runs have default to None here, so that
@@ -115,7 +116,8 @@ def build_parser(prog=None):
     train.add_argument("--batch-size", type=_count(1), default=32)
     train.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     train.add_argument("--lr", type=_positive_float,
-                       help=f"learning rate (default: adam 1e-3, sgd 0.1; {QUICK_LR:g} with --quick)")
+                       help=f"learning rate (default: adam {DEFAULT_LR['adam']:g}, sgd {DEFAULT_LR['sgd']:g}; "
+                            f"{QUICK_LR:g} with --quick)")
     train.add_argument("--patience", type=_count(1),
                        help="epochs without dev progress before the rate is annealed or training stops (default: "
                             f"--patience-updates steps' worth, {MIN_PATIENCE} to {MAX_PATIENCE} epochs); progress is "

@@ -182,7 +182,7 @@ def test_the_other_options_reach_the_run(tmp_path):
                      "--lr-decay", "0.5", "--restore-best", "--average", "0.9", "--unk-replace", "0.2",
                      "--word-unk", "0.05", "--seed", "5", "--seeds", "2", "--random-draws", "2",
                      "--random-pool", "outside-top", "--group-by", "gold", "--recurrent-seeds", "all",
-                     "--no-progress", "--out", out, cwd=tmp_path)
+                     "--force-analysis", "--no-progress", "--out", out, cwd=tmp_path)
     metrics, analysis = finished(result, out)
     config = metrics["config"]
     assert (config["hidden"], config["char_filters"], config["affix_dim"], config["variational"],

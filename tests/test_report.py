@@ -3,6 +3,7 @@ is complete, analysis.json reads back to the records that were written."""
 import dataclasses
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,13 @@ def figures(tmp_path_factory):
         "label_correlations": plots.plot_label_correlations(Cs, LABELS, out / "corr.png", ["seed 0", "seed 1"]),
         "output_vs_recurrent": plots.plot_output_vs_recurrent({"output": output, "recurrent": recurrent}, LABELS, 2,
                                                               out / "ovr.png"),
+        "training_curves": plots.plot_training_curves(
+            {"seed 0": [{"epoch": e, "train_loss": 1 / e, "dev_loss": 1.2 / e, "dev_entity_f1": min(90, 10 * e),
+                         "dev_token_acc": 0.9, "lr": 1e-3 if e < 5 else 5e-4, "best": e < 8,
+                         "event": "rate x0.5" if e == 4 else None} for e in range(1, 9)],
+             "POS": [{"epoch": e, "train_loss": 1 / e, "dev_loss": None, "dev_entity_f1": None,
+                      "dev_token_acc": 0.5 + e / 20, "lr": 1e-3, "best": True, "event": None} for e in range(1, 4)]},
+            out / "training.png"),
     }
     return out, paths
 
@@ -144,11 +152,13 @@ def dissected():
     """A RunAnalysis of three small models, dissected as a run does."""
     options = DissectOptions(ks=(1, 2, 4), recurrent_ks=(1, 2), claim_ks=(1, 2, 5), n_random=3, n_random_recurrent=2)
     models = []
-    with pytest.warns(UserWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # labels without a row are recorded, not warned about
         for seed in range(3):
             params, config, split = tiny_tagger(seed)
             models.append(dissect_model(params, config, split, LABELS, np.random.default_rng(seed), options,
                                         recurrent=seed == 0, progress=False, seed=seed))
+    assert all(model.absent == (MISSING,) for model in models)
     return RunAnalysis(labels=tuple(LABELS), seeds=(0, 1, 2), models=tuple(models),
                        consistency=compare_models(models, LABELS, np.random.default_rng(0)))
 

@@ -52,11 +52,12 @@ def test_quick_run_writes_metrics(tmp_path):
     assert record["options"]["quick"] and record["options"]["seeds"] == [0, 1]
     assert set(record["data_files"]) == {"train", "dev", "test"}
     report = (out / "report.md").read_text()
-    assert "figures/sensitivity_heatmap.png" in report and "## Training" in report and "figures/training_curves.png" in report
+    assert "figures/sensitivity_heatmap.png" in report and "## Training" in report
+    assert "figures/training_curves_seed0.png" in report and "figures/training_curves_seed1.png" in report
     assert "constrained decoding" in report and f"Read by the argmax, entity F1 is dev {metrics['dev']['argmax_entity_f1']:.2f}" in report
     assert all((out / "figures" / name).stat().st_size > 0 for name in
                ("sensitivity_heatmap.png", "tuning_curves.png", "ablation_grid_output.png", "drop_matrix.png",
-                "training_curves.png",
+                "training_curves_seed0.png", "training_curves_seed1.png",
                 "single_neuron_histogram.png", "label_correlations.png", "output_vs_recurrent.png"))
     # a second run into the same directory is refused without --force
     again = run("--quick", "--out", str(out), "--no-progress")

@@ -95,6 +95,7 @@ def test_learning_rate_decays_after_epochs_without_dev_gain(tiny, tmp_path):
     lrs, best = [r["lr"] for r in summary["history"]], [r["best"] for r in summary["history"]]
     assert best[1:] == [False] * 3                   # at 1e-6 dev never improves after the first epoch
     assert lrs == [1e-6, 1e-6, 5e-7, 2.5e-7]          # halved after each of those epochs
+    assert summary["history"][1]["event"] == "no better dev score: rate x0.5 to 5e-07", "the log says why"
 
 
 def test_restore_best_goes_on_from_the_best_weights(tiny):
@@ -229,7 +230,8 @@ def test_the_default_schedule_counts_updates_not_epochs():
     middle = schedule(cfg, 94)
     assert middle.epochs * 94 >= cfg.max_updates and middle.patience * 94 >= cfg.patience_updates
     assert schedule(TrainConfig(epochs=7, patience=2), 16)[:2] == (7, 2), "given values win"
-    assert "up to 15 epochs" in full.describe(cfg) and "1 time(s)" in full.describe(cfg)
+    assert "up to 15 epochs" in full.describe(cfg) and full.describe(cfg).endswith("; then stop")
+    assert "rate x0.5 from the best weights, 2 time(s)" in full.describe(TrainConfig(anneals=2))
 
 
 def test_progress_before_the_first_entity_is_a_falling_dev_loss():

@@ -78,6 +78,16 @@ def corpus_args(name, folder):
     return ["--data", "conllu", "--train", train, "--dev", SEQUOIA / "dev.conllu", "--test", SEQUOIA / "test.conllu"]
 
 
+def machine():
+    """The CPU's model name (from /proc/cpuinfo where there is one) and its core count."""
+    try:
+        name = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        name = platform.processor() or platform.machine()
+    return f"{name}, {os.cpu_count()} cores"
+
+
 def run_one(checkout, data_args, extra, out):
     command = [sys.executable, str(Path(checkout) / "run.py"), *map(str, data_args), "--seeds", "1",
                "--no-analysis", "--no-progress", "--out", str(out), *extra]
@@ -97,7 +107,9 @@ def run_one(checkout, data_args, extra, out):
     return {"what": "entity F1" if chunking else "token accuracy (%)", "test": test, "baseline": baseline,
             "dev": scale * metrics["dev"][score], "epochs": metrics["epochs"], "best_epoch": metrics["best_epoch"],
             "train_seconds": metrics["train_seconds"], "wall_seconds": seconds,
-            "degenerate": (metrics.get("degenerate") or {}).get("reasons") or [],
+            "degenerate": next(iter((metrics.get("degenerate") or {}).values()), []),
+            "history": [{key: r.get(key) for key in ("epoch", "dev_entity_f1", "dev_token_acc", "dev_loss", "lr",
+                                                     "event")} for r in metrics["history"]],
             "warnings": warnings, "command": shlex.join(["python", "run.py", *map(str, data_args), "--seeds", "1",
                                                          "--no-analysis", *extra])}
 
@@ -114,6 +126,9 @@ def main(argv=None):
     parser.add_argument("--no-default", action="store_true", help="only the --config configurations")
     parser.add_argument("--checkout", default=str(ROOT), help="the checkout whose run.py to measure (default this one)")
     parser.add_argument("--json", help="also write every result to this JSON file")
+    parser.add_argument("--include", action="append", default=[],
+                        help='"NAME=FILE.json": rows of an earlier run of this script (its --json), e.g. the code '
+                             "before a change measured with --checkout, shown under NAME beside this run's; repeatable")
     args = parser.parse_args(argv)
     corpora = list(SMALL) if args.corpora == ["small"] else args.corpora
     configs = ([] if args.no_default else [("default", [])]) + \
@@ -130,17 +145,24 @@ def main(argv=None):
                 results.append(r)
                 print(f"{corpus:15s} {name:12s} test {r['test']:6.2f}  baseline {r['baseline']:6.2f}  "
                       f"epochs {r['epochs']} (best {r['best_epoch']})  {r['train_seconds']:.0f} s", flush=True)
-                rows.append(f"| {corpus} | {name} | {r['what']} | {r['test']:.2f} | {r['baseline']:.2f} | "
-                            f"{'yes' if r['test'] > r['baseline'] else '**no**'} | {r['dev']:.2f} | "
-                            f"{r['epochs']} ({r['best_epoch']}) | {r['train_seconds']:.0f} | "
-                            f"{'; '.join(r['degenerate']) or '-'} |")
     seconds = (datetime.datetime.now().astimezone() - started).total_seconds()
-    commands = sorted({f"{r['config']}: `{r['command']}`" for r in results if r["corpus"] == corpora[0]})
+    for text in args.include:
+        name, path = text.split("=", 1)
+        earlier = [r for r in json.loads(Path(path).read_text()) if r["corpus"] in corpora]
+        results += [{**r, "config": name} for r in earlier]
+    rows = []
+    for corpus in corpora:
+        for r in (r for r in results if r["corpus"] == corpus):
+            rows.append(f"| {corpus} | {r['config']} | {r['what']} | {r['test']:.2f} | {r['baseline']:.2f} | "
+                        f"{'yes' if r['test'] > r['baseline'] else '**no**'} | {r['dev']:.2f} | "
+                        f"{r['epochs']} ({r['best_epoch']}) | {r['train_seconds']:.0f} | "
+                        f"{'; '.join(r['degenerate']) or '-'} |")
+    commands = list(dict.fromkeys(f"{r['config']}: `{r['command']}`" for r in results if r["corpus"] == corpora[0]))
     text = "\n".join([
         "# Training on corpora of every size and balance", "",
         f"Made by `python docs/results/training_matrix.py {' '.join(shlex.quote(a) for a in (argv or sys.argv[1:]))}` "
-        f"on {started:%Y-%m-%d} in {seconds / 60:.0f} min: {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}; one seed per cell, `--no-analysis`.", "",
+        f"on {started:%Y-%m-%d} in {seconds / 60:.0f} min: {machine()}, Python {platform.python_version()}; "
+        "one seed per cell, `--no-analysis`; training s: seed 0's training and its dev evaluations.", "",
         "| corpus | settings | test score | test | most-frequent-label baseline | beats it | dev | epochs (best) "
         "| training s | degenerate |",
         "|---|---|---|---:|---:|---|---:|---:|---:|---|", *rows, "",

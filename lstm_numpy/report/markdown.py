@@ -34,7 +34,6 @@ COMPARISON_K = 5     # the held-out comparison of rankings shown in the report
 SENSITIVITY_TOP = 5  # neurons listed per label
 
 SECTION_FIGURES = {
-    "training": ("training_curves",),
     "sensitivity": ("sensitivity_heatmap", "tuning_curves"),
     "ablation": ("ablation_grid_output", "ablation_grid_recurrent", "output_vs_recurrent", "drop_matrix"),
     "single": ("single_neuron_histogram",),
@@ -114,7 +113,9 @@ def _training_section(page) -> list[str]:
     schedules = sorted({entry["schedule"] for entry in training.values()})
     lines = ["## Training", "", f"Schedule: {'; '.join(schedules)}.", "",
              markdown_table(["seed", "epochs", "best epoch", "how it ended", "learned nothing?"], rows), ""]
-    return lines + _figure(page, "training_curves")
+    for seed in training:
+        lines += [f"Seed {seed}:", ""] + _figure(page, f"training_curves_seed{seed}")
+    return lines
 
 
 def _sensitivity_section(page) -> list[str]:

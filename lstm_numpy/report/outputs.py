@@ -41,9 +41,9 @@ def write_figures(figures_dir, analysis, training=None):
             modes["recurrent"], labels, figures_dir / "ablation_grid_recurrent.png")
         figures["output_vs_recurrent"] = plots.plot_output_vs_recurrent(
             modes, labels, DROP_MATRIX_K, figures_dir / "output_vs_recurrent.png")
-    if training:
-        figures["training_curves"] = plots.plot_training_curves(
-            {seed: entry["history"] for seed, entry in training.items()}, figures_dir / "training_curves.png")
+    for seed, entry in (training or {}).items():
+        figures[f"training_curves_seed{seed}"] = plots.plot_training_curves(
+            {f"seed {seed}": entry["history"]}, figures_dir / f"training_curves_seed{seed}.png")
     figures["label_correlations"] = plots.plot_label_correlations(
         list(analysis.consistency.correlations), labels, figures_dir / "label_correlations.png",
         [f"seed {s}" for s in analysis.seeds])

@@ -297,12 +297,12 @@ def plot_output_vs_recurrent(modes_swept, labels: Sequence[str], k: int, path) -
 
 
 def plot_training_curves(histories, path) -> Path:
-    """Per seed, epoch by epoch: training and dev loss, the dev score that picks the best epoch,
-    and the learning rate (log scale); the best epoch marked, and a dotted line where the rate
-    was annealed or training stopped.
+    """Epoch by epoch: training and dev loss, the dev score that picks the best epoch, and the
+    learning rate (log scale), a line per model; the best epoch marked, and a dotted line where
+    the rate was annealed or training stopped.
 
-    histories: {seed: [train_log.jsonl records]} (training.loop.end_epoch's fields: epoch,
-    train_loss, dev_loss, dev_entity_f1 or dev_token_acc, lr, best, event).
+    histories: {name: [train_log.jsonl records]} (training.loop.end_epoch's fields: epoch,
+    train_loss, dev_loss, dev_entity_f1 or dev_token_acc, lr, best, event), e.g. one seed's.
     """
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), layout="constrained")
     for index, (seed, history) in enumerate(histories.items()):
@@ -312,13 +312,12 @@ def plot_training_curves(histories, path) -> Path:
         chunking = any(value is not None for value in f1)
         score = [np.nan if v is None else v for v in f1] if chunking else [100 * r["dev_token_acc"] for r in history]
         axes[0].plot(epochs, [r["train_loss"] for r in history], color=colour, ls="--", lw=1)
-        axes[0].plot(epochs, [r.get("dev_loss", np.nan) for r in history], color=colour, lw=1.5,
-                     label=f"seed {seed}")
-        axes[1].plot(epochs, score, color=colour, lw=1.5, label=f"seed {seed}")
+        axes[0].plot(epochs, [r.get("dev_loss", np.nan) for r in history], color=colour, lw=1.5, label=seed)
+        axes[1].plot(epochs, score, color=colour, lw=1.5, label=seed)
         best = [r["epoch"] for r in history if r.get("best")]
         if best:
             axes[1].plot(best[-1], score[epochs.index(best[-1])], "*", color=colour, ms=10)
-        axes[2].plot(epochs, [r["lr"] for r in history], color=colour, lw=1.5, label=f"seed {seed}")
+        axes[2].plot(epochs, [r["lr"] for r in history], color=colour, lw=1.5, label=seed)
         for r in history:
             if r.get("event"):
                 for ax in axes:

@@ -52,14 +52,15 @@ class TrainConfig:
     epochs: int | None = None        # maximum epochs; None: as many as max_updates steps take (schedule())
     batch_size: int = 32
     optimizer: str = "adam"
-    lr: float | None = None          # None: the optimizer's default
+    lr: float | None = None          # None: optim.DEFAULT_LR (Adam 3e-3)
     clip: float = 5.0                # global-norm clipping; 0 disables
     patience: int | None = None      # epochs without dev progress before annealing or stopping; None: from
                                      # patience_updates (schedule())
     max_updates: int = 6000          # the default length of a run, in optimizer steps
     patience_updates: int = 600      # the default patience, in optimizer steps
     anneal: float = 0.5              # the rate is multiplied by this, from the best weights, when patience runs out
-    anneals: int = 1                 # ... this many times, then training stops (0: stop at once)
+    anneals: int = 0                 # ... this many times, then training stops (0: stop at once; annealing
+                                     # found no better dev epoch on the training matrix, at a cost in time)
     unk_replace: float = 0.5         # probability a training singleton becomes <unk>
     word_unk: float = 0.0            # probability any other training word becomes <unk>
     lr_decay: float = 1.0            # the learning rate is multiplied by this after an epoch without dev gain
@@ -231,12 +232,16 @@ def end_epoch(run, state, best_params, epoch_seconds):
             meta["training"] = {"epoch": epoch, "dev": dev, "train_config": asdict(cfg)}
             save_checkpoint(run.out_dir / "best", best_params, meta)
     state["epochs_since_best"] = 0 if progress else state["epochs_since_best"] + 1
-    event = None
-    if not improved:
+    events = []
+    if not improved and (cfg.lr_decay != 1.0 or cfg.restore_best):
         state["lr"] = run.optimizer.lr = run.optimizer.lr * cfg.lr_decay
         if cfg.restore_best:
             for k in run.params:
                 run.params[k][...] = best_params[k]
+        events.append("no better dev score: " + (f"rate x{cfg.lr_decay:g} to {run.optimizer.lr:.2g}"
+                                                 if cfg.lr_decay != 1.0 else "")
+                      + (", " if cfg.lr_decay != 1.0 and cfg.restore_best else "")
+                      + (f"from the best weights (epoch {state['best_epoch']})" if cfg.restore_best else ""))
     if state["epochs_since_best"] >= run.schedule.patience:
         waited = f"no dev progress for {state['epochs_since_best']} epochs"
         if state["anneals_done"] < cfg.anneals:
@@ -245,15 +250,17 @@ def end_epoch(run, state, best_params, epoch_seconds):
             state["epochs_since_best"] = 0
             for k in run.params:
                 run.params[k][...] = best_params[k]
-            event = (f"{waited}: rate x{cfg.anneal:g} to {run.optimizer.lr:.2g}, from the best weights "
-                     f"(epoch {state['best_epoch']})")
+            events.append(f"{waited}: rate x{cfg.anneal:g} to {run.optimizer.lr:.2g}, from the best weights "
+                          f"(epoch {state['best_epoch']})")
         else:
-            event = state["stopped"] = (f"stopped: {waited}" + (f" after {cfg.anneals} anneal(s) of the rate"
-                                                               if cfg.anneals else "")
-                                        + f"; the best epoch was {state['best_epoch']}")
+            state["stopped"] = (f"stopped: {waited}" + (f" after {cfg.anneals} anneal(s) of the rate"
+                                                        if cfg.anneals else "")
+                                + f"; the best epoch was {state['best_epoch']}")
     elif epoch >= run.schedule.epochs:
-        event = state["stopped"] = (f"stopped: the last of {run.schedule.epochs} epochs; the best epoch was "
-                                    f"{state['best_epoch']}")
+        state["stopped"] = f"stopped: the last of {run.schedule.epochs} epochs; the best epoch was {state['best_epoch']}"
+    if state["stopped"] is not None:
+        events.append(state["stopped"])
+    event = "; ".join(events) or None
     record.update(best=improved, progress=progress, event=event)
     state["history"].append(record)
     if run.out_dir is not None:
