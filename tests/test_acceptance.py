@@ -164,7 +164,8 @@ def test_real_treebank_trains_and_dissects(tmp_path):
     intj = analysis.labels.index("INTJ")
     assert np.isnan(analysis.models[0].sensitivity[intj]).all(), "no dev INTJ: a NaN row"
     assert "INTJ" not in metrics["dev"]["per_label_acc"] or metrics["dev"]["per_label_acc"]["INTJ"] is None
-    assert "warning:" in result.stderr and "Traceback" not in result.stderr
+    assert "without a gold token on dev: INTJ (seed 0)" in result.stdout, "named once, in one line"
+    assert "have no tokens" not in result.stderr and "Traceback" not in result.stderr
     assert metrics["test"]["token_acc"] > metrics["test_baseline_token_acc"] - 0.1
     assert_links_resolve(out / "report.md")
 

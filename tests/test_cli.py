@@ -238,7 +238,7 @@ def test_a_model_that_learned_nothing_is_named_and_dissected_only_when_forced(ca
             "--random-draws", "2", "--out", out]
     message = one_line_error(capsys, argv)
     assert "not dissected: the model of seed 0 learned nothing" in message and "--force-analysis" in message
-    assert "--lr 3e-3" in message, "it says what to try"
+    assert "--lr 1e-3 --anneals 1" in message, "it says what to try"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["degenerate"]["0"] == metrics["by_seed"]["0"]["degenerate"] != []
     assert (out / "seed0" / "best.npz").is_file() and not (out / "analysis.json").exists(), "nothing dissected"
