@@ -6,6 +6,8 @@
     python run.py --data conll2003 --data-dir PATH
     python run.py --data conllu --train tr.conllu --dev dev.conllu --test te.conllu
     python -m lstm_numpy ...           # the same command, from an installed package
+    python run.py import-torch STATE --vocab VOCAB.json --out DIR    # a PyTorch tagger -> a checkpoint
+    python run.py export-torch RUN_OR_CHECKPOINT --out FILE.safetensors   # and back
 
 With no arguments it generates a corpus (written into the run directory),
 trains three models (seeds 0, 1, 2), evaluates them on dev and test, dissects
@@ -42,6 +44,7 @@ from .analysis.sweep import RANDOM_POOLS  # noqa: E402
 from .errors import LSTMNumpyError  # noqa: E402
 from .evaluation.decoding import DECODERS  # noqa: E402
 from .experiment import run  # noqa: E402
+from .interop.files import export_torch, import_torch  # noqa: E402
 from .model.backend import BACKENDS  # noqa: E402
 from .options import QUICK_EPOCHS, QUICK_HIDDEN, QUICK_LR, resolve_options  # noqa: E402
 from .training.loop import MAX_EPOCHS, MAX_PATIENCE, MIN_EPOCHS, MIN_PATIENCE, TrainConfig  # noqa: E402
@@ -88,8 +91,13 @@ def build_parser(prog=None):
     data.add_argument("--unknown-labels", choices=("error", "O"), default="error",
                       help="a dev/test label never seen in training: stop (default) or map it to O")
     data.add_argument("--embeddings", help="pretrained vectors in GloVe text format (dimension must equal 100)")
+    data.add_argument("--checkpoint", action="append", metavar="DIR",
+                      help="dissect this trained model instead of training (a run's seed<N>/, a checkpoint directory "
+                           "or an imported PyTorch tagger: python run.py import-torch); repeat it for several "
+                           "models, compared across as seeds are; --dev and --test are required, --train gives the "
+                           "baseline")
     model = p.add_argument_group("model")
-    model.add_argument("--preset", choices=sorted(PRESETS), default="bilstm",
+    model.add_argument("--preset", choices=sorted(PRESETS),
                        help="paper: 1 LSTM of 50 neurons; bilstm: 25 neurons per direction (default)")
     model.add_argument("--hidden", type=_count(1), help="neurons per direction (overrides the preset)")
     model.add_argument("--char-filters", type=_count(0),
@@ -97,6 +105,9 @@ def build_parser(prog=None):
     model.add_argument("--dropout-mask", choices=("token", "sentence"),
                        help="a dropout mask per token, or one per sentence shared by its tokens "
                             "(overrides the preset; paper: token, bilstm: sentence)")
+    model.add_argument("--case-dim", type=_count(0),
+                       help="size of the casing embedding (lower, UPPER, Title, digits, ...), 0 for none (default 10); "
+                            "a model without casing, affixes or a character CNN can be exported to PyTorch")
     model.add_argument("--affix-dim", type=_count(0),
                        help="size of each affix embedding, 0 for none (overrides the preset; bilstm: 20)")
     model.add_argument("--decode", choices=DECODERS,
@@ -105,7 +116,7 @@ def build_parser(prog=None):
                             "score, the analysis always reads the argmax (overrides the preset; "
                             "paper: argmax, bilstm: constrained)")
     model.add_argument("--backend", choices=BACKENDS, default="numba", help="LSTM implementation (default numba)")
-    model.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    model.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
     train = p.add_argument_group("training")
     train.add_argument("--epochs", type=_count(1),
                        help=f"maximum epochs (default: as many as --max-updates optimizer steps take on this corpus, "
@@ -113,8 +124,8 @@ def build_parser(prog=None):
     train.add_argument("--max-updates", type=_count(1),
                        help=f"the default length of a run in optimizer steps (default {TRAINING.max_updates:,}), "
                             "whatever the corpus size")
-    train.add_argument("--batch-size", type=_count(1), default=32)
-    train.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    train.add_argument("--batch-size", type=_count(1), help=f"default {TRAINING.batch_size}")
+    train.add_argument("--optimizer", choices=("adam", "sgd"), help="default adam")
     train.add_argument("--lr", type=_positive_float,
                        help=f"learning rate (default: adam {DEFAULT_LR['adam']:g}, sgd {DEFAULT_LR['sgd']:g}; "
                             f"{QUICK_LR:g} with --quick)")
@@ -127,16 +138,16 @@ def build_parser(prog=None):
     train.add_argument("--anneals", type=_count(0),
                        help=f"when patience runs out, multiply the rate by {TRAINING.anneal:g} and go on from the best "
                             f"weights this many times before stopping (default {TRAINING.anneals}; 0: stop at once)")
-    train.add_argument("--lr-decay", type=_positive_float, default=1.0,
+    train.add_argument("--lr-decay", type=_positive_float,
                        help="multiply the learning rate by this after each epoch without dev improvement (default 1)")
     train.add_argument("--restore-best", action="store_true",
                        help="after an epoch without dev improvement, go on from the best weights so far")
-    train.add_argument("--average", type=float, default=0.0,
+    train.add_argument("--average", type=float,
                        help="evaluate and keep a moving average of the weights with this decay per step, "
                             "e.g. 0.999 (default 0: the weights themselves)")
-    train.add_argument("--unk-replace", type=float, default=0.5,
+    train.add_argument("--unk-replace", type=float,
                        help="probability a training singleton is replaced by <unk> (default 0.5)")
-    train.add_argument("--word-unk", type=float, default=0.0,
+    train.add_argument("--word-unk", type=float,
                        help="probability any other training word is replaced by <unk> (default 0)")
     train.add_argument("--seed", type=int, default=0)
     out = p.add_argument_group("output")
@@ -154,7 +165,7 @@ def build_parser(prog=None):
                           "and every number of the analysis are the same, bit for bit; each process gets "
                           "cores/jobs Numba threads and prints lines, not bars)")
     analysis = p.add_argument_group("analysis")
-    analysis.add_argument("--seeds", type=_count(1), default=3,
+    analysis.add_argument("--seeds", type=_count(1),
                           help="train this many models, seeds --seed, --seed+1, ... (default 3), "
                                "for the consistency analysis")
     analysis.add_argument("--group-by", choices=("predicted", "gold"),
@@ -180,13 +191,64 @@ def build_parser(prog=None):
     return p
 
 
+def _import_torch(args):
+    out, imported = import_torch(args.state, args.vocab, args.out, args.force)
+    config = imported.config
+    print(f"read {args.state}: {'bidirectional ' if config.bidirectional else ''}LSTM of {config.hidden} neurons"
+          f"{' per direction' if config.bidirectional else ''}, {config.word_dim}-d embeddings of "
+          f"{config.vocab_size - 2:,} words, {config.n_labels} labels, {config.dtype}")
+    for ours, theirs, how in imported.mapping:
+        print(f"  {ours:12s} <- {theirs}  ({how})")
+    print(f"wrote {out}/best.npz and best.json; dissect it with: python run.py --checkpoint {out} --data ... "
+          "--dev FILE --test FILE")
+
+
+def _export_torch(args):
+    out, vocab = export_torch(args.source, args.out, args.seed)
+    print(f"wrote {out} (PyTorch's names: embedding.weight, lstm.weight_ih_l0, ..., linear.weight) and {vocab}")
+
+
+def subcommand_parsers(prog):
+    """{name: (parser, handler)} of the commands beside the run."""
+    importer = argparse.ArgumentParser(
+        prog=f"{prog} import-torch", description="Convert a trained PyTorch tagger (nn.Embedding -> nn.LSTM -> "
+        "nn.Linear, one layer, uni- or bidirectional) into this project's checkpoint, which every other command "
+        "takes (python run.py --checkpoint DIR ...). Tensors are found by PyTorch's names (weight_ih_l0, ...) and "
+        "their shapes; nothing is unpickled. See docs/pytorch.md.")
+    importer.add_argument("state", help="the state_dict: .safetensors, .npz, or .pt/.pth (these need PyTorch)")
+    importer.add_argument("--vocab", required=True,
+                          help='VOCAB.json: {"words": [...], "labels": [...], "unk": "<unk>", "pad": "<pad>", '
+                               '"lowercase": false}, words and labels in index order')
+    importer.add_argument("--out", required=True, help="checkpoint directory to write (best.npz + best.json)")
+    importer.add_argument("--force", action="store_true", help="replace an existing checkpoint directory")
+    exporter = argparse.ArgumentParser(
+        prog=f"{prog} export-torch", description="Write one of this project's taggers in PyTorch's names and "
+        "layout, with its VOCAB.json beside it (FILE's stem + .vocab.json). Models with casing, affix or character "
+        "features are refused. See docs/pytorch.md for the few lines of PyTorch that load it.")
+    exporter.add_argument("source", help="a run directory (its first seed unless --seed), a checkpoint directory, "
+                                         "or a checkpoint (best.npz/best.json)")
+    exporter.add_argument("--out", required=True, help="the file to write: .safetensors (or .npz)")
+    exporter.add_argument("--seed", type=int, help="the seed of a run directory to export")
+    return {"import-torch": (importer, _import_torch), "export-torch": (exporter, _export_torch)}
+
+
 def main(argv=None, prog=None):
     """The command line: 0 on success, 2 on the project's own errors (one line on stderr),
     130 on Ctrl-C; any other exception is a bug and keeps its traceback."""
     prog = prog or ("python " + Path(sys.argv[0]).name)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = subcommand_parsers(prog)
+    if argv and argv[0] in commands:
+        parser, handler = commands[argv[0]]
+        try:
+            handler(parser.parse_args(argv[1:]))
+        except LSTMNumpyError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 0
     args = build_parser(prog).parse_args(argv)
     warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
-    command = " ".join([prog] + list(sys.argv[1:] if argv is None else argv))
+    command = " ".join([prog] + argv)
     try:
         run(resolve_options(**vars(args)), command)
     except LSTMNumpyError as err:

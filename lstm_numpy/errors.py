@@ -46,3 +46,8 @@ class UndefinedLabelWarning(UserWarning):
 class RunFormatError(LSTMNumpyError, ValueError):
     """A run directory's run.json or analysis.json that is broken, from another version, or
     whose data files changed on disk: names the file and what differs."""
+
+
+class InteropError(LSTMNumpyError, ValueError):
+    """A model file from another framework that cannot be read or represented: names the file,
+    the tensor and what is wrong or unsupported."""

@@ -1,9 +1,11 @@
 """One experiment, as the command line runs it: load and check the data, train one
-model per seed (or reload the finished ones), dissect them, and write the run
-directory (run.json, metrics.json, report.md, analysis.json, ablation.csv, figures/,
-seed<N>/).  Everything it does follows one RunOptions record (lstm_numpy.options).
+model per seed (or reload the finished ones, or take the models of ``--checkpoint``),
+dissect them, and write the run directory (run.json, metrics.json, report.md,
+analysis.json, ablation.csv, figures/, seed<N>/).  Everything it does follows one
+RunOptions record (lstm_numpy.options).
 
-    data (pipeline) -> training (pipeline.train_tagger) -> analysis.dissect -> report.outputs
+    data (pipeline) -> training (pipeline.train_tagger) or checkpoints (pipeline.load_tagger)
+      -> analysis.dissect -> report.outputs
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -26,12 +29,16 @@ from .atomic import atomic_write_json
 from .data.baseline import most_frequent_label_baseline
 from .errors import DegenerateModelError, UsageError
 from .evaluation.entities import entity_prf
-from .evaluation.metrics import format_entity_f1
+from .evaluation.metrics import evaluate, format_entity_f1
 from .evaluation.scores import token_accuracy
-from .labels import is_chunking
+from .interop.files import checkpoint_of
+from .labels import is_chunking, scheme_of_names
 from .model.backend import get_backend
 from .options import write_run_json
-from .pipeline import GENERATED_KINDS, load_splits, load_tagger, make_config, normalise_labels, prepare, train_tagger
+from .pipeline import (GENERATED_KINDS, encode_with, load_splits, load_tagger, make_config, normalise_labels, prepare,
+                       train_tagger)
+from .prediction import evaluate_split, predict_split
+from .training.checkpoint import load_checkpoint
 from .report.explorer import write_run_explorer
 from .report.markdown import ReportFacts
 from .report.outputs import write_outputs
@@ -122,21 +129,35 @@ def dissect_one_seed(options, seed, params, config, split, labels, recurrent, th
                          recurrent=recurrent, progress=threads is None and options.output.progress, seed=seed)
 
 
-def dissect_seeds(options, trained, config, split, labels):
-    """[dissect_one_seed of each seed]: one after the other, or with ``--jobs J`` in J worker
-    processes (:func:`per_seed`; each seed's draws come from its own stream, so the results are
+class ModelRun(NamedTuple):
+    """One model of a run: trained here, or read from a --checkpoint."""
+
+    seed: int                # its seed, or its index among the --checkpoint models
+    params: dict
+    config: object           # TaggerConfig
+    summary: dict            # "dev", "test": evaluate dicts; and, when trained here, the training summary
+    prepared: object         # pipeline.Prepared: the splits encoded with the model's vocabularies
+    source: dict | None      # a --checkpoint model's origin: {"checkpoint", "sha256", "imported from"}
+
+    @property
+    def name(self):
+        return f"seed {self.seed}" if self.source is None else f"model {self.seed}"
+
+
+def dissect_seeds(options, runs, labels):
+    """[dissect_one_seed of each model]: one after the other, or with ``--jobs J`` in J worker
+    processes (:func:`per_seed`; each model's draws come from its own stream, so the results are
     the same)."""
-    plans = []
-    for index, (seed, (params, _)) in enumerate(zip(options.seeds, trained)):
+    calls = []
+    for index, one in enumerate(runs):
         recurrent = options.analysis.recurrent_for(index)
-        print(f"dissecting the model of seed {seed} on dev ({'output and recurrent' if recurrent else 'output'}"
-              " ablation)")
-        plans.append((seed, params, recurrent))
-    return per_seed(options.output.jobs, dissect_one_seed,
-                    [(options, seed, params, config, split, labels, recurrent) for seed, params, recurrent in plans])
+        print(f"dissecting {'the model of ' if one.source is None else ''}{one.name} on dev "
+              f"({'output and recurrent' if recurrent else 'output'} ablation)")
+        calls.append((options, one.seed, one.params, one.config, one.prepared.splits["dev"], labels, recurrent))
+    return per_seed(options.output.jobs, dissect_one_seed, calls)
 
 
-def note_undefined_labels(models, group_by):
+def note_undefined_labels(models, group_by, word="seed"):
     """One line for the whole run naming the labels a model never predicts (or that dev lacks):
     they have no sensitivity row and are not ranked or ablated."""
     parts = []
@@ -147,7 +168,8 @@ def note_undefined_labels(models, group_by):
             for label in getattr(model, attribute):
                 seeds_of.setdefault(label, []).append(str(model.seed))
         if seeds_of:
-            parts.append(f"{what} on dev: " + ", ".join(f"{label} (seed {', '.join(s)})" for label, s in seeds_of.items()))
+            parts.append(f"{what} on dev: " + ", ".join(f"{label} ({word} {', '.join(s)})"
+                                                       for label, s in seeds_of.items()))
     if parts:
         print(f"note: labels {'; '.join(parts)}; they have no sensitivity row and are not ranked or ablated")
 
@@ -166,19 +188,153 @@ def baseline_scores(corpora, chunking, split="test"):
     return scores
 
 
-def check_models(seeds, trained, metrics, labels):
+def check_models(runs, metrics, labels):
     """{seed: reasons} of the models that learned nothing (training.verdict), each named in a
-    warning line with what to try; recorded in metrics."""
-    baseline = {"token_acc": metrics["dev_baseline_token_acc"], "entity_f1": metrics.get("dev_baseline_entity_f1")}
+    warning line with what to try; recorded in metrics.  Without a training split (a
+    --checkpoint run without --train) there is no baseline, and only the other checks run."""
+    baseline = {"token_acc": metrics.get("dev_baseline_token_acc", -np.inf),
+                "entity_f1": metrics.get("dev_baseline_entity_f1")}
+    if baseline["entity_f1"] is None and is_chunking(labels) and "dev_baseline_token_acc" not in metrics:
+        baseline["entity_f1"] = -np.inf
     found = {}
-    for seed, (_, summary) in zip(seeds, trained):
-        reasons = degenerate_reasons(summary["dev"], baseline, labels)
-        metrics["by_seed"][str(seed)]["degenerate"] = reasons
+    for one in runs:
+        reasons = degenerate_reasons(one.summary["dev"], baseline, labels)
+        metrics["by_seed"][str(one.seed)]["degenerate"] = reasons
         if reasons:
-            found[str(seed)] = reasons
-            warnings.warn(f"the model of seed {seed} learned nothing: {'; '.join(reasons)}; {SUGGESTION}")
+            found[str(one.seed)] = reasons
+            advice = SUGGESTION if one.source is None else "check that the data is the kind the model was trained on"
+            warnings.warn(f"the model of {one.name} learned nothing: {'; '.join(reasons)}; {advice}")
     metrics["degenerate"] = found
     return found
+
+
+def load_data(options, out, command, target_scheme=None):
+    """(corpora normalised, LabelScheme, data summary) of the run's data; writes run.json.
+    target_scheme: the label scheme of the --checkpoint models, which the data is read in."""
+    data = options.data
+    generated = data.kind in GENERATED_KINDS
+    corpora = load_splits(data.kind, out / "data" if generated else data.data_dir, data.train, data.dev, data.test,
+                          seed=options.train.seed, sizes=data.generated_sizes, label_column=data.label_column,
+                          conllu_tag=data.conllu_tag, required=("dev", "test") if options.checkpoints else None)
+    checkpoints = {path: checkpoint_of(path) for path in options.checkpoints}
+    write_run_json(out, options, command, {split: corpus.path for split, corpus in corpora.items()},
+                   {path: stem.with_suffix(".npz") for path, stem in checkpoints.items()})
+    corpora, scheme = normalise_labels(corpora, target_scheme)
+    summary = {}
+    for split, corpus in corpora.items():
+        s = corpus.summary()
+        summary[split] = {"sentences": s["sentences"], "tokens": s["tokens"], "path": str(Path(corpus.path).resolve()),
+                          "scheme": scheme.detected[split]}
+        print(f"{split:5s}: {s['sentences']:6,d} sentences {s['tokens']:8,d} tokens  ({corpus.path})")
+    print(f"label scheme: {scheme.describe()}")
+    return corpora, scheme, summary
+
+
+def train_models(options, corpora, out, backend):
+    """[ModelRun] of the models trained here, one per seed (Ctrl-C saves each for --resume)."""
+    model = options.model
+    prepared = prepare(corpora, options.data.unknown_labels)
+    labels = prepared.labels.labels
+    config = make_config(model.preset, prepared, model.backend, model.dtype, hidden=model.hidden,
+                         char_filters=model.char_filters, affix_dim=model.affix_dim, variational=model.variational,
+                         decode=model.decode, case_dim=model.case_dim)
+    plain = not is_chunking(labels) and config.decode != "argmax"
+    print(f"model: {model.preset} ({config.output_size} neurons, {'Bi' if config.bidirectional else ''}LSTM), "
+          f"{config.decode} decoding{' (the argmax, for plain tags)' if plain else ''}, "
+          f"vocabulary {len(prepared.vocab):,}, {len(labels)} labels, {config.dtype}, backend {backend.describe()}")
+    try:
+        trained = train_seeds(options, prepared, config, out)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"interrupted: the state after the last batch of each seed in training is saved "
+                                f"in {out}/seed<N>; continue with the same command plus --resume") from None
+    return [ModelRun(seed, params, config, summary, prepared, None)
+            for seed, (params, summary) in zip(options.seeds, trained)]
+
+
+def read_checkpoints(options, backend):
+    """[(params, config, vocab, labels, source)] of the --checkpoint models, which must share one
+    label list; the backend is the run's (--backend)."""
+    read = []
+    for index, path in enumerate(options.checkpoints):
+        stem = checkpoint_of(path)
+        params, config, vocab, labels = load_tagger(stem)
+        config = dataclasses.replace(config, backend=options.model.backend)
+        meta = load_checkpoint(stem)[1]
+        origin = meta.get("source") or {"kind": "lstm_numpy", "file": str(stem.with_suffix(".npz").resolve())}
+        source = {"checkpoint": str(Path(path).resolve()), "imported from": origin}
+        if read and labels.labels != read[0][3].labels:
+            raise UsageError(f"--checkpoint {path} has the labels {labels.labels}, the first checkpoint "
+                             f"{read[0][4]['checkpoint']} has {read[0][3].labels}: the models of one run share "
+                             "their labels")
+        kind = "imported from PyTorch" if origin.get("kind") == "pytorch" else "trained by lstm_numpy"
+        print(f"model {index}: {stem} ({kind}; {'Bi' if config.bidirectional else ''}LSTM of "
+              f"{config.output_size} neurons, {len(labels)} labels, backend {backend.describe()})")
+        read.append((params, config, vocab, labels, source))
+    return read
+
+
+def evaluate_checkpoints(options, corpora, read):
+    """[ModelRun] of the --checkpoint models, each scored on dev and test with its own vocabularies."""
+    runs = []
+    for index, (params, config, vocab, labels, source) in enumerate(read):
+        prepared = encode_with({name: corpus for name, corpus in corpora.items()}, vocab, labels,
+                               options.data.unknown_labels)
+        summary = {}
+        for split in ("dev", "test"):
+            summary[split] = evaluate_split(params, config, prepared.splits[split], labels.labels)
+            if config.decode != "argmax":
+                argmax = predict_split(params, config, prepared.splits[split])
+                summary[split]["argmax_entity_f1"] = evaluate(prepared.splits[split].labels, argmax,
+                                                              labels.labels)["entity_f1"]
+        runs.append(ModelRun(index, params, config, summary, prepared, source))
+    return runs
+
+
+def run_metrics(options, command, runs, scheme, data_summary, labels, corpora):
+    """metrics.json's dict of the run's models (the first in detail) and the baselines."""
+    first = runs[0]
+    summary, trained = first.summary, first.source is None
+    chunking = is_chunking(labels)
+    metrics = {"command": command, "data": options.data.kind, "preset": options.model.preset if trained else None,
+               "seeds": [one.seed for one in runs],
+               "label_scheme": {"detected": scheme.detected, "scheme": scheme.scheme, "chunking": chunking},
+               "splits": data_summary, "config": first.config.to_dict(),
+               "dev": summary["dev"], "test": summary["test"],
+               **{key: summary.get(key) for key in ("epochs", "best_epoch", "seconds_per_epoch", "train_seconds",
+                                                     "stopped", "schedule", "history", "embeddings_coverage")},
+               "by_seed": {str(one.seed): {"dev": one.summary["dev"], "test": one.summary["test"],
+                                           **{key: one.summary.get(key) for key in ("epochs", "best_epoch", "stopped",
+                                                                                    "train_seconds")}}
+                           for one in runs}}
+    if not trained:
+        metrics["models"] = [{"model": one.seed, **one.source} for one in runs]
+    if "train" in corpora:
+        metrics.update(baseline_scores(corpora, chunking))
+        metrics.update(baseline_scores(corpora, chunking, "dev"))
+    return metrics
+
+
+def report_facts(command, timings, options, scheme, data_summary, runs, metrics, degenerate):
+    """ReportFacts of the run: where its models came from, how they trained, what is wrong with them."""
+    first = runs[0]
+    note = None if not degenerate else (
+        "This analysis describes models that learned nothing (" + "; ".join(
+            f"{name}: {', '.join(reasons)}" for name, reasons in
+            ((next(one.name for one in runs if str(one.seed) == seed), reasons) for seed, reasons in degenerate.items()))
+        + "): it was forced with --force-analysis, and its tables say nothing about how a working tagger works.")
+    data = {"source": options.data.kind, "label scheme": scheme.describe(), "splits": data_summary}
+    model = {**first.config.to_dict(), "preset": options.model.preset if first.source is None else None}
+    if first.source is not None:
+        data["models"] = {one.name: {"checkpoint": one.source["checkpoint"],
+                                     "from": one.source["imported from"].get("file"),
+                                     "kind": one.source["imported from"].get("kind")} for one in runs}
+    training = {one.seed: {"history": one.summary["history"], "stopped": one.summary["stopped"],
+                           "schedule": one.summary["schedule_text"], "best_epoch": one.summary["best_epoch"],
+                           "degenerate": metrics["by_seed"][str(one.seed)]["degenerate"]}
+                for one in runs if one.source is None}
+    return ReportFacts(command=command, timings=timings, data=data, model=model,
+                       metrics={"dev": first.summary["dev"], "test": first.summary["test"]}, training=training,
+                       warning=note)
 
 
 def run(options, command="python run.py"):
@@ -186,109 +342,74 @@ def run(options, command="python run.py"):
 
     command: the command line as typed, kept in run.json, metrics.json and the report."""
     start = time.perf_counter()
-    data, model = options.data, options.model
-    backend = get_backend(model.backend)       # --backend cuda without a GPU fails here, before any work
+    backend = get_backend(options.model.backend)   # --backend cuda without a GPU fails here, before any work
     out = prepare_out_dir(options.output)
-    generated = data.kind in GENERATED_KINDS
-    corpora = load_splits(data.kind, out / "data" if generated else data.data_dir, data.train, data.dev, data.test,
-                          seed=options.train.seed, sizes=data.generated_sizes, label_column=data.label_column,
-                          conllu_tag=data.conllu_tag)
-    write_run_json(out, options, command, {split: corpus.path for split, corpus in corpora.items()})
-    corpora, scheme = normalise_labels(corpora)
-    data_summary = {}
-    for split, corpus in corpora.items():
-        s = corpus.summary()
-        data_summary[split] = {"sentences": s["sentences"], "tokens": s["tokens"], "path": str(Path(corpus.path).resolve()),
-                               "scheme": scheme.detected[split]}
-        print(f"{split:5s}: {s['sentences']:6,d} sentences {s['tokens']:8,d} tokens  ({corpus.path})")
-    print(f"label scheme: {scheme.describe()}")
-    prepared = prepare(corpora, data.unknown_labels)
-    labels = prepared.labels.labels
-    chunking = is_chunking(labels)
-    config = make_config(model.preset, prepared, model.backend, model.dtype, hidden=model.hidden,
-                         char_filters=model.char_filters, affix_dim=model.affix_dim, variational=model.variational,
-                         decode=model.decode)
-    print(f"model: {model.preset} ({config.output_size} neurons, {'Bi' if config.bidirectional else ''}LSTM), "
-          f"{config.decode} decoding{' (the argmax, for plain tags)' if not chunking and config.decode != 'argmax' else ''}, "
-          f"vocabulary {len(prepared.vocab):,}, {len(labels)} labels, {config.dtype}, backend {backend.describe()}")
-    seeds = list(options.seeds)
-    try:
-        trained = train_seeds(options, prepared, config, out)
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(f"interrupted: the state after the last batch of each seed in training is saved "
-                                f"in {out}/seed<N>; continue with the same command plus --resume") from None
-    train_seconds = time.perf_counter() - start
-    params, summary = trained[0]
-
-    metrics = {"command": command, "data": data.kind, "preset": model.preset, "seeds": seeds,
-               "label_scheme": {"detected": scheme.detected, "scheme": scheme.scheme, "chunking": chunking},
-               "splits": data_summary, "config": config.to_dict(),
-               "dev": summary["dev"], "test": summary["test"], "epochs": summary["epochs"],
-               "best_epoch": summary["best_epoch"], "seconds_per_epoch": summary["seconds_per_epoch"],
-               "train_seconds": summary["train_seconds"], "stopped": summary["stopped"],
-               "schedule": summary["schedule"], "history": summary["history"],
-               "embeddings_coverage": summary["embeddings_coverage"],
-               "by_seed": {str(seed): {"dev": s["dev"], "test": s["test"], "epochs": s["epochs"],
-                                        "best_epoch": s["best_epoch"], "stopped": s["stopped"],
-                                        "train_seconds": s["train_seconds"]} for seed, (_, s) in zip(seeds, trained)}}
-    metrics.update(baseline_scores(corpora, chunking))
-    metrics.update(baseline_scores(corpora, chunking, "dev"))
-    degenerate = check_models(seeds, trained, metrics, labels)
+    if options.checkpoints:
+        read = read_checkpoints(options, backend)
+        corpora, scheme, data_summary = load_data(options, out, command, scheme_of_names(read[0][3].labels))
+        runs = evaluate_checkpoints(options, corpora, read)
+    else:
+        corpora, scheme, data_summary = load_data(options, out, command)
+        runs = train_models(options, corpora, out, backend)
+    labels = runs[0].prepared.labels.labels
+    model_seconds = time.perf_counter() - start
+    metrics = run_metrics(options, command, runs, scheme, data_summary, labels, corpora)
+    degenerate = check_models(runs, metrics, labels)
     if degenerate and options.analysis is not None and not options.force_analysis:
         metrics["total_seconds"] = time.perf_counter() - start
         atomic_write_json(out / "metrics.json", metrics)
         seed, reasons = next(iter(degenerate.items()))
+        name = next(one.name for one in runs if str(one.seed) == seed)
+        advice = SUGGESTION if runs[0].source is None else "check that the data is the kind the model was trained on"
         raise DegenerateModelError(
-            f"not dissected: the model of seed {seed} learned nothing ({'; '.join(reasons)}); its checkpoint and "
-            f"{out}/metrics.json are written; {SUGGESTION}, or pass --force-analysis to dissect it anyway")
+            f"not dissected: the model of {name} learned nothing ({'; '.join(reasons)}); "
+            f"{out}/metrics.json is written; {advice}, or pass --force-analysis to dissect it anyway")
 
     if options.analysis is not None:
         analysis_start = time.perf_counter()
-        models = dissect_seeds(options, trained, config, prepared.splits["dev"], labels)
-        note_undefined_labels(models, options.analysis.group_by)
-        analysis = RunAnalysis(labels=tuple(labels), seeds=tuple(seeds), models=tuple(models),
+        models = dissect_seeds(options, runs, labels)
+        note_undefined_labels(models, options.analysis.group_by, "seed" if runs[0].source is None else "model")
+        analysis = RunAnalysis(labels=tuple(labels), seeds=tuple(one.seed for one in runs), models=tuple(models),
                                consistency=compare_models(models, labels, np.random.default_rng(options.train.seed)))
-        timings = {"training (all seeds)": train_seconds,
-                   **{f"{step} (seed {seeds[0]})": sec for step, sec in models[0].timings.items()},
-                   "analysis (all seeds)": time.perf_counter() - analysis_start}
-        degenerate_note = None if not degenerate else (
-            "This analysis describes models that learned nothing (" + "; ".join(
-                f"seed {seed}: {', '.join(reasons)}" for seed, reasons in degenerate.items())
-            + "): it was forced with --force-analysis, and its tables say nothing about how a working tagger works.")
-        facts = ReportFacts(command=command, timings=timings,
-                            data={"source": data.kind, "label scheme": scheme.describe(), "splits": data_summary},
-                            model={**config.to_dict(), "preset": model.preset},
-                            metrics={"dev": summary["dev"], "test": summary["test"]},
-                            training={seed: {"history": s["history"], "stopped": s["stopped"],
-                                             "schedule": s["schedule_text"], "best_epoch": s["best_epoch"],
-                                             "degenerate": metrics["by_seed"][str(seed)]["degenerate"]}
-                                      for seed, (_, s) in zip(seeds, trained)},
-                            warning=degenerate_note)
-        write_outputs(out, analysis, facts)
+        step = "training (all seeds)" if runs[0].source is None else "reading and scoring the checkpoints"
+        timings = {step: model_seconds, **{f"{what} ({runs[0].name})": sec for what, sec in models[0].timings.items()},
+                   "analysis (all models)": time.perf_counter() - analysis_start}
+        write_outputs(out, analysis, report_facts(command, timings, options, scheme, data_summary, runs, metrics,
+                                                  degenerate))
         metrics["analysis_seconds"] = time.perf_counter() - analysis_start
         print(f"wrote {out}/report.md and {out}/analysis.json")
         explorer_start = time.perf_counter()
-        page = write_run_explorer(out, params, config, prepared.splits["dev"], labels, models[0], metrics)
+        first = runs[0]
+        page = write_run_explorer(out, first.params, first.config, first.prepared.splits["dev"], labels, models[0],
+                                  metrics)
         metrics["explorer_seconds"] = time.perf_counter() - explorer_start
-        print(f"wrote {page} ({page.stat().st_size / 1e6:.2f} MB, seed {seeds[0]} on dev; open it in a browser)")
+        print(f"wrote {page} ({page.stat().st_size / 1e6:.2f} MB, {first.name} on dev; open it in a browser)")
     metrics["total_seconds"] = time.perf_counter() - start
     atomic_write_json(out / "metrics.json", metrics)
+    print_summary(options, runs, metrics, labels, out)
+    return metrics
 
+
+def print_summary(options, runs, metrics, labels, out):
+    first = runs[0]
+    summary = first.summary
     for split in ("dev", "test"):
         m = summary[split]
         argmax = f" (argmax read-out {m['argmax_entity_f1']:.2f})" if m.get("argmax_entity_f1") is not None else ""
         print(f"{split}: token accuracy {m['token_acc']:.4f}  entity F1 {format_entity_f1(m['entity_f1'])}{argmax}"
-              f"  (seed {seeds[0]})")
-    baseline_f1 = metrics.get("test_baseline_entity_f1")
-    print(f"test: most-frequent-label baseline token accuracy {metrics['test_baseline_token_acc']:.4f}"
-          + (f", entity F1 {baseline_f1:.2f}" if baseline_f1 is not None else ""))
-    if summary["embeddings_coverage"] is not None:
-        print(f"pretrained vectors from {data.embeddings} cover {100 * summary['embeddings_coverage']:.1f}% "
+              f"  ({first.name})")
+    if "test_baseline_token_acc" in metrics:
+        baseline_f1 = metrics.get("test_baseline_entity_f1")
+        print(f"test: most-frequent-label baseline token accuracy {metrics['test_baseline_token_acc']:.4f}"
+              + (f", entity F1 {baseline_f1:.2f}" if baseline_f1 is not None else ""))
+    if summary.get("embeddings_coverage") is not None:
+        print(f"pretrained vectors from {options.data.embeddings} cover {100 * summary['embeddings_coverage']:.1f}% "
               "of the vocabulary")
     width = max(len(label) for label in labels)
     print("dev per-label accuracy: " + "  ".join(
         f"{label:>{width}s} {acc:.3f}" if acc is not None else f"{label} n/a"
         for label, acc in summary["dev"]["per_label_acc"].items()))
-    print(f"{len(seeds)} seed(s), {summary['epochs']} epochs, {summary['seconds_per_epoch']:.1f} s/epoch, "
+    trained = (f"{summary['epochs']} epochs, {summary['seconds_per_epoch']:.1f} s/epoch, "
+               if first.source is None else "")
+    print(f"{len(runs)} {'seed' if first.source is None else 'checkpoint'}(s), {trained}"
           f"total {metrics['total_seconds']:.1f} s; wrote {out}/metrics.json")
-    return metrics

@@ -59,6 +59,7 @@ class ModelOptions:
     hidden: int | None = None            # per direction; None: the preset's
     char_filters: int | None = None
     affix_dim: int | None = None
+    case_dim: int | None = None          # the casing embedding; None: the preset's (pipeline.CASE_DIM)
     variational: bool | None = None      # one dropout mask per sentence (--dropout-mask sentence)
     decode: str | None = None
     backend: str = "numba"
@@ -84,6 +85,7 @@ class RunOptions:
     output: OutputOptions
     quick: bool = False
     force_analysis: bool = False         # dissect a model that learned nothing (training.verdict) anyway
+    checkpoints: tuple = ()              # trained models to dissect instead of training (paths)
 
     def to_dict(self):
         return asdict(self)
@@ -97,7 +99,8 @@ class RunOptions:
         return cls(data=build(DataOptions, data["data"]), model=build(ModelOptions, data["model"]),
                    train=build(TrainConfig, data["train"]), seeds=tuple(data["seeds"]),
                    analysis=build(DissectOptions, data["analysis"]), output=build(OutputOptions, data["output"]),
-                   quick=bool(data["quick"]), force_analysis=bool(data.get("force_analysis", False)))
+                   quick=bool(data["quick"]), force_analysis=bool(data.get("force_analysis", False)),
+                   checkpoints=tuple(data.get("checkpoints", ())))
 
 
 def _flag(name):
@@ -127,55 +130,71 @@ def _refuse_ignored(given):
         raise UsageError("--resume continues the run in its directory and --force deletes it; choose one")
 
 
+TRAINING_FLAGS = ("preset", "hidden", "char_filters", "dropout_mask", "affix_dim", "case_dim", "decode", "dtype",
+                  "epochs", "batch_size", "optimizer", "lr", "patience", "max_updates", "patience_updates", "anneals",
+                  "lr_decay", "restore_best", "average", "unk_replace", "word_unk", "embeddings", "seeds", "resume")
+
+
 def resolve_options(*, data="generated", data_dir=None, train=None, dev=None, test=None, label_column=None,
-                    conllu_tag=None, unknown_labels="error", embeddings=None, preset="bilstm", hidden=None,
-                    char_filters=None, dropout_mask=None, affix_dim=None, decode=None, backend="numba",
-                    dtype="float32", epochs=None, batch_size=32, optimizer="adam", lr=None, patience=None,
-                    max_updates=None, patience_updates=None, anneals=None, lr_decay=1.0, restore_best=False, average=0.0, unk_replace=0.5, word_unk=0.0, seed=0,
-                    out=None, force=False, resume=False, quick=False, no_progress=False, jobs=1, seeds=3,
-                    group_by=None, random_draws=None, random_pool=None, no_recurrent=False, recurrent_seeds=None,
-                    no_analysis=False, force_analysis=False):
+                    conllu_tag=None, unknown_labels="error", embeddings=None, preset=None, hidden=None,
+                    char_filters=None, dropout_mask=None, affix_dim=None, case_dim=None, decode=None,
+                    backend="numba", dtype=None, epochs=None, batch_size=None, optimizer=None, lr=None,
+                    patience=None, max_updates=None, patience_updates=None, anneals=None, lr_decay=None,
+                    restore_best=False, average=None, unk_replace=None, word_unk=None, seed=0, out=None, force=False,
+                    resume=False, quick=False, no_progress=False, jobs=1, seeds=None, group_by=None,
+                    random_draws=None, random_pool=None, no_recurrent=False, recurrent_seeds=None, no_analysis=False,
+                    force_analysis=False, checkpoint=None):
     """Every option of a run, by its command-line name (None: not given), -> RunOptions.
 
     Refuses (UsageError, naming the flag) an option that would be ignored; fills in every
     default: --quick's smaller corpus, fewer epochs, higher rate and smaller model, the
     training schedule's (training.loop.TrainConfig: the epochs and patience follow the
     corpus unless given), the analysis's k values and random draws
-    (analysis.dissect.DissectOptions), the run directory.
+    (analysis.dissect.DissectOptions), the run directory.  ``checkpoint``: trained models
+    (paths) to dissect instead of training; every option that trains is then refused.
     """
     _refuse_ignored(dict(locals()))
+    checkpoints = tuple(str(path) for path in (checkpoint or ()))
+    if checkpoints:
+        given = dict(locals())
+        trains = [_flag(name) for name in TRAINING_FLAGS if given[name] not in (None, False)]
+        if trains:
+            raise UsageError(f"{', '.join(trains)} configure training, but --checkpoint dissects trained models")
     if epochs is not None and max_updates is not None:
         raise UsageError("--epochs sets the most epochs and --max-updates derives them from the corpus; choose one")
     if patience is not None and patience_updates is not None:
         raise UsageError("--patience sets the patience in epochs and --patience-updates derives it; choose one")
     defaults, training = DissectOptions(), TrainConfig()
+    preset = preset or "bilstm"
     analysis = None if no_analysis else DissectOptions(
         group_by=group_by or defaults.group_by,
         n_random=defaults.n_random if random_draws is None else random_draws,
         random_pool=random_pool or defaults.random_pool,
         recurrent_seeds="none" if no_recurrent else recurrent_seeds or defaults.recurrent_seeds)
+    pick = lambda value, default: default if value is None else value  # noqa: E731
+    name = "checkpoints" if checkpoints else preset
     return RunOptions(
         data=DataOptions(kind=data, data_dir=data_dir, train=train, dev=dev, test=test,
                          label_column=-1 if label_column is None else label_column,
                          conllu_tag=conllu_tag or "upos", unknown_labels=unknown_labels, embeddings=embeddings,
                          generated_sizes=GENERATED_SIZES["quick" if quick else "full"]),
         model=ModelOptions(preset=preset, hidden=QUICK_HIDDEN if quick and hidden is None else hidden,
-                           char_filters=char_filters, affix_dim=affix_dim,
+                           char_filters=char_filters, affix_dim=affix_dim, case_dim=case_dim,
                            variational=None if dropout_mask is None else dropout_mask == "sentence",
-                           decode=decode, backend=backend, dtype=dtype),
+                           decode=decode, backend=backend, dtype=dtype or "float32"),
         train=TrainConfig(epochs=epochs or (QUICK_EPOCHS if quick and max_updates is None else None),
-                          batch_size=batch_size,
-                          optimizer=optimizer, lr=lr or (QUICK_LR if quick else None), patience=patience,
-                          max_updates=training.max_updates if max_updates is None else max_updates,
-                          patience_updates=training.patience_updates if patience_updates is None else patience_updates,
-                          anneals=training.anneals if anneals is None else anneals,
-                          unk_replace=unk_replace, word_unk=word_unk, lr_decay=lr_decay, restore_best=restore_best,
-                          average=average, seed=seed),
-        seeds=tuple(seed + i for i in range(seeds)),
+                          batch_size=pick(batch_size, training.batch_size),
+                          optimizer=optimizer or training.optimizer, lr=lr or (QUICK_LR if quick else None),
+                          patience=patience, max_updates=pick(max_updates, training.max_updates),
+                          patience_updates=pick(patience_updates, training.patience_updates),
+                          anneals=pick(anneals, training.anneals), unk_replace=pick(unk_replace, training.unk_replace),
+                          word_unk=pick(word_unk, training.word_unk), lr_decay=pick(lr_decay, training.lr_decay),
+                          restore_best=restore_best, average=pick(average, training.average), seed=seed),
+        seeds=tuple(range(len(checkpoints))) if checkpoints else tuple(seed + i for i in range(pick(seeds, 3))),
         analysis=analysis,
-        output=OutputOptions(out=str(out) if out else str(Path("runs") / f"{data}-{preset}-seed{seed}"),
+        output=OutputOptions(out=str(out) if out else str(Path("runs") / f"{data}-{name}-seed{seed}"),
                              force=force, resume=resume, progress=not no_progress, jobs=jobs),
-        quick=quick, force_analysis=bool(force_analysis))
+        quick=quick, force_analysis=bool(force_analysis), checkpoints=checkpoints)
 
 
 # ------------------------------------------------------------ run.json
@@ -196,15 +215,18 @@ class RunRecord(NamedTuple):
     command: str
     package_version: str
     files: dict                  # split -> Path of its data file, found and checked
+    checkpoints: dict            # given path -> Path of a --checkpoint model's .npz, checked
 
 
-def write_run_json(out_dir, options, command, paths):
-    """Write out_dir/run.json (atomically): the options, the command, the package version and
-    every data file ({split: path}) with its SHA-256."""
+def write_run_json(out_dir, options, command, paths, checkpoints=None):
+    """Write out_dir/run.json (atomically): the options, the command, the package version, every
+    data file ({split: path}) and every --checkpoint model ({given path: its .npz}) with its SHA-256."""
     files = {split: {"path": str(Path(path).resolve()), "sha256": sha256_of(path)} for split, path in paths.items()}
+    models = {str(given): {"path": str(Path(npz).resolve()), "sha256": sha256_of(npz)}
+              for given, npz in (checkpoints or {}).items()}
     atomic_write_json(Path(out_dir) / "run.json", {
         "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "package_version": __version__,
-        "command": command, "options": options.to_dict(), "data_files": files})
+        "command": command, "options": options.to_dict(), "data_files": files, "checkpoints": models})
 
 
 def _find(split, recorded, run_dir, data_dir, kind):
@@ -257,7 +279,15 @@ def read_run_json(run_dir, data_dir=None):
             raise RunFormatError(f"{now}: the {split} data changed since the run (SHA-256 {checksum[:12]}..., "
                                  f"run.json recorded {recorded['sha256'][:12]}... for {recorded['path']})")
         found[split] = now
-    return RunRecord(options, record.get("command", ""), record.get("package_version", ""), found)
+    models = {}
+    for given, recorded in (record.get("checkpoints") or {}).items():
+        path = Path(recorded["path"])
+        if not path.is_file():
+            raise DataNotFoundError(f"{path}: no such file (the run's --checkpoint {given})")
+        if sha256_of(path) != recorded["sha256"]:
+            raise RunFormatError(f"{path}: the model changed since the run (its SHA-256 differs from run.json's)")
+        models[given] = path
+    return RunRecord(options, record.get("command", ""), record.get("package_version", ""), found, models)
 
 
 def replace(options, **changes):

@@ -50,14 +50,15 @@ SPLIT_FILE_NAMES = {"train": ("train",), "dev": ("dev", "valid"), "test": ("test
 SPLIT_FILE_SUFFIXES = (".txt", ".conllu", ".tsv")
 
 
-def split_paths(data, data_dir=None, train=None, dev=None, test=None):
+def split_paths(data, data_dir=None, train=None, dev=None, test=None, required=None):
     """{"train", "dev", "test"} -> Path of a file kind (one of FILE_KINDS).
 
     A path given for a split is used as it is; the others are looked up in
     ``data_dir`` (``train``, ``dev`` or ``valid``, ``test`` with suffix .txt,
     .conllu or .tsv), and for conll2003 without ``data_dir`` in
     :func:`~lstm_numpy.data.readers.default_conll2003_dir`.  A split that is
-    not found raises UsageError, a path that does not exist DataNotFoundError.
+    not found raises UsageError (for the ``required`` splits, default all three; another is
+    left out), a path that does not exist DataNotFoundError.
     """
     if data not in FILE_KINDS:
         raise UsageError(f"--data {data} reads no files; file kinds are {', '.join(FILE_KINDS)}")
@@ -74,7 +75,8 @@ def split_paths(data, data_dir=None, train=None, dev=None, test=None):
         elif folder is not None:
             found = [Path(folder) / f"{name}{suffix}" for name in names for suffix in SPLIT_FILE_SUFFIXES]
             paths[split] = next((path for path in found if path.is_file()), None)
-    missing = [split for split in SPLIT_FILE_NAMES if paths.get(split) is None]
+    missing = [split for split in (required or SPLIT_FILE_NAMES) if paths.get(split) is None]
+    paths = {split: path for split, path in paths.items() if path is not None}
     if missing:
         where = f" and none was found in {folder}" if folder is not None else ""
         raise UsageError(f"--data {data} needs a file for {', '.join(missing)}: give "
@@ -86,7 +88,7 @@ def split_paths(data, data_dir=None, train=None, dev=None, test=None):
 
 
 def load_splits(data="generated", data_dir=None, train=None, dev=None, test=None,
-                seed=0, sizes=GENERATED_SIZES["full"], label_column=-1, conllu_tag="upos"):
+                seed=0, sizes=GENERATED_SIZES["full"], label_column=-1, conllu_tag="upos", required=None):
     """Return {"train", "dev", "test"} -> Corpus, labels as the files write them.
 
     data: "generated" / "generated-pos" / "generated-rare" (the generated corpus
@@ -96,7 +98,8 @@ def load_splits(data="generated", data_dir=None, train=None, dev=None, test=None
     :func:`split_paths`: "conll2003" (word POS chunk NER), "conllu" (FORM and
     UPOS, or XPOS with ``conllu_tag``), "columns" (whitespace columns, the
     label in ``label_column``) or "tsv" (token<TAB>label).
-    Pass the result to :func:`normalise_labels` before training.
+    ``required``: the splits that must have a file (default all three; a trained model
+    to dissect needs only dev and test).  Pass the result to :func:`normalise_labels`.
     """
     if data in GENERATED_KINDS:
         if data_dir is None:
@@ -109,7 +112,7 @@ def load_splits(data="generated", data_dir=None, train=None, dev=None, test=None
         return {split: read_conll(path, scheme=None) for split, path in paths.items()}
     if data not in DATA_KINDS:
         raise UsageError(f"unknown data source {data!r}; choose one of {', '.join(DATA_KINDS)}")
-    paths = split_paths(data, data_dir, train, dev, test)
+    paths = split_paths(data, data_dir, train, dev, test, required)
     if data == "conll2003":
         return {s: read_conll(p, n_columns=4, scheme=None) for s, p in paths.items()}
     if data == "conllu":
@@ -133,9 +136,9 @@ class LabelScheme(NamedTuple):
         return f"{self.scheme.upper()} (detected: {found}{how})"
 
 
-def normalise_labels(corpora):
-    """Every split's labels in the scheme of the training split, IOB1 read as IOB2
-    (BIOES stays BIOES, plain tags stay as they are).
+def normalise_labels(corpora, target=None):
+    """Every split's labels in the scheme of the training split (or ``target``, the scheme of a
+    trained model's labels), IOB1 read as IOB2 (BIOES stays BIOES, plain tags stay as they are).
 
     Returns (corpora, LabelScheme).  A split whose labels fit no scheme (chunk
     tags mixed with plain tags) raises LabelSchemeError naming its file.
@@ -146,7 +149,8 @@ def normalise_labels(corpora):
             detected[split] = detect_scheme(corpus.labels)
         except LabelSchemeError as err:
             raise LabelSchemeError(f"{corpus.path}: {err}") from None
-    scheme = {"iob1": "iob2"}.get(detected["train"], detected["train"])
+    source = target if target is not None else detected["train"]
+    scheme = {"iob1": "iob2"}.get(source, source)
     converted = {}
     for split, corpus in corpora.items():
         if "none" in (detected[split], scheme):
@@ -166,6 +170,28 @@ class Prepared(NamedTuple):
     chars: CharVocab     # likewise
 
 
+def _map_unknown_labels(corpora, labels, unknown_labels, known_from):
+    """Labels of the dev/test splits that ``labels`` lacks: an error, or O with a warning."""
+    for name in ("dev", "test"):
+        if name not in corpora:
+            continue
+        seen = {label for seq in corpora[name].labels for label in seq}
+        unknown = sorted(seen - set(labels.labels))
+        if not unknown:
+            continue
+        where = corpora[name].path
+        if unknown_labels == "error":
+            raise LabelSchemeError(f"{where}: labels {unknown} never occur in {known_from}; "
+                                   "pass --unknown-labels O to map them to O")
+        if "O" not in labels.index:
+            raise LabelSchemeError(f"{where}: labels {unknown} never occur in {known_from}, and "
+                                   "they cannot be mapped to O: its labels have no O")
+        warnings.warn(f"{where}: labels {unknown} not in {known_from.removeprefix('the ').removesuffix(' split')}; "
+                      "mapped to O")
+        for seq in corpora[name].labels:
+            seq[:] = [label if label in labels.index else "O" for label in seq]
+
+
 def prepare(corpora, unknown_labels="error"):
     """Vocabularies from the training split; every split encoded.
 
@@ -174,33 +200,29 @@ def prepare(corpora, unknown_labels="error"):
     """
     vocab = Vocab.build(corpora["train"].sentences)
     labels = LabelVocab.build(corpora["train"].labels)
-    for name in ("dev", "test"):
-        seen = {label for seq in corpora[name].labels for label in seq}
-        unknown = sorted(seen - set(labels.labels))
-        if not unknown:
-            continue
-        where = corpora[name].path
-        if unknown_labels == "error":
-            raise LabelSchemeError(f"{where}: labels {unknown} never occur in the training split; "
-                                   "pass --unknown-labels O to map them to O")
-        if "O" not in labels.index:
-            raise LabelSchemeError(f"{where}: labels {unknown} never occur in the training split, and "
-                                   "they cannot be mapped to O: the training labels have no O")
-        warnings.warn(f"{where}: labels {unknown} not in training; mapped to O")
-        for seq in corpora[name].labels:
-            seq[:] = [label if label in labels.index else "O" for label in seq]
+    _map_unknown_labels(corpora, labels, unknown_labels, "the training split")
+    return encode_with(corpora, vocab, labels)
+
+
+def encode_with(corpora, vocab, labels, unknown_labels=None, known_from="the model's labels"):
+    """Prepared of ``corpora`` encoded with given vocabularies (a trained model's); with
+    ``unknown_labels`` ("error" or "O") dev/test labels ``labels`` lacks are refused or mapped."""
+    if unknown_labels is not None:
+        _map_unknown_labels(corpora, labels, unknown_labels, known_from)
     affixes, chars = AffixVocab(vocab), CharVocab(vocab)
     splits = {name: encode_corpus(c, vocab, labels, affixes, chars) for name, c in corpora.items()}
     return Prepared(vocab, labels, splits, affixes, chars)
 
 
-def make_config(preset, prepared, backend="numba", dtype="float32", hidden=None, case_dim=CASE_DIM,
+def make_config(preset, prepared, backend="numba", dtype="float32", hidden=None, case_dim=None,
                 char_filters=None, affix_dim=None, variational=None, decode=None):
     """TaggerConfig of a preset, sized by the Prepared data's vocabularies.
 
     hidden (per direction), char_filters, affix_dim, variational and decode
-    override the preset's when given (0 turns the character CNN or the affixes off).
+    override the preset's when given (0 turns the character CNN or the affixes off), and
+    case_dim the casing embedding's size (default CASE_DIM; 0 for none).
     """
+    case_dim = CASE_DIM if case_dim is None else case_dim
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     options = dict(PRESETS[preset])

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from corpora import write_columns
 
@@ -20,6 +21,7 @@ from lstm_numpy.analysis.dissect import DissectOptions
 from lstm_numpy.errors import UsageError
 from lstm_numpy.options import QUICK_EPOCHS, QUICK_HIDDEN, QUICK_LR, RunOptions, resolve_options
 from lstm_numpy.pipeline import GENERATED_SIZES
+from lstm_numpy.report.analysis_json import read_analysis_json
 from lstm_numpy.training.loop import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,3 +264,30 @@ def test_the_schedule_options_reach_the_run(tmp_path):
     assert metrics["stopped"].startswith("stopped:") and "anneal" not in metrics["stopped"]
     with pytest.raises(UsageError, match="--epochs"):
         resolve_options(epochs=3, max_updates=100)
+
+
+def test_a_runs_own_checkpoints_dissected_again_give_its_analysis(tmp_path, capsys, good):
+    trained = tmp_path / "trained"
+    assert cli.main(["--quick", "--seeds", "2", "--random-draws", "2", "--no-progress", "--recurrent-seeds", "first",
+                     "--out", str(trained)]) == 0
+    again = tmp_path / "again"
+    assert cli.main(["--checkpoint", str(trained / "seed0"), "--checkpoint", str(trained / "seed1"), "--quick",
+                     "--random-draws", "2", "--recurrent-seeds", "first", "--no-progress", "--out", str(again)]) == 0
+    first, second = read_analysis_json(trained / "analysis.json"), read_analysis_json(again / "analysis.json")
+    for a, b in zip(first.models, second.models):
+        np.testing.assert_array_equal(a.sensitivity, b.sensitivity)
+        np.testing.assert_array_equal(a.sweep.modes["output"].top, b.sweep.modes["output"].top)
+        np.testing.assert_array_equal(a.rankings.drop, b.rankings.drop)
+    metrics = json.loads((again / "metrics.json").read_text())
+    assert [m["checkpoint"] for m in metrics["models"]] == [str(trained / "seed0"), str(trained / "seed1")]
+    assert metrics["models"][0]["imported from"]["kind"] == "lstm_numpy" and metrics["epochs"] is None
+    assert metrics["dev"] == json.loads((trained / "metrics.json").read_text())["dev"]
+    report = (again / "report.md").read_text()
+    assert str(trained / "seed0") in report and "## Training" not in report
+    # options that train are refused; a label the models do not know is named, or mapped to O
+    message = one_line_error(capsys, ["--checkpoint", trained / "seed0", "--quick", "--epochs", "3"])
+    assert "--epochs configure training, but --checkpoint dissects trained models" in message
+    tsv(tmp_path / "dev.tsv", "Zed\tB-FOOD\n\n")
+    message = one_line_error(capsys, ["--checkpoint", trained / "seed0", "--data", "tsv", "--dev", tmp_path / "dev.tsv",
+                                      "--test", good["test"], "--no-analysis", "--out", tmp_path / "x"])
+    assert "labels ['B-FOOD'] never occur in the model's labels" in message

@@ -28,9 +28,11 @@ class Vocab:
 
     ``counts[i]`` is how often word ``i`` occurred in the training sentences
     (0 for the two specials); words seen fewer than ``min_count`` times are left out.
+    ``lowercase=False`` keeps the case of words (a vocabulary imported from a model
+    trained on cased words, interop.torch_tagger); this project's own training lowercases.
     """
 
-    def __init__(self, words: Sequence[str], counts: Sequence[int], min_count: int = 1):
+    def __init__(self, words: Sequence[str], counts: Sequence[int], min_count: int = 1, lowercase: bool = True):
         if list(words[:2]) != [PAD, UNK]:
             raise ValueError(f"a Vocab starts with {PAD!r}, {UNK!r}; got {list(words[:2])}")
         if len(words) != len(counts):
@@ -38,6 +40,7 @@ class Vocab:
         self.words = list(words)
         self.counts = [int(c) for c in counts]
         self.min_count = int(min_count)
+        self.lowercase = bool(lowercase)
         self.index = {word: i for i, word in enumerate(self.words)}
         if len(self.index) != len(self.words):
             raise ValueError("duplicate words in a Vocab")
@@ -53,11 +56,13 @@ class Vocab:
         return len(self.words)
 
     def __contains__(self, word: str) -> bool:
-        return word.lower() in self.index
+        return (word.lower() if self.lowercase else word) in self.index
 
     def encode(self, words: Sequence[str]) -> np.ndarray:
-        """``(T,) int64`` ids of the lower-cased words; unknown words get ``UNK_ID``."""
-        return np.array([self.index.get(w.lower(), UNK_ID) for w in words], dtype=np.int64)
+        """``(T,) int64`` ids of the (lower-cased) words; unknown words get ``UNK_ID``."""
+        if self.lowercase:
+            return np.array([self.index.get(w.lower(), UNK_ID) for w in words], dtype=np.int64)
+        return np.array([self.index.get(w, UNK_ID) for w in words], dtype=np.int64)
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         return [self.words[int(i)] for i in ids]
@@ -67,13 +72,16 @@ class Vocab:
         return np.array(self.counts, dtype=np.int64) == 1
 
     def to_dict(self) -> dict:
-        return {"kind": "Vocab", "words": list(self.words), "counts": list(self.counts), "min_count": self.min_count}
+        data = {"kind": "Vocab", "words": list(self.words), "counts": list(self.counts), "min_count": self.min_count}
+        if not self.lowercase:                  # written only when it is not the default, so older files read alike
+            data["lowercase"] = False
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "Vocab":
         if data.get("kind") != "Vocab":
             raise ValueError(f"not a Vocab dict (kind={data.get('kind')!r})")
-        return cls(data["words"], data["counts"], data.get("min_count", 1))
+        return cls(data["words"], data["counts"], data.get("min_count", 1), data.get("lowercase", True))
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Vocab) and self.to_dict() == other.to_dict()

@@ -83,7 +83,9 @@ def load_run(run_dir, seed=None, data_dir=None):
     if seed not in analysis.seeds:
         raise UsageError(f"{run_dir} has the seeds {list(analysis.seeds)}, not {seed}")
     model = analysis.model(seed)
-    params, config, vocab, labels = load_tagger(run_dir / f"seed{seed}" / "best")
+    checkpoints = record.options.checkpoints     # a run of --checkpoint models: model i is the i-th of them
+    stem = record.checkpoints[checkpoints[seed]].with_suffix("") if checkpoints else run_dir / f"seed{seed}" / "best"
+    params, config, vocab, labels = load_tagger(stem)
     notes = []
     split, dev_path = read_dev(record, vocab, labels, notes)
     split = features_for(split, config)
