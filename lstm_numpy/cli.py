@@ -183,6 +183,11 @@ def build_parser(prog=None):
     analysis.add_argument("--recurrent-seeds", choices=("first", "all"),
                           help="recurrent ablation (the LSTM rerun with neurons clamped, every set of one "
                                "sweep in one pass) for every seed's model (default) or the first seed's only")
+    analysis.add_argument("--probe-column", type=int, metavar="N",
+                          help="also train a linear probe (NeuroX's, held out, with a control task) for column N of the "
+                               "data (0-based, as --label-column; 1 is CoNLL-2003's part of speech, 2 its chunks), a "
+                               "property the model was never trained on, and ablate each of its classes' top neurons "
+                               "(--data conll2003 or columns)")
     analysis.add_argument("--no-analysis", action="store_true", help="train and evaluate only")
     analysis.add_argument("--force-analysis", action="store_true",
                           help="dissect the models even if one learned nothing (one label everywhere, no entity, or "

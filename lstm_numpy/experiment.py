@@ -32,6 +32,7 @@ from .evaluation.entities import entity_prf
 from .evaluation.metrics import evaluate, format_entity_f1
 from .evaluation.scores import token_accuracy
 from .interop.files import checkpoint_of
+from .data.readers import read_conll
 from .labels import is_chunking, scheme_of_names
 from .model.backend import get_backend
 from .options import write_run_json
@@ -120,13 +121,32 @@ def analysis_rng(base_seed, seed):
     return np.random.default_rng([base_seed, seed])
 
 
-def dissect_one_seed(options, seed, params, config, split, labels, recurrent, threads=None):
+def dissect_one_seed(options, seed, params, config, split, labels, recurrent, probe_column=None, threads=None):
     """analysis.dissect.dissect_model of one seed's model with the run's options; in a worker
     process (``threads`` given) with that many Numba threads and no progress bars."""
     if threads is not None:
         numba.set_num_threads(threads)
     return dissect_model(params, config, split, labels, analysis_rng(options.train.seed, seed), options.analysis,
-                         recurrent=recurrent, progress=threads is None and options.output.progress, seed=seed)
+                         recurrent=recurrent, progress=threads is None and options.output.progress, seed=seed,
+                         probe_column=probe_column)
+
+
+def probed_column(options, corpora):
+    """(name, classes, (n,) class ids of every dev token) of --probe-column N, or None."""
+    column = options.data.probe_column
+    if column is None:
+        return None
+    dev = corpora["dev"]
+    try:
+        values = read_conll(dev.path, label_column=column, scheme=None).labels
+    except IndexError:
+        raise UsageError(f"--probe-column {column}: {dev.path} has fewer columns") from None
+    if [len(v) for v in values] != [len(s) for s in dev.sentences]:
+        raise UsageError(f"--probe-column {column}: {dev.path} reads as other sentences than the run's dev split")
+    classes = sorted({v for seq in values for v in seq})
+    index = {c: i for i, c in enumerate(classes)}
+    print(f"probing the hidden states for column {column} of {dev.path}: {len(classes)} classes")
+    return f"column {column}", classes, np.array([index[v] for seq in values for v in seq], dtype=np.int64)
 
 
 class ModelRun(NamedTuple):
@@ -144,7 +164,7 @@ class ModelRun(NamedTuple):
         return f"seed {self.seed}" if self.source is None else f"model {self.seed}"
 
 
-def dissect_seeds(options, runs, labels):
+def dissect_seeds(options, runs, labels, probe_column=None):
     """[dissect_one_seed of each model]: one after the other, or with ``--jobs J`` in J worker
     processes (:func:`per_seed`; each model's draws come from its own stream, so the results are
     the same)."""
@@ -153,7 +173,8 @@ def dissect_seeds(options, runs, labels):
         recurrent = options.analysis.recurrent_for(index)
         print(f"dissecting {'the model of ' if one.source is None else ''}{one.name} on dev "
               f"({'output and recurrent' if recurrent else 'output'} ablation)")
-        calls.append((options, one.seed, one.params, one.config, one.prepared.splits["dev"], labels, recurrent))
+        calls.append((options, one.seed, one.params, one.config, one.prepared.splits["dev"], labels, recurrent,
+                      probe_column))
     return per_seed(options.output.jobs, dissect_one_seed, calls)
 
 
@@ -367,7 +388,7 @@ def run(options, command="python run.py"):
 
     if options.analysis is not None:
         analysis_start = time.perf_counter()
-        models = dissect_seeds(options, runs, labels)
+        models = dissect_seeds(options, runs, labels, probed_column(options, corpora))
         note_undefined_labels(models, options.analysis.group_by, "seed" if runs[0].source is None else "model")
         analysis = RunAnalysis(labels=tuple(labels), seeds=tuple(one.seed for one in runs), models=tuple(models),
                                consistency=compare_models(models, labels, np.random.default_rng(options.train.seed)))

@@ -50,6 +50,7 @@ class DataOptions:
     conllu_tag: str = "upos"             # --data conllu
     unknown_labels: str = "error"        # a dev/test label never seen in training: "error" or "O"
     embeddings: str | None = None        # GloVe text file
+    probe_column: int | None = None      # a column of the data to probe the hidden states for (0: the token)
     generated_sizes: tuple = GENERATED_SIZES["full"]    # sentences (train, dev, test) of a generated corpus
 
 
@@ -126,6 +127,12 @@ def _refuse_ignored(given):
             raise UsageError(f"{', '.join(ignored)} configure the analysis, which --no-analysis skips")
     if given.get("no_recurrent") and given.get("recurrent_seeds") is not None:
         raise UsageError("--recurrent-seeds chooses the models for recurrent ablation, which --no-recurrent skips")
+    if given.get("probe_column") is not None:
+        if kind not in ("conll2003", "columns"):
+            raise UsageError(f"--probe-column reads a column of whitespace-column files (--data conll2003 or columns), "
+                             f"not --data {kind}")
+        if given.get("no_analysis"):
+            raise UsageError("--probe-column configures the analysis, which --no-analysis skips")
     if given.get("resume") and given.get("force"):
         raise UsageError("--resume continues the run in its directory and --force deletes it; choose one")
 
@@ -143,7 +150,7 @@ def resolve_options(*, data="generated", data_dir=None, train=None, dev=None, te
                     restore_best=False, average=None, unk_replace=None, word_unk=None, seed=0, out=None, force=False,
                     resume=False, quick=False, no_progress=False, jobs=1, seeds=None, group_by=None,
                     random_draws=None, random_pool=None, no_recurrent=False, recurrent_seeds=None, no_analysis=False,
-                    force_analysis=False, checkpoint=None):
+                    force_analysis=False, checkpoint=None, probe_column=None):
     """Every option of a run, by its command-line name (None: not given), -> RunOptions.
 
     Refuses (UsageError, naming the flag) an option that would be ignored; fills in every
@@ -177,6 +184,7 @@ def resolve_options(*, data="generated", data_dir=None, train=None, dev=None, te
         data=DataOptions(kind=data, data_dir=data_dir, train=train, dev=dev, test=test,
                          label_column=-1 if label_column is None else label_column,
                          conllu_tag=conllu_tag or "upos", unknown_labels=unknown_labels, embeddings=embeddings,
+                         probe_column=probe_column,
                          generated_sizes=GENERATED_SIZES["quick" if quick else "full"]),
         model=ModelOptions(preset=preset, hidden=QUICK_HIDDEN if quick and hidden is None else hidden,
                            char_filters=char_filters, affix_dim=affix_dim, case_dim=case_dim,

@@ -204,3 +204,26 @@ def test_the_other_options_reach_the_run(tmp_path):
     assert "drawn only from the neurons outside the label's top-k" in report
     assert "grouped by their gold label" in report
     assert_links_resolve(out / "report.md")
+
+
+def test_a_probe_of_another_column_is_trained_held_out_and_its_neurons_ablated(tmp_path):
+    """--probe-column: a linear probe of a property the model never trained on (here the POS column
+    of word POS NER files, which says whether a word is in an entity), held out, with its control
+    task, and the model's own labels' drops when each class's top neurons are ablated."""
+    write_columns(tmp_path / "data", "iob2", "columns")
+    out = tmp_path / "run"
+    result = run_cli("--data", "columns", "--data-dir", tmp_path / "data", "--quick", "--probe-column", "1",
+                     "--out", out, *FAST, cwd=tmp_path)
+    metrics, analysis = finished(result, out)
+    labels_probe, column_probe = analysis.models[0].probes
+    assert labels_probe.target == "labels" and labels_probe.classes == analysis.labels
+    assert column_probe.target == "column 1" and column_probe.classes == ("DT", "NNP")
+    assert column_probe.accuracy > 0.9 and column_probe.accuracy >= column_probe.majority
+    assert column_probe.top_drop.shape == (2, len(analysis.labels)) and column_probe.weights.shape[1] == 2
+    assert sorted(column_probe.ordering.tolist()) == list(range(analysis.models[0].sensitivity.shape[1]))
+    assert "probe" in analysis.models[0].rankings.measures and "probe" in analysis.models[0].measures
+    report = (out / "report.md").read_text()
+    assert "## Probes" in report and "What column 1 is worth to the model's own labels" in report
+    assert "probing the hidden states for column 1" in result.stdout
+    refused = run_cli("--data", "conllu", "--data-dir", tmp_path / "data", "--probe-column", "1", cwd=tmp_path)
+    assert refused.returncode == 2 and "--probe-column reads a column of whitespace-column files" in refused.stderr

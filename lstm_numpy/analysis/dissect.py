@@ -26,15 +26,17 @@ import numpy as np
 
 from ..errors import UndefinedLabelWarning
 from .consistency import pairwise_consistency
-from .engine import Plan, Target, ablate
+from .engine import Plan, Target, ablate, item
 from .measures import all_measures
+from .probe import class_ranking, neuron_ordering, train_probe
 from .rankings import neurons_for_mass, rank_correlations
-from .results import ModelDissection, RankingComparison
+from .results import ModelDissection, ProbeResult, RankingComparison
 from .sensitivity import GROUPINGS, sensitivity_pred_and_gold
 from .states import collect_states, split_halves, subset_states
 from .sweep import RANDOM_POOLS, measured_importance, plan_sweep, present_labels, run_sweep
 
 ORACLE = "measured_oracle"   # ranked and scored on the same tokens: never the "best" ranking
+PROBE = "probe"              # the linear probe's weights (analysis.probe), trained on the ranking half
 MASS_FRACTIONS = (0.5, 0.8)
 RECURRENT_SEEDS = ("all", "first", "none")
 
@@ -66,22 +68,23 @@ class DissectOptions:
 
 
 def dissect_model(params, config, split, label_names, rng, options=DissectOptions(), recurrent=True,
-                  progress=True, seed=0):
+                  progress=True, seed=0, probe_column=None):
     """Everything measured on one model: ModelDissection (analysis.results).
 
     split: the EncodedSplit to measure on (dev); rng: np.random.Generator of the
     random draws; recurrent: also run the recurrent-mode sweep; seed: the model's
-    seed, recorded.  Both groupings of the sensitivity are computed and compared
+    seed, recorded; probe_column: (name, class names (C,), (n,) class ids of every
+    token) of another property of the tokens to probe for (e.g. part of speech).  Both groupings of the sensitivity are computed and compared
     whichever ranks the neurons (options.group_by).  Labels that a measure cannot be
     defined for (no tokens, never predicted) are recorded in ``unranked`` and
     ``absent``, not warned about measure by measure.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedLabelWarning)
-        return _dissect(params, config, split, label_names, rng, options, recurrent, progress, seed)
+        return _dissect(params, config, split, label_names, rng, options, recurrent, progress, seed, probe_column)
 
 
-def _dissect(params, config, split, label_names, rng, options, recurrent, progress, seed):
+def _dissect(params, config, split, label_names, rng, options, recurrent, progress, seed, probe_column):
     group_by = options.group_by
     other = "gold" if group_by == "predicted" else "predicted"
     timings = {}
@@ -108,8 +111,12 @@ def _dissect(params, config, split, label_names, rng, options, recurrent, progre
         time.perf_counter() - start
 
     start = time.perf_counter()
-    rankings = compare_rankings(target, label_names, rng, group_by, options.n_random, options.claim_ks)
-    timings["top-k ablation per ranking (held out)"] = time.perf_counter() - start
+    rankings, probe = compare_rankings(target, label_names, rng, group_by, options.n_random, options.claim_ks)
+    measures[PROBE] = class_ranking(probe.weights)
+    probes = [probe]
+    if probe_column is not None:
+        probes.append(probe_other_column(target, label_names, rng, *probe_column))
+    timings["top-k ablation per ranking, probes (held out)"] = time.perf_counter() - start
     present = present_labels(states, len(label_names))
     undefined = np.isnan(both[group_by]).all(axis=1)
     return ModelDissection(seed=seed, group_by=group_by, sensitivity=both[group_by], sensitivity_other=both[other],
@@ -118,25 +125,29 @@ def _dissect(params, config, split, label_names, rng, options, recurrent, progre
                            rank_correlations=rank_correlations(measures),
                            unranked=tuple(label_names[i] for i in np.flatnonzero(present & undefined)),
                            absent=tuple(label_names[i] for i in np.flatnonzero(~present)),
-                           sweep=sweep, rankings=rankings, timings=timings, states=states)
+                           sweep=sweep, rankings=rankings, probes=tuple(probes), timings=timings, states=states)
 
 
 def compare_rankings(target, label_names, rng, group_by, n_random, ks):
     """Which ranking's top-k ablation hurts each label most, held out (output mode):
-    RankingComparison.
+    (RankingComparison, ProbeResult of the probe of the model's labels).
 
     Every ranking (analysis.measures.all_measures) is computed on the ranking half of
     the sentences (states.split_halves: even indices) and scored on the other half,
     next to ``n_random`` random-k draws per (label, k) from all neurons.
     "measured_oracle" ranks by single-neuron drops on the scoring half itself, an
-    in-sample upper bound kept out of any "best".  One plan holds every ranking's
-    top-k and the random draws; the engine runs it once on the scoring half.
+    in-sample upper bound kept out of any "best"; "probe" ranks by the weights of a
+    linear probe of the gold labels trained on the ranking half (analysis.probe).  One
+    plan holds every ranking's top-k and the random draws; the engine runs it once on
+    the scoring half.
     """
     states = target.states
     ranking_half, scoring_half = split_halves(len(states.lengths))
     ranking_states, scoring_states = subset_states(states, ranking_half), subset_states(states, scoring_half)
     W, b = target.params["out.W"].astype(np.float64), target.params["out.b"].astype(np.float64)
     rankings = all_measures(ranking_states, W, b, label_names, group_by=group_by, measured=True)
+    probe = fit_held_out_probe(target, ranking_half, scoring_half, "labels", label_names, states.gold, rng)
+    rankings[PROBE] = class_ranking(probe.weights)
     scoring = Target(target.params, target.config, None, scoring_states)
     rankings[ORACLE] = measured_importance(scoring, label_names)
     K, H = W.shape
@@ -168,7 +179,44 @@ def compare_rankings(target, label_names, rng, group_by, n_random, ks):
         random_drop=random_drop, random_selectivity=random_sel, n_random=int(n_random), random_pool="all",
         ranking_sentences="even-numbered dev sentences (0, 2, 4, ...)",
         scoring_sentences="odd-numbered dev sentences (1, 3, 5, ...)",
-        n_ranking_tokens=ranking_states.n_tokens, n_scoring_tokens=scoring_states.n_tokens)
+        n_ranking_tokens=ranking_states.n_tokens, n_scoring_tokens=scoring_states.n_tokens), probe
+
+
+def _tokens_of(states, sentences):
+    """(m,) flat token ids of some sentences of ``states``."""
+    starts = np.concatenate([[0], np.cumsum(states.lengths)[:-1]]).astype(np.int64)
+    return np.concatenate([np.arange(starts[s], starts[s] + states.lengths[s]) for s in sentences]
+                          or [np.zeros(0, dtype=np.int64)])
+
+
+def fit_held_out_probe(target, ranking_half, scoring_half, name, classes, y, rng, top_k=5):
+    """ProbeResult of a probe of ``y`` (n,) class ids over the target's tokens: trained (strengths
+    chosen inside) on the ranking half's sentences, scored on the scoring half's, with the
+    majority baseline and the control task on the same held-out tokens."""
+    states = target.states
+    words = np.concatenate([np.asarray(w, dtype=np.int64) for w in target.split.words])
+    train, test = _tokens_of(states, ranking_half), _tokens_of(states, scoring_half)
+    x = states.hidden.astype(np.float64)
+    fit = train_probe(x[train], y[train], words[train], x[test], y[test], words[test], len(classes), rng)
+    return ProbeResult(target=name, classes=tuple(classes), accuracy=fit.accuracy, majority=fit.majority,
+                       control_accuracy=fit.control_accuracy, l1=fit.l1, l2=fit.l2, n_train=fit.n_train,
+                       n_heldout=fit.n_heldout, weights=fit.W, ordering=neuron_ordering(fit.W), top_k=top_k,
+                       top_drop=None)
+
+
+def probe_other_column(target, label_names, rng, name, classes, y, top_k=5):
+    """ProbeResult of a probe of another property of the tokens, and what its top_k neurons per
+    class are worth to the model's own labels: their output-mode ablation on the scoring half,
+    the accuracy drop of every label (C, K)."""
+    ranking_half, scoring_half = split_halves(len(target.states.lengths))
+    probe = fit_held_out_probe(target, ranking_half, scoring_half, name, classes, np.asarray(y, dtype=np.int64), rng,
+                               top_k)
+    order = np.argsort(-class_ranking(probe.weights), axis=1, kind="stable")
+    items = tuple(item("output", order[c, :top_k], strategy="probe class", label=-1, k=top_k)
+                  for c in range(len(classes)))
+    outcomes = ablate(Plan(items, scoring_half), target, label_names)
+    return ProbeResult(**{**{f: getattr(probe, f) for f in ProbeResult.__dataclass_fields__}, "top_drop":
+                          outcomes.label_drop})
 
 
 def compare_models(models, label_names, rng):

@@ -118,6 +118,32 @@ class RankingComparison:
         return out
 
 
+@dataclass(frozen=True, eq=False)
+class ProbeResult:
+    """A linear probe (analysis.probe) trained on the ranking half of the sentences and scored on
+    the other half, beside its majority baseline and its control task."""
+
+    target: str                        # "labels" (the model's own) or "column N" of the data
+    classes: tuple[str, ...]           # (C,)
+    accuracy: float                    # held out
+    majority: float                    # the most frequent training class, on the same tokens
+    control_accuracy: float            # the probe trained on the control task, on the same tokens
+    l1: float                          # the elastic net's strengths, chosen on held-out training tokens
+    l2: float
+    n_train: int
+    n_heldout: int
+    weights: np.ndarray = array()      # (H, C) on standardised hidden states
+    ordering: np.ndarray = array("int64")   # (H,) NeuroX's overall order, by cumulative weight mass
+    top_drop: np.ndarray | None = array()   # (C, K): for a probe of another column, the accuracy drop of each of
+                                       # the model's labels (held out) when a class's top_k neurons are ablated
+    top_k: int = 5
+
+    @property
+    def selectivity(self):
+        """Accuracy on the task minus accuracy on the control task (Hewitt and Liang)."""
+        return self.accuracy - self.control_accuracy
+
+
 # ------------------------------------------------------------ one model
 
 
@@ -138,6 +164,7 @@ class ModelDissection:
     absent: tuple[str, ...] = ()       # labels with no gold token in the split
     sweep: Sweep | None = None
     rankings: RankingComparison | None = None
+    probes: tuple[ProbeResult, ...] = ()   # the probe of the model's labels, then any of another column
     timings: dict[str, float] = field(default_factory=dict)
     states: Any = transient()          # analysis.states.States of the split
 

@@ -45,6 +45,7 @@ MEASURE_TITLES = {      # what the page calls the rankings of analysis.measures;
     "grad_x_act": "gradient x activation",
     "measured": "measured (accuracy drop, this neuron alone ablated)",
     "weight_spread": "|W| x std(h)",
+    "probe": "probe weights |W| (a linear probe of the gold labels, as NeuroX)",
 }
 
 

@@ -274,6 +274,32 @@ def _comparison_sections(page) -> list[str]:
                     correlations, ""]
 
 
+def _probe_section(page) -> list[str]:
+    first, labels = page.analysis.models[0], list(page.analysis.labels)
+    if not first.probes:
+        return []
+    rows = [[probe.target, len(probe.classes), 100 * probe.accuracy, 100 * probe.majority,
+             100 * probe.control_accuracy, 100 * probe.selectivity, probe.l1, probe.n_train, probe.n_heldout]
+            for probe in first.probes]
+    lines = ["## Probes", "",
+             "A linear probe (multinomial logistic regression with an elastic net, as NeuroX's linguistic correlation "
+             "analysis; `lstm_numpy/analysis/probe.py`) reads each property off the standardised hidden states. It is "
+             "trained on the even-numbered dev sentences (its strength chosen on a quarter of them) and scored on the "
+             "odd-numbered ones, beside the most frequent class and a control task (Hewitt and Liang: every word type "
+             "given a random label); selectivity is the accuracy minus the control's. Its per-label weights |W| are "
+             "one more ranking in the held-out comparison above (`probe`).", "",
+             markdown_table(["property", "classes", "accuracy (%)", "majority (%)", "control (%)", "selectivity (points)",
+                             "strength", "training tokens", "held-out tokens"], rows, "{:.2f}"), ""]
+    for probe in first.probes:
+        if probe.top_drop is None:
+            continue
+        rows = [[name] + list(100 * probe.top_drop[c]) for c, name in enumerate(probe.classes)]
+        lines += [f"What {probe.target} is worth to the model's own labels: the accuracy drop (points, held out) of "
+                  f"each label when a class's top {probe.top_k} neurons by the probe's weights are ablated (output "
+                  "mode):", "", markdown_table(["class \\ label"] + labels, rows, "{:.1f}"), ""]
+    return lines
+
+
 def write_report(path, analysis, facts: ReportFacts, figures=None, files=None) -> Path:
     """Write report.md at ``path`` (atomically): ``analysis`` a RunAnalysis, ``facts`` the run's
     ReportFacts; figures and files {name: path} (see the module docstring)."""
@@ -305,6 +331,7 @@ def write_report(path, analysis, facts: ReportFacts, figures=None, files=None) -
     lines += _single_neuron_section(page)
     lines += _consistency_section(page)
     lines += _comparison_sections(page)
+    lines += _probe_section(page)
     if files:
         lines += ["## Files", ""] + [f"- [{name}]({link(p, page.report_dir)})" for name, p in files.items()] + [""]
     others = [name for name in page.figures if name not in page.used]
