@@ -36,3 +36,8 @@ def test_the_guard_catches_a_big_text_file(tmp_path):
     assert big.stat().st_size > LIMIT and is_text(big)
     assert not is_text(Path(__file__).parents[1] / "docs" / "results" / "conll2003_figures" / "conll2003-paper"
                        / "sensitivity_heatmap.png")
+
+
+def test_the_lessons_pytorch_fixture_is_small():
+    fixture = ROOT / "lessons" / "fixtures"
+    assert sum(p.stat().st_size for p in fixture.iterdir() if p.is_file()) < 1_000_000
