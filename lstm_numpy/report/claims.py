@@ -168,6 +168,45 @@ def recurrent_section(analysis, labels, ks):
             f"Recurrent top-k beats random-k in every seed in {n_hold} of {n_all} label-k cells.", ""]
 
 
+def probe_section(analysis, labels, c3_summary):
+    """Beyond the paper: the linear probe of the labels (and of any other column), held out, with its
+    control task; whether its ranking or the paper's finds the neurons the model uses."""
+    if not analysis.models[0].probes:
+        return []
+    rows = [[model.seed, probe.target, len(probe.classes), f"{100 * probe.accuracy:.2f}", f"{100 * probe.majority:.2f}",
+             f"{100 * probe.control_accuracy:.2f}", f"{100 * probe.selectivity:+.2f}", f"{probe.l1:g}"]
+            for model in analysis.models for probe in model.probes]
+    xin, probe_share = c3_summary.get("xin"), c3_summary.get("probe")
+    lines = ["### Beyond the paper: the probe, held out", "",
+             "A linear probe (multinomial logistic regression with an elastic net, as NeuroX's linguistic correlation "
+             "analysis fits it) trained on the even-numbered dev sentences, its strength chosen on a quarter of them, "
+             "and scored on the odd-numbered ones, beside the most frequent class and a control task (each word type "
+             "given a random label, Hewitt and Liang 2019); selectivity = accuracy - control accuracy, on the held-out "
+             "tokens:", "",
+             markdown_table(["seed", "property", "classes", "accuracy (%)", "majority (%)", "control (%)",
+                             "selectivity (points)", "strength"], rows), ""]
+    if xin is not None and probe_share is not None:
+        winner = ("the paper's metric finds more of the neurons the model uses" if xin > probe_share else
+                  "the probe finds more of the neurons the model uses" if probe_share > xin else
+                  "neither finds more of the neurons the model uses")
+        lines += [f"**Probe or paper**: the probe's weights, ablated held out, beat random neurons with positive "
+                  f"selectivity in every seed in {100 * probe_share:.0f}% of label-k cells, the paper's sensitivity in "
+                  f"{100 * xin:.0f}% (table C3): {winner}. A probe's accuracy says a property can be read off the "
+                  "states; only the ablation says the model reads it there.", ""]
+    for model in analysis.models[:1]:
+        for probe in model.probes:
+            if probe.top_drop is None:
+                continue
+            table = [[name] + [f"{100 * v:.1f}" for v in probe.top_drop[c]] for c, name in enumerate(probe.classes)
+                     if np.abs(probe.top_drop[c]).max() >= 0.005]
+            lines += [f"What {probe.target} is worth to the model's labels (seed {model.seed}): the held-out accuracy "
+                      f"drop (points) of each label when the top {probe.top_k} neurons of a class by the probe's "
+                      "weights are ablated (classes whose ablation moves no label by half a point are left out):", "",
+                      markdown_table(["class"] + list(labels), table) if table else "(no class's neurons move a label)",
+                      ""]
+    return lines
+
+
 def c4_consistency(analysis, labels):
     lines = []
     consistency = analysis.consistency
@@ -243,6 +282,7 @@ def write_claims(run_dirs, out, command, notes=()):
                   f"at 90% or more). Best ranking here (held out, the oracle excluded): {best} "
                   f"({100 * honest[best]:.0f}%).", ""] + c3_lines
         lines += recurrent_section(analysis, labels, split.ks)
+        lines += probe_section(analysis, labels, c3_summary)
         lines += ["### C4 consistency", ""] + c4_consistency(analysis, labels)
         figures_dir = Path(run_dir) / "figures"
         target = figures_out / name
