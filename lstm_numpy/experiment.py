@@ -32,12 +32,11 @@ from .evaluation.entities import entity_prf
 from .evaluation.metrics import evaluate, format_entity_f1
 from .evaluation.scores import token_accuracy
 from .interop.files import checkpoint_of
-from .data.readers import read_conll
 from .labels import is_chunking, scheme_of_names
 from .model.backend import get_backend
 from .options import write_run_json
 from .pipeline import (GENERATED_KINDS, encode_with, load_splits, load_tagger, make_config, normalise_labels, prepare,
-                       train_tagger)
+                       read_column, train_tagger)
 from .prediction import evaluate_split, predict_split
 from .training.checkpoint import load_checkpoint
 from .report.explorer import write_run_explorer
@@ -137,16 +136,9 @@ def probed_column(options, corpora):
     if column is None:
         return None
     dev = corpora["dev"]
-    try:
-        values = read_conll(dev.path, label_column=column, scheme=None).labels
-    except IndexError:
-        raise UsageError(f"--probe-column {column}: {dev.path} has fewer columns") from None
-    if [len(v) for v in values] != [len(s) for s in dev.sentences]:
-        raise UsageError(f"--probe-column {column}: {dev.path} reads as other sentences than the run's dev split")
-    classes = sorted({v for seq in values for v in seq})
-    index = {c: i for i, c in enumerate(classes)}
+    classes, ids = read_column(dev.path, column, [len(s) for s in dev.sentences])
     print(f"probing the hidden states for column {column} of {dev.path}: {len(classes)} classes")
-    return f"column {column}", classes, np.array([index[v] for seq in values for v in seq], dtype=np.int64)
+    return f"column {column}", classes, ids
 
 
 class ModelRun(NamedTuple):
@@ -388,7 +380,8 @@ def run(options, command="python run.py"):
 
     if options.analysis is not None:
         analysis_start = time.perf_counter()
-        models = dissect_seeds(options, runs, labels, probed_column(options, corpora))
+        column = probed_column(options, corpora)
+        models = dissect_seeds(options, runs, labels, column)
         note_undefined_labels(models, options.analysis.group_by, "seed" if runs[0].source is None else "model")
         analysis = RunAnalysis(labels=tuple(labels), seeds=tuple(one.seed for one in runs), models=tuple(models),
                                consistency=compare_models(models, labels, np.random.default_rng(options.train.seed)))
@@ -402,7 +395,7 @@ def run(options, command="python run.py"):
         explorer_start = time.perf_counter()
         first = runs[0]
         page = write_run_explorer(out, first.params, first.config, first.prepared.splits["dev"], labels, models[0],
-                                  metrics)
+                                  metrics, column)
         metrics["explorer_seconds"] = time.perf_counter() - explorer_start
         print(f"wrote {page} ({page.stat().st_size / 1e6:.2f} MB, {first.name} on dev; open it in a browser)")
     metrics["total_seconds"] = time.perf_counter() - start

@@ -122,6 +122,20 @@ def load_splits(data="generated", data_dir=None, train=None, dev=None, test=None
     return {s: read_token_label(p) for s, p in paths.items()}
 
 
+def read_column(path, column, lengths):
+    """(classes, (n,) int64 class ids) of whitespace column ``column`` of a file's tokens (e.g. the part
+    of speech of CoNLL-2003, column 1), checked to give the sentences of ``lengths``."""
+    try:
+        values = read_conll(path, label_column=column, scheme=None).labels
+    except IndexError:
+        raise UsageError(f"column {column}: {path} has fewer columns") from None
+    if [len(v) for v in values] != list(lengths):
+        raise UsageError(f"column {column} of {path} reads as other sentences than the split's")
+    classes = sorted({v for seq in values for v in seq})
+    index = {c: i for i, c in enumerate(classes)}
+    return classes, np.array([index[v] for seq in values for v in seq], dtype=np.int64)
+
+
 class LabelScheme(NamedTuple):
     detected: dict     # split -> the scheme its file is written in (labels.detect_scheme)
     scheme: str        # the scheme training reads: iob2, bioes or none

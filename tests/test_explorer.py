@@ -499,3 +499,40 @@ def test_the_page_in_chromium(request, tmp_path):
           f"complete after {timings['complete_ms']:.0f} ms (from navigation); {len(timings['interactions'])} "
           f"interactions, slowest {slowest['name']} {slowest['ms']:.0f} ms; screenshot {shot}")
     assert shot.stat().st_size > 10_000
+
+
+def test_a_probed_column_shows_under_each_word(tmp_path):
+    """A run with --probe-column shows that column under every word (the page's own section), and the
+    explorer command writes the same page again from run.json."""
+    from corpora import write_columns
+    write_columns(tmp_path / "data", "iob2", "columns")            # word POS NER
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "--data", "columns", "--data-dir",
+                             str(tmp_path / "data"), "--quick", "--probe-column", "1", "--seeds", "1",
+                             "--random-draws", "2", "--no-recurrent", "--force-analysis", "--no-progress",
+                             "--out", str(out)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    meta, section = explorer.read_page(out / "explorer.html")
+    assert meta["column"]["name"] == "column 1" and meta["column"]["classes"] == ["DT", "NNP"]
+    codes = np.frombuffer(section("column"), dtype=np.uint8)
+    gold = np.frombuffer(section("gold"), dtype=np.uint8)
+    assert ((codes == 1) == (gold != meta["labels"].index("O"))).all(), "NNP exactly on the entity words"
+    assert explorer.main([str(out), "--out", str(tmp_path / "again.html")]) == 0
+    assert (tmp_path / "again.html").read_bytes() == (out / "explorer.html").read_bytes()
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        page = context.new_page()
+        problems = []
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto((out / "explorer.html").as_uri())
+        page.wait_for_function("document.body.dataset.ready === '1'", timeout=60_000)
+        shown = page.eval_on_selector_all(".tok", "xs => xs.map(x => [Number(x.dataset.t), "
+                                                  "x.querySelector('.c').textContent])")
+        hint = page.inner_text("#under-each-word")
+        context.close()
+    assert not problems and shown
+    assert all(text == meta["column"]["classes"][codes[t]] for t, text in shown)
+    assert "column 1, the property the probe reads" in hint

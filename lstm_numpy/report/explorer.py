@@ -85,30 +85,36 @@ def ablation_sections(changes, sweep, label_names, dtype):
 
 
 def build_page(about, label_names, split, states, activity, W, b, measures, ranking_name, changes, sweep,
-               group_by, directions):
+               group_by, directions, column=None):
     """The page as bytes: ASCII only, the data 7 bits a character (report.explorer_encoding).
 
     about: {"title", "model", "seed", "split", "data", "command", ...} shown at the top;
     split: EncodedSplit (its tokens); states: States; activity: Activity (both of the split);
     W (K, Hout), b (K,); measures: {name: (K, Hout)}; ranking_name: the measure the sweep's top-k follow;
     changes: top_k_changes; sweep: the model's Sweep; group_by: the tuning curves' grouping;
-    directions: {"bidirectional": bool, "hidden": H per direction}."""
+    directions: {"bidirectional": bool, "hidden": H per direction}; column: (name, classes, (n,) ids) of
+    another column of the data (a probed property), shown under every word, or None."""
     K = len(label_names)
     n, Hout = activity.hidden.shape
     dtype = _label_dtype(K)
     words = "\n".join(token for sentence in split.tokens for token in sentence).encode("utf-8")
     arrays, quant = encode_activity(activity)
     ablation, ablation_meta = ablation_sections(changes, sweep, label_names, dtype)
+    extra = {}
+    if column is not None:                  # right after the labels: the first view shows it
+        extra["column"] = np.asarray(column[2]).astype(_label_dtype(len(column[1])))
     blob, index = build_sections({"words": words, "lengths": states.lengths.astype(np.uint32),
                                   "gold": states.gold.astype(dtype), "pred": states.pred.astype(dtype),
-                                  **arrays, **ablation})
+                                  **extra, **arrays, **ablation})
     meta = {"format": FORMAT, "version": VERSION, "about": about, "labels": list(label_names),
             "n_tokens": int(n), "n_sentences": int(states.lengths.size), "n_neurons": int(Hout),
             "label_dtype": np.dtype(dtype).name, "group_by": group_by, "directions": directions,
             "W": np.asarray(W, dtype=np.float64), "b": np.asarray(b, dtype=np.float64),
             "measures": {name: np.asarray(m, dtype=np.float64) for name, m in measures.items()},
             "measure_titles": {name: MEASURE_TITLES.get(name, name) for name in measures},
-            "ranking": ranking_name, "quant": quant, "ablation": ablation_meta, "sections": index}
+            "ranking": ranking_name, "quant": quant, "ablation": ablation_meta, "sections": index,
+            "column": None if column is None else {"name": column[0], "classes": list(column[1]),
+                                                   "dtype": np.dtype(_label_dtype(len(column[1]))).name}}
     template = page_template()
     head, tail = template["explorer.html"].split("{{DATA}}")
     title = "".join(ch if ch.isascii() and ch.isprintable() and ch not in "<>&{}" else "?" for ch in about["title"])
@@ -132,7 +138,7 @@ def read_page(path):
 
 
 def write_explorer(path, params, config, split, label_names, measures, ranking, sweep, about, states=None,
-                   group_by="predicted"):
+                   group_by="predicted", column=None):
     """Measure what the page adds to a dissection (analysis.explorer_data: every token's
     activity, the tokens each top-k ablation changes) and write the page at ``path``.
     Returns the Path.
@@ -143,7 +149,7 @@ def write_explorer(path, params, config, split, label_names, measures, ranking, 
     data = measure_for_explorer(params, config, split, label_names, measures[ranking], sweep, states)
     page = build_page(about, label_names, data.split, data.states, data.activity, params["out.W"], params["out.b"],
                       measures, ranking, data.changes, sweep, group_by,
-                      {"bidirectional": bool(config.bidirectional), "hidden": int(config.hidden)})
+                      {"bidirectional": bool(config.bidirectional), "hidden": int(config.hidden)}, column)
     atomic_write_bytes(Path(path), page)
     return Path(path)
 
@@ -176,13 +182,13 @@ def about_page(run_name, metrics, config, seed, group_by, dev_path):
             "group_by": group_by}
 
 
-def write_run_explorer(out_dir, params, config, split, label_names, model, metrics):
+def write_run_explorer(out_dir, params, config, split, label_names, model, metrics, column=None):
     """The one call a run makes: the page of one dissected model (a ModelDissection; metrics:
     the run's metrics.json dict) at out_dir/explorer.html."""
     about = about_page(Path(out_dir).name, metrics, config, model.seed, model.group_by,
                        (metrics.get("splits") or {}).get("dev", {}).get("path", "dev"))
     return write_explorer(Path(out_dir) / "explorer.html", params, config, split, label_names, model.measures,
-                          "xin", model.sweep, about, model.states, model.group_by)
+                          "xin", model.sweep, about, model.states, model.group_by, column)
 
 
 def main(argv=None):
@@ -203,7 +209,7 @@ def main(argv=None):
         about = about_page(Path(args.run_dir).resolve().name, run.metrics, run.config, run.seed, run.group_by,
                            run.dev_path)
         path = write_explorer(out, run.params, run.config, run.split, run.label_names, run.measures, "xin",
-                              run.sweep, about, run.states, run.group_by)
+                              run.sweep, about, run.states, run.group_by, run.column)
     except LSTMNumpyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -26,7 +26,7 @@ from ..data.readers import Corpus
 from ..data.vocab import AffixVocab, CharVocab
 from ..errors import DataNotFoundError, RunFormatError, UsageError
 from ..options import read_run_json
-from ..pipeline import GENERATED_KINDS, load_splits, load_tagger, normalise_labels
+from ..pipeline import GENERATED_KINDS, load_splits, load_tagger, normalise_labels, read_column
 from .analysis_json import read_analysis_json
 
 
@@ -43,6 +43,7 @@ class RunView(NamedTuple):
     metrics: dict           # metrics.json
     dev_path: str
     notes: list             # what was assumed, in words
+    column: tuple | None    # (name, classes, (n,) ids) of the run's --probe-column on dev, or None
 
 
 def read_dev(record, vocab, labels, notes):
@@ -96,5 +97,10 @@ def load_run(run_dir, seed=None, data_dir=None):
                                                                       atol=1e-7, equal_nan=True):
         raise UsageError(f"the dev split read from {dev_path} does not reproduce the sensitivity in "
                          f"{run_dir / 'analysis.json'} (seed {seed}): not the model or data the run had")
+    column = None
+    if record.options.data.probe_column is not None:
+        number = record.options.data.probe_column
+        classes, ids = read_column(record.files["dev"], number, [len(w) for w in split.words])
+        column = (f"column {number}", classes, ids)
     return RunView(params, config, split, states, labels.labels, model.measures, model.sweep, model.group_by, seed,
-                   metrics, str(dev_path), notes)
+                   metrics, str(dev_path), notes, column)

@@ -123,7 +123,8 @@
         html.push('<span class="tok' + (wrong ? " err" : "") + (to !== undefined ? " changed" : "") +
           (t === state.token ? " selected" : "") + '" data-t="' + t + '"><span class="w">' + esc(data.words[t]) +
           '</span><span class="g">' + esc(LABELS[data.gold[t]]) + '</span><span class="p">' + esc(LABELS[data.pred[t]]) +
-          "</span>" + (to !== undefined ? '<span class="a">&rarr; ' + esc(LABELS[to]) + "</span>" : "") + "</span>");
+          "</span>" + (data.column ? '<span class="c">' + esc(meta.column.classes[data.column[t]]) + "</span>" : "") +
+          (to !== undefined ? '<span class="a">&rarr; ' + esc(LABELS[to]) + "</span>" : "") + "</span>");
       }
       html.push("</div>");
     }
@@ -357,6 +358,8 @@
   function options(select, items) { select.innerHTML = items.map(([v, text]) => '<option value="' + esc(v) + '">' + esc(text) + "</option>").join(""); }
 
   function setUp() {
+    if (meta.column) byId("under-each-word").textContent = "Under each word: gold label, predicted label (red where " +
+      "it is wrong), then in green the data's " + meta.column.name + ", the property the probe reads. Hover a word for its numbers.";
     const a = meta.about;
     byId("title").textContent = "Neuron explorer: " + a.run + ", seed " + a.seed;
     byId("about").textContent = "Model " + a.model + ". Split: " + a.split + " (" + data.lengths.length.toLocaleString("en") +

@@ -80,7 +80,8 @@ function explorerDecoder(meta, data, timings) {
   const LabelArray = meta.label_dtype === "uint8" ? Uint8Array : Uint16Array;
   const labels = (u8) => new LabelArray(u8.buffer, 0, u8.length / LabelArray.BYTES_PER_ELEMENT);
 
-  const FIRST_SECTIONS = ["words", "lengths", "gold", "pred", "h"];
+  // "column": another column of the data (a probed property), stored right after the labels when the run has one
+  const FIRST_SECTIONS = ["words", "lengths", "gold", "pred"].concat(meta.column ? ["column"] : [], ["h"]);
   const REST_SECTIONS = ["c", "i", "f", "o", "ablation_tokens", "ablation_to"];
 
   async function decode() {     // what the first view needs: the words, labels and h
@@ -99,6 +100,10 @@ function explorerDecoder(meta, data, timings) {
     }
     data.gold = labels(raw.gold);
     data.pred = labels(raw.pred);
+    if (meta.column) {
+      const ColumnArray = meta.column.dtype === "uint8" ? Uint8Array : Uint16Array;
+      data.column = new ColumnArray(raw.column.buffer, 0, raw.column.length / ColumnArray.BYTES_PER_ELEMENT);
+    }
     data.h = new Int8Array(raw.h.buffer, 0, raw.h.length);
     if (data.words.length !== nTokens) throw new Error(data.words.length + " words for " + nTokens + " tokens");
     Object.assign(timings, { bytes_ms: t1 - t0, gunzip_ms: t2 - t1, decode_ms: performance.now() - t0 });
