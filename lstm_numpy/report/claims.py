@@ -123,16 +123,24 @@ def c3_top_k(analysis, labels):
                             for t, r, sel in zip(top_drop, rnd_drop, top_sel)]
                 holds = all(per_seed)
                 verdict[(measure, label, k)] = holds
+                others = [None if t is None or sel is None else t - sel for t, sel in zip(top_drop, top_sel)]
                 (td, tsd), (rd, rsd), (sd, ssd) = _mean_sd(top_drop), _mean_sd(rnd_drop), _mean_sd(top_sel)
-                rows.append([label, k, f"{_pts(td)} ± {_pts(tsd)}", f"{_pts(rd)} ± {_pts(rsd)}",
-                             f"{_pts(sd)} ± {_pts(ssd)}", f"{sum(per_seed)}/{len(per_seed)}"])
+                od, osd = _mean_sd(others)
+                rows.append([label, k, f"{_pts(td)} ± {_pts(tsd)}", f"{_pts(od)} ± {_pts(osd)}",
+                             f"{_pts(rd)} ± {_pts(rsd)}", f"{_pts(sd)} ± {_pts(ssd)}", f"{sum(per_seed)}/{len(per_seed)}"])
         n_hold = sum(verdict.get((measure, lab, k), False) for lab in labels for k in ks)
         n_all = sum((measure, lab, k) in verdict for lab in labels for k in ks)
         lines += [f"#### ranking: {measure} ({n_hold} of {n_all} label-k cells hold in every seed)", "",
-                  markdown_table(["label", "k", "top-k drop (points)", "random-k drop", "selectivity",
-                                  "seeds where top > random and selectivity > 0"], rows), ""]
+                  markdown_table(["label", "k", "top-k drop (points)", "other labels' mean drop", "random-k drop",
+                                  "selectivity", "seeds where top > random and selectivity > 0"], rows), ""]
     summary = {m: sum(v for (mm, _, _), v in verdict.items() if mm == m) /
                max(1, sum(1 for (mm, _, _) in verdict if mm == m)) for m in measures}
+    pairs = list(analysis.models[0].rank_correlations)
+    rows = [[pair] + [f"{np.nanmean(m.rank_correlations[pair]):.2f}" if np.isfinite(m.rank_correlations[pair]).any()
+                      else "n/a" for m in analysis.models] for pair in pairs]
+    lines += ["Rank agreement of the rankings: the mean over labels of the Spearman correlation of two rankings' "
+              "rows, per seed (all of dev; the probe's ranking is its weights from the even-numbered sentences):", "",
+              markdown_table(["rankings"] + [f"seed {m.seed}" for m in analysis.models], rows), ""]
     return lines, summary
 
 
