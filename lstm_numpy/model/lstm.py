@@ -49,6 +49,38 @@ import numpy as np
 GATES = ("i", "f", "g", "o")
 """Order of the gate blocks along the 4H axis."""
 
+SITES = ("h", "c") + GATES
+"""Where an intervention writes a value: the new hidden state h_new, the new cell state c_new, or
+one activated gate (the value c_new and h_new are then computed from)."""
+
+
+class Patches(NamedTuple):
+    """Interventions in the time loop of many copies of a batch (P of them, one value per row each):
+    at step ``step[p]`` (the loop's own time) of copy ``copy[p]``, neuron ``neuron[p]``'s quantity
+    ``SITES[site[p]]`` becomes ``value[p, n]`` in row n of the batch (NaN: row n is left alone).
+    A gate's value replaces the activated gate before c_new is computed; c's replaces c_new before
+    h_new = o tanh(c_new) keep; h's replaces h_new.  At most one patch per (copy, step, neuron)."""
+
+    copy: np.ndarray       # (P,) int64
+    step: np.ndarray       # (P,) int64
+    neuron: np.ndarray     # (P,) int64
+    site: np.ndarray       # (P,) int64 index into SITES
+    value: np.ndarray      # (P, N) float, NaN where a row is not patched
+
+
+def check_patches(patches, U, N, T, H):
+    """The patches as int64 / float arrays, or ValueError naming what does not fit."""
+    copy, step, neuron, site = (np.asarray(a, dtype=np.int64).ravel() for a in patches[:4])
+    value = np.asarray(patches.value, dtype=np.float64)
+    P = copy.size
+    if not (step.size == neuron.size == site.size == P and value.shape == (P, N)):
+        raise ValueError(f"patches need (P,) copy, step, neuron, site and (P, {N}) values, got {value.shape}")
+    for name, array, limit in (("copy", copy, U), ("step", step, T), ("neuron", neuron, H), ("site", site, len(SITES))):
+        if P and (array.min() < 0 or array.max() >= limit):
+            raise ValueError(f"patch {name} must lie in [0, {limit}), got [{array.min()}, {array.max()}]")
+    if len({(c, t, j) for c, t, j in zip(copy.tolist(), step.tolist(), neuron.tolist())}) != P:
+        raise ValueError("at most one patch per (copy, step, neuron)")
+    return Patches(copy, step, neuron, site, value)
 
 class LSTMCache(NamedTuple):
     """What backward needs from forward.
@@ -153,12 +185,24 @@ def lstm_project(x, Wx):
     return (x.reshape(N * T, D) @ Wx).reshape(N, T, Wx.shape[1])
 
 
-def lstm_recur(xw, mask, h0, c0, Wh, b, keep=None):
+def _patch(values, patches, t, site, copies, N):
+    """Write the patches of step t at ``site`` into values (U*N, H), row u*N + n of copy u."""
+    if patches is None:
+        return values
+    for p in np.flatnonzero((patches.step == t) & (patches.site == SITES.index(site))):
+        rows = np.flatnonzero(~np.isnan(patches.value[p]))
+        values[patches.copy[p] * N + rows, patches.neuron[p]] = patches.value[p, rows]
+    return values
+
+
+def lstm_recur(xw, mask, h0, c0, Wh, b, keep=None, patches=None, copies=1):
     """The time loop of :func:`lstm_forward` from the projected input xw = lstm_project(x, Wx) (N, T, 4H).
 
     Returns (out (N, T, H), (hT, cT), (gates, h, c, tanh_c, keep)): the arrays of
     LSTMCache after x and Wx.  Many ablations of one batch share one projection
-    (:func:`lstm_recur_many`).
+    (:func:`lstm_recur_many`).  patches: Patches of a batch of N / ``copies`` rows stacked
+    ``copies`` times (row u*(N / copies) + n is row n of copy u), written into the loop as
+    its docstring says; the caches then hold the patched values.
     """
     N, T, _ = xw.shape
     H = Wh.shape[0]
@@ -170,13 +214,16 @@ def lstm_recur(xw, mask, h0, c0, Wh, b, keep=None):
     cs = np.empty((N, T, H), dtype=xw.dtype)
     tanh_cs = np.empty((N, T, H), dtype=xw.dtype)
     prev_h, prev_c = h0, c0
+    rows = N // copies
     for t in range(T):
         a = xw[:, t] + prev_h @ Wh
         i, f = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H])
         g, o = np.tanh(a[:, 2 * H:3 * H]), sigmoid(a[:, 3 * H:])
-        new_c = f * prev_c + i * g
+        if patches is not None:
+            i, f, g, o = (_patch(gate.copy(), patches, t, name, copies, rows) for gate, name in zip((i, f, g, o), GATES))
+        new_c = _patch(f * prev_c + i * g, patches, t, "c", copies, rows)
         tanh_c = np.tanh(new_c)
-        new_h = o * tanh_c * keep
+        new_h = _patch(o * tanh_c * keep, patches, t, "h", copies, rows)
         mt = m[:, t]
         next_c = mt * new_c + (1 - mt) * prev_c
         next_h = mt * new_h + (1 - mt) * prev_h
@@ -188,7 +235,7 @@ def lstm_recur(xw, mask, h0, c0, Wh, b, keep=None):
     return out, (prev_h.copy(), prev_c.copy()), (gates, hs, cs, tanh_cs, keep)
 
 
-def lstm_recur_many(xw, mask, Wh, b, keeps, which=None, reverse=False, out=None):
+def lstm_recur_many(xw, mask, Wh, b, keeps, which=None, reverse=False, out=None, patches=None):
     """out (M, n, H) of :func:`lstm_recur` from zero states at the n real steps (row by row,
     ``out[:, mask]``), once per neuron mask: the recurrent ablation of many neuron sets on one batch.
 
@@ -196,15 +243,18 @@ def lstm_recur_many(xw, mask, Wh, b, keeps, which=None, reverse=False, out=None)
     keeps (U, H): mask u multiplies h_new at every step (0 clamps a neuron to zero inside the
     recurrence); which (M,) or None: the mask of each output row (None: row m, mask m);
     reverse: each row is a sentence read backwards, so step t of a row of length L is written
-    at its token L-1-t (a BiLSTM's backward direction); out: (M, n, H) array or view to fill.
+    at its token L-1-t (a BiLSTM's backward direction); out: (M, n, H) array or view to fill;
+    patches: Patches of the U copies (copy u is mask u's), steps in each row's own time.
     The batch is stacked U times, one mask per copy, so each step is one product.
     """
     N, T, _ = xw.shape
     U, H = np.shape(keeps)
     mask = np.asarray(mask, dtype=bool)
     zeros = np.zeros((U * N, H), dtype=xw.dtype)
+    if patches is not None:
+        patches = check_patches(patches, U, N, T, H)
     res = lstm_recur(np.tile(xw, (U, 1, 1)), np.tile(mask, (U, 1)), zeros, zeros, Wh, b,
-                     np.repeat(np.asarray(keeps, xw.dtype), N, axis=0))[0].reshape(U, N, T, H)[:, mask]
+                     np.repeat(np.asarray(keeps, xw.dtype), N, axis=0), patches, U)[0].reshape(U, N, T, H)[:, mask]
     if reverse:                 # token k of a sentence (first f, length L) is its step 2f + L - 1 - k
         lengths = mask.sum(axis=1)
         first = np.repeat(np.cumsum(lengths) - lengths, lengths)

@@ -37,11 +37,43 @@ import numpy as np
 from numba import njit, prange
 
 from .activations_numba import tanh as _tanh
-from .lstm import check_float
+from .lstm import check_float, check_patches
+
+
+@njit(inline="always")
+def _patched_cells(r0, r1, site, values, chosen, xi, xf, xg, xo, ri, rf, rg, ro, bi, bf, bg, bo, keep, half, h, c,
+                   out):
+    """The cell math of rows r0:r1 of one copy with one quantity (``site``: 0 h, 1 c, 2-5 the
+    gates i, f, g, o) replaced by ``values[r]`` where ``chosen[r]`` (lstm.Patches' values that are
+    not NaN: under fastmath a kernel may not test for NaN itself)."""
+    for r in range(r0, r1):
+        v = values[r]
+        patched = chosen[r]
+        i = half * _tanh(half * (xi[r] + ri[r] + bi)) + half
+        f = half * _tanh(half * (xf[r] + rf[r] + bf)) + half
+        g = _tanh(xg[r] + rg[r] + bg)
+        o = half * _tanh(half * (xo[r] + ro[r] + bo)) + half
+        if patched and site == 2:
+            i = v
+        if patched and site == 3:
+            f = v
+        if patched and site == 4:
+            g = v
+        if patched and site == 5:
+            o = v
+        new_c = f * c[r] + i * g
+        if patched and site == 1:
+            new_c = v
+        c[r] = new_c
+        new_h = o * _tanh(new_c) * keep
+        if patched and site == 0:
+            new_h = v
+        h[r] = new_h
+        out[r] = new_h
 
 
 @njit(cache=True, fastmath=True, error_model="numpy", parallel=True)
-def _many_cells_kernel(t, active, xwT, recT, b, keepT, hT, cT, outT):
+def _many_cells_kernel(t, active, xwT, recT, b, keepT, hT, cT, outT, patch_of, patch_site, patch_value, patch_rows):
     """Step t of the reference's cell math for rows 0:active of each of M copies of a batch.
 
     N rows per copy, sorted by length (longest first); M neuron masks.
@@ -49,7 +81,11 @@ def _many_cells_kernel(t, active, xwT, recT, b, keepT, hT, cT, outT):
     b (4H,); keepT (H, M): 1 keeps a neuron in copy m, 0 clamps it to zero;
     hT, cT (H, M*N): h_{t-1}, c_{t-1} on entry, h_t, c_t of the active rows on exit;
     outT (T, H, M*N): h_t of the active rows written at step t (contiguous stores: the loop
-    vectorizes; scattered stores straight into the batch's layout ran 1.3-2x slower overall).
+    vectorizes; scattered stores straight into the batch's layout ran 1.3-2x slower overall);
+    patch_of (H, M) int64: the patch of (neuron, copy) at this step, or -1; patch_site (P,),
+    patch_value (P, N), patch_rows (P, N) bool (the rows it writes) in the rows' sorted order
+    (lstm.Patches): a patched (neuron, copy) takes the slower scalar loop of _patched_cells,
+    every other the vectorized one.
     """
     H, M = keepT.shape
     N = xwT.shape[2]
@@ -63,6 +99,11 @@ def _many_cells_kernel(t, active, xwT, recT, b, keepT, hT, cT, outT):
             ri, rf = recT[j, q0:q0 + N], recT[H + j, q0:q0 + N]
             rg, ro = recT[2 * H + j, q0:q0 + N], recT[3 * H + j, q0:q0 + N]
             h, c, out = hT[j, q0:q0 + N], cT[j, q0:q0 + N], outT[t, j, q0:q0 + N]
+            p = patch_of[j, m]
+            if p >= 0:
+                _patched_cells(0, active, patch_site[p], patch_value[p], patch_rows[p], xi, xf, xg, xo, ri, rf, rg,
+                               ro, bi, bf, bg, bo, keep, half, h, c, out)
+                continue
             for r in range(active):
                 i = half * _tanh(half * (xi[r] + ri[r] + bi)) + half
                 f = half * _tanh(half * (xf[r] + rf[r] + bf)) + half
@@ -103,7 +144,7 @@ def _prefix_lengths(mask):
     return lengths
 
 
-def lstm_recur_many_numba(xw, mask, Wh, b, keeps, which=None, reverse=False, out=None):
+def lstm_recur_many_numba(xw, mask, Wh, b, keeps, which=None, reverse=False, out=None, patches=None):
     """:func:`lstm_numpy.model.lstm.lstm_recur_many`: out (M, n, H) of the time loop from
     zero states at the n real steps (row by row), once per neuron mask.
 
@@ -111,7 +152,8 @@ def lstm_recur_many_numba(xw, mask, Wh, b, keeps, which=None, reverse=False, out
     b (4H,); keeps (U, H): 1 keeps a neuron, 0 clamps it to zero inside the recurrence;
     which (M,) or None: the mask of each output row (None: M = U, row m mask m); reverse: each
     row is a sentence read backwards (step t of a row of length L goes to its token L-1-t);
-    out: (M, n, H) array (or view) to write into, or None for a new one.
+    out: (M, n, H) array (or view) to write into, or None for a new one; patches:
+    lstm.Patches of the U copies, written into the loop as the reference writes them.
     """
     check_float(xw, "numba")
     N, T, H4 = xw.shape
@@ -133,12 +175,20 @@ def lstm_recur_many_numba(xw, mask, Wh, b, keeps, which=None, reverse=False, out
     recT = np.empty((H4, cols), dtype)
     outT = np.empty((T, H, M * N), dtype)
     first = (np.cumsum(lengths) - lengths)[order]            # each sorted row's first token
+    patch_of = np.full((T, H, M), -1, dtype=np.int64)
+    patch_site, patch_value, patch_rows = np.zeros(1, np.int64), np.zeros((1, N), dtype), np.zeros((1, N), bool)
+    if patches is not None and len(patches.copy):
+        patches = check_patches(patches, M, N, T, H)
+        patch_of[patches.step, patches.neuron, patches.copy] = np.arange(len(patches.copy))
+        patch_site = c(patches.site)
+        chosen = ~np.isnan(patches.value[:, order])
+        patch_rows, patch_value = c(chosen), c(np.where(chosen, patches.value[:, order], 0.0), dtype=dtype)
     for t in range(T):
         n = int(active[t])
         if n == 0:
             break
         np.matmul(WhT, hT, out=recT)       # every row: the finished ones are not read
-        _many_cells_kernel(t, n, xwT, recT, b, keepT, hT, cT, outT)
+        _many_cells_kernel(t, n, xwT, recT, b, keepT, hT, cT, outT, patch_of[t], patch_site, patch_value, patch_rows)
     if out is None:
         out = np.empty((len(which), int(lengths.sum()), H), dtype)
     _gather_tokens_kernel(outT, first, lengths[order], which, bool(reverse), out)
