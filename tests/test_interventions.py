@@ -121,3 +121,126 @@ def test_patches_are_checked():
         lstm_recur_many_numba(xw, mask, Wh, b, np.ones((1, 4)),
                               patches=Patches(np.array([0]), np.array([9]), np.array([0]), np.array([0]),
                                               np.zeros((1, 3))))
+
+
+# ------------------------------------------------------------ patching and clamps on a tagger
+
+
+def _tagger(bidirectional, seed=0):
+    from lstm_numpy.data.batching import EncodedSplit
+    from lstm_numpy.model.tagger import TaggerConfig, init_tagger
+    rng = np.random.default_rng(seed)
+    config = TaggerConfig(vocab_size=20, n_labels=4, word_dim=5, hidden=3, bidirectional=bidirectional, dropout=0.0,
+                          backend="numpy", dtype="float64")
+    params = init_tagger(config, rng)
+    params["out.W"] *= 8
+
+    def split(sentences):
+        zeros = [np.zeros(len(s), dtype=np.int64) for s in sentences]
+        return EncodedSplit([np.array(s) for s in sentences], zeros, zeros, [["w"] * len(s) for s in sentences])
+    return params, config, split
+
+
+def _logits_with_one_patch(params, config, sentence, direction, site, position, neuron, value):
+    """The tagger's logits over one sentence with one value patched, from the plain reference loop."""
+    from lstm_numpy.model.bilstm import reverse_index
+    x = params["embed.word"][np.array(sentence)][None]                      # (1, T, E)
+    mask = np.ones((1, len(sentence)), dtype=bool)
+    outs = []
+    for d, prefix in enumerate(("lstm_f", "lstm_b") if config.bidirectional else ("lstm",)):
+        xd = x[:, reverse_index(mask)[0]] if d == 1 else x
+        patches = None
+        if d == direction:
+            step = len(sentence) - 1 - position if d == 1 else position
+            patches = Patches(np.array([0]), np.array([step]), np.array([neuron]), np.array([SITES.index(site)]),
+                              np.array([[value]]))
+        H = config.hidden
+        zeros = np.zeros((1, H))
+        out = lstm_recur(xd @ params[f"{prefix}.Wx"], mask, zeros, zeros, params[f"{prefix}.Wh"], params[f"{prefix}.b"],
+                         patches=patches)[0][0]
+        outs.append(out[::-1] if d == 1 else out)
+    return np.concatenate(outs, axis=-1) @ params["out.W"].T + params["out.b"]
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_the_patching_sweep_restores_what_a_patched_reference_run_restores(bidirectional):
+    from lstm_numpy.analysis.activity import collect_activity
+    from lstm_numpy.analysis.patching import patching_sweep
+    params, config, split = _tagger(bidirectional)
+    rng = np.random.default_rng(5)
+    clean_sentences = [rng.integers(2, 20, L).tolist() for L in (5, 3, 6, 4)]
+    corrupted_sentences = [s[:1] + [(s[1] + 7) % 18 + 2] + s[2:] for s in clean_sentences]
+    positions = np.array([2, 2, 3, 1])                                  # at or after the changed token
+    clean, corrupted = split(clean_sentences), split(corrupted_sentences)
+    activity = collect_activity(params, config, clean)
+    z_clean = [_logits_with_one_patch(params, config, s, -1, "h", 0, 0, 0.0) for s in clean_sentences]
+    z_corrupt = [_logits_with_one_patch(params, config, s, -1, "h", 0, 0, 0.0) for s in corrupted_sentences]
+    clean_ids = np.array([z[p].argmax() for z, p in zip(z_clean, positions)])
+    corrupted_ids = np.array([np.argsort(z[p])[-2] if z[p].argmax() == c else z[p].argmax()
+                              for z, p, c in zip(z_corrupt, positions, clean_ids)])
+    result = patching_sweep(params, config, clean, corrupted, positions, clean_ids, corrupted_ids)
+    H = config.hidden
+    starts = np.concatenate([[0], np.cumsum([len(s) for s in clean_sentences])[:-1]])
+    checked = 0
+    for pair, sentence in enumerate(corrupted_sentences):
+        p, yc, yx = positions[pair], clean_ids[pair], corrupted_ids[pair]
+        m = lambda z: z[p, yc] - z[p, yx]  # noqa: E731
+        assert m(z_clean[pair]) != m(z_corrupt[pair])
+        for site in ("h", "c"):
+            source = activity.hidden if site == "h" else activity.cell
+            for position in range(len(sentence)):
+                for neuron in range(config.output_size):
+                    d, j = divmod(neuron, H)
+                    value = source[starts[pair] + position, neuron]
+                    z = _logits_with_one_patch(params, config, sentence, d, site, position, j, value)
+                    expected = (m(z) - m(z_corrupt[pair])) / (m(z_clean[pair]) - m(z_corrupt[pair]))
+                    got = result.per_pair[pair, ("h", "c").index(site), position, neuron]
+                    assert got == pytest.approx(expected, abs=1e-8), (pair, site, position, neuron)
+                    checked += 1
+    assert checked > 100
+    assert result.effect.shape == (2, len(result.offsets), config.output_size)
+
+
+def test_gate_clamps_equal_clamped_reference_runs():
+    from lstm_numpy.analysis.patching import CLAMPED_GATES, gate_clamps
+    from lstm_numpy.analysis.states import collect_states
+    params, config, split = _tagger(True, seed=3)
+    rng = np.random.default_rng(4)
+    sentences = [rng.integers(2, 20, L).tolist() for L in (5, 3, 6, 4, 7)]
+    data = split(sentences)
+    data = type(data)(data.words, data.cases, [rng.integers(0, 4, len(s)) for s in sentences], data.tokens)
+    states = collect_states(params, config, data)
+    result = gate_clamps(params, config, data, states, [0, 3])
+    gold = states.gold
+    base = np.array([np.mean(states.pred[gold == k] == k) for k in range(4)])
+    for n, neuron in enumerate((0, 3)):                                  # one of each direction
+        d, j = divmod(neuron, config.hidden)
+        for g, gate in enumerate(CLAMPED_GATES):
+            preds = []
+            for s in sentences:
+                z = _clamped_logits(params, config, s, d, j, gate)
+                preds.append(z.argmax(axis=1))
+            pred = np.concatenate(preds)
+            expected = base - np.array([np.mean(pred[gold == k] == k) for k in range(4)])
+            np.testing.assert_allclose(result.drop[n, g], expected, equal_nan=True)
+        assert np.abs(result.drop[n]).sum() > 0                          # the clamps change predictions
+
+
+def _clamped_logits(params, config, sentence, direction, neuron, gate):
+    """Logits with one neuron's gate forced to 0 at every step, from the plain reference loop."""
+    from lstm_numpy.model.bilstm import reverse_index
+    x = params["embed.word"][np.array(sentence)][None]
+    mask = np.ones((1, len(sentence)), dtype=bool)
+    T = len(sentence)
+    outs = []
+    for d, prefix in enumerate(("lstm_f", "lstm_b")):
+        xd = x[:, reverse_index(mask)[0]] if d == 1 else x
+        patches = None
+        if d == direction:
+            patches = Patches(np.zeros(T, np.int64), np.arange(T), np.full(T, neuron), np.full(T, SITES.index(gate)),
+                              np.zeros((T, 1)))
+        zeros = np.zeros((1, config.hidden))
+        out = lstm_recur(xd @ params[f"{prefix}.Wx"], mask, zeros, zeros, params[f"{prefix}.Wh"], params[f"{prefix}.b"],
+                         patches=patches)[0][0]
+        outs.append(out[::-1] if d == 1 else out)
+    return np.concatenate(outs, axis=-1) @ params["out.W"].T + params["out.b"]

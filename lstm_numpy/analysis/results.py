@@ -144,6 +144,34 @@ class ProbeResult:
         return self.accuracy - self.control_accuracy
 
 
+@dataclass(frozen=True, eq=False)
+class PatchingResult:
+    """Activation patching on minimal pairs (analysis.patching): how much of the logit difference
+    each neuron's h or c at each step restores when copied from the clean run into the corrupted."""
+
+    sites: tuple[str, ...]             # (S,) "h", "c"
+    offsets: tuple[int, ...]           # (R,) steps relative to the read position
+    effect: np.ndarray = array()       # (S, R, Hout) the mean restored fraction over the pairs used
+    ranking: np.ndarray = array()      # (K, Hout) per clean label: h's restored fraction summed over steps
+    clean_labels: np.ndarray = array("int64")       # (P,)
+    corrupted_labels: np.ndarray = array("int64")   # (P,)
+    n_pairs: int = 0
+    n_used: int = 0                    # pairs the model reads as intended (both labels right)
+    per_pair: Any = transient()        # (P, S, T, Hout) restored fraction at every sentence position
+
+
+@dataclass(frozen=True, eq=False)
+class ClampResult:
+    """Gate clamps (analysis.patching.gate_clamps): each label's accuracy drop when a neuron's gate
+    is forced to 0 at every step."""
+
+    gates: tuple[str, ...]             # (G,) "f", "i", "o"
+    neurons: np.ndarray = array("int64")   # (N,) the clamped neurons
+    drop: np.ndarray = array()         # (N, G, K) accuracy drop of every label
+    top: np.ndarray = array("int64")   # (K, k) each label's top neurons by ``chosen_by`` (-1: none)
+    chosen_by: str = ""                # the ranking whose top neurons were clamped
+
+
 # ------------------------------------------------------------ one model
 
 
@@ -165,6 +193,8 @@ class ModelDissection:
     sweep: Sweep | None = None
     rankings: RankingComparison | None = None
     probes: tuple[ProbeResult, ...] = ()   # the probe of the model's labels, then any of another column
+    patching: PatchingResult | None = None   # activation patching on minimal pairs, where the run has pairs
+    clamps: ClampResult | None = None        # gate clamps of each label's top neurons
     timings: dict[str, float] = field(default_factory=dict)
     states: Any = transient()          # analysis.states.States of the split
 
