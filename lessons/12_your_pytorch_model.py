@@ -99,7 +99,7 @@ print(f"\ndev token accuracy {accuracy:.3f} over {states.n_tokens:,} tokens; the
 # ---------------------------------------------------------------------------
 # 4. The probe, held out: trained on the even sentences, scored on the odd ones
 # ---------------------------------------------------------------------------
-comparison, probe = compare_rankings(Target(params, config, dev, states), labels.labels, rng, "predicted",
+comparison, probe, _ = compare_rankings(Target(params, config, dev, states), labels.labels, rng, "predicted",
                                      n_random=10, ks=(5,))
 print(f"\nthe probe of the labels: held-out accuracy {probe.accuracy:.3f}, majority {probe.majority:.3f}, "
       f"control task {probe.control_accuracy:.3f}, selectivity {probe.selectivity:+.3f} "

@@ -188,6 +188,14 @@ def build_parser(prog=None):
                                "data (0-based, as --label-column; 1 is CoNLL-2003's part of speech, 2 its chunks), a "
                                "property the model was never trained on, and ablate each of its classes' top neurons "
                                "(--data conll2003 or columns)")
+    analysis.add_argument("--pairs", metavar="FILE",
+                          help="minimal pairs to patch (blocks of a clean sentence, a corrupted one, tab-separated "
+                               "tokens aligned one to one, and the token number to read; docs/interventions.md): "
+                               "how much of the logit difference each neuron's h and c at each step carries, and "
+                               "its forget, input and output gates clamped; --data generated patches its own "
+                               "pairs by default")
+    analysis.add_argument("--no-patching", action="store_true", default=None,
+                          help="skip activation patching and gate clamps (on by default for --data generated)")
     analysis.add_argument("--no-analysis", action="store_true", help="train and evaluate only")
     analysis.add_argument("--force-analysis", action="store_true",
                           help="dissect the models even if one learned nothing (one label everywhere, no entity, or "

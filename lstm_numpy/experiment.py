@@ -27,6 +27,7 @@ from .analysis.dissect import compare_models, dissect_model
 from .analysis.results import RunAnalysis
 from .atomic import atomic_write_json
 from .data.baseline import most_frequent_label_baseline
+from .data.pairs import read_pairs
 from .errors import DegenerateModelError, UsageError
 from .evaluation.entities import entity_prf
 from .evaluation.metrics import evaluate, format_entity_f1
@@ -35,8 +36,8 @@ from .interop.files import checkpoint_of
 from .labels import is_chunking, scheme_of_names
 from .model.backend import get_backend
 from .options import write_run_json
-from .pipeline import (GENERATED_KINDS, encode_with, load_splits, load_tagger, make_config, normalise_labels, prepare,
-                       read_column, train_tagger)
+from .pipeline import (GENERATED_KINDS, encode_with, load_pairs, load_splits, load_tagger, make_config,
+                       normalise_labels, prepare, read_column, train_tagger)
 from .prediction import evaluate_split, predict_split
 from .training.checkpoint import load_checkpoint
 from .report.explorer import write_run_explorer
@@ -120,14 +121,15 @@ def analysis_rng(base_seed, seed):
     return np.random.default_rng([base_seed, seed])
 
 
-def dissect_one_seed(options, seed, params, config, split, labels, recurrent, probe_column=None, threads=None):
+def dissect_one_seed(options, seed, params, config, split, labels, recurrent, probe_column=None, pairs=None,
+                     threads=None):
     """analysis.dissect.dissect_model of one seed's model with the run's options; in a worker
     process (``threads`` given) with that many Numba threads and no progress bars."""
     if threads is not None:
         numba.set_num_threads(threads)
     return dissect_model(params, config, split, labels, analysis_rng(options.train.seed, seed), options.analysis,
                          recurrent=recurrent, progress=threads is None and options.output.progress, seed=seed,
-                         probe_column=probe_column)
+                         probe_column=probe_column, pairs=pairs)
 
 
 def probed_column(options, corpora):
@@ -156,17 +158,24 @@ class ModelRun(NamedTuple):
         return f"seed {self.seed}" if self.source is None else f"model {self.seed}"
 
 
-def dissect_seeds(options, runs, labels, probe_column=None):
+def dissect_seeds(options, runs, labels, scheme, probe_column=None):
     """[dissect_one_seed of each model]: one after the other, or with ``--jobs J`` in J worker
     processes (:func:`per_seed`; each model's draws come from its own stream, so the results are
-    the same)."""
+    the same).  The run's minimal pairs (DataOptions.pairs) are encoded with each model's
+    vocabularies, its labels in the run's label ``scheme``."""
     calls = []
     for index, one in enumerate(runs):
+        pairs = None
+        if options.data.pairs is not None:
+            pairs = load_pairs(options.data.pairs, one.prepared, scheme, options.train.seed)
+            if index == 0:
+                print(f"patching {len(pairs.pairs)} minimal pairs ({pairs.source}) and clamping the gates of each "
+                      "label's top neurons")
         recurrent = options.analysis.recurrent_for(index)
         print(f"dissecting {'the model of ' if one.source is None else ''}{one.name} on dev "
               f"({'output and recurrent' if recurrent else 'output'} ablation)")
         calls.append((options, one.seed, one.params, one.config, one.prepared.splits["dev"], labels, recurrent,
-                      probe_column))
+                      probe_column, pairs))
     return per_seed(options.output.jobs, dissect_one_seed, calls)
 
 
@@ -232,6 +241,8 @@ def load_data(options, out, command, target_scheme=None):
     checkpoints = {path: checkpoint_of(path) for path in options.checkpoints}
     write_run_json(out, options, command, {split: corpus.path for split, corpus in corpora.items()},
                    {path: stem.with_suffix(".npz") for path, stem in checkpoints.items()})
+    if data.pairs not in (None, "generated"):
+        read_pairs(data.pairs)           # a malformed pair file is refused now, not after training
     corpora, scheme = normalise_labels(corpora, target_scheme)
     summary = {}
     for split, corpus in corpora.items():
@@ -381,7 +392,7 @@ def run(options, command="python run.py"):
     if options.analysis is not None:
         analysis_start = time.perf_counter()
         column = probed_column(options, corpora)
-        models = dissect_seeds(options, runs, labels, column)
+        models = dissect_seeds(options, runs, labels, scheme.scheme, column)
         note_undefined_labels(models, options.analysis.group_by, "seed" if runs[0].source is None else "model")
         analysis = RunAnalysis(labels=tuple(labels), seeds=tuple(one.seed for one in runs), models=tuple(models),
                                consistency=compare_models(models, labels, np.random.default_rng(options.train.seed)))

@@ -51,6 +51,8 @@ class DataOptions:
     unknown_labels: str = "error"        # a dev/test label never seen in training: "error" or "O"
     embeddings: str | None = None        # GloVe text file
     probe_column: int | None = None      # a column of the data to probe the hidden states for (0: the token)
+    pairs: str | None = None             # minimal pairs to patch (data.pairs): a pair file, "generated" (the
+                                         # generated corpus's own, its default) or None (no patching)
     generated_sizes: tuple = GENERATED_SIZES["full"]    # sentences (train, dev, test) of a generated corpus
 
 
@@ -133,6 +135,14 @@ def _refuse_ignored(given):
                              f"not --data {kind}")
         if given.get("no_analysis"):
             raise UsageError("--probe-column configures the analysis, which --no-analysis skips")
+    if given.get("pairs") is not None or given.get("no_patching"):
+        if given.get("no_analysis"):
+            raise UsageError(f"{'--pairs' if given.get('pairs') else '--no-patching'} configures the analysis, "
+                             "which --no-analysis skips")
+        if given.get("pairs") is not None and given.get("no_patching"):
+            raise UsageError("--pairs gives pairs to patch and --no-patching skips patching; choose one")
+        if given.get("pairs") is not None and not Path(given["pairs"]).is_file():
+            raise DataNotFoundError(f"--pairs {given['pairs']}: no such file")
     if given.get("resume") and given.get("force"):
         raise UsageError("--resume continues the run in its directory and --force deletes it; choose one")
 
@@ -150,7 +160,7 @@ def resolve_options(*, data="generated", data_dir=None, train=None, dev=None, te
                     restore_best=False, average=None, unk_replace=None, word_unk=None, seed=0, out=None, force=False,
                     resume=False, quick=False, no_progress=False, jobs=1, seeds=None, group_by=None,
                     random_draws=None, random_pool=None, no_recurrent=False, recurrent_seeds=None, no_analysis=False,
-                    force_analysis=False, checkpoint=None, probe_column=None):
+                    force_analysis=False, checkpoint=None, probe_column=None, pairs=None, no_patching=False):
     """Every option of a run, by its command-line name (None: not given), -> RunOptions.
 
     Refuses (UsageError, naming the flag) an option that would be ignored; fills in every
@@ -185,6 +195,8 @@ def resolve_options(*, data="generated", data_dir=None, train=None, dev=None, te
                          label_column=-1 if label_column is None else label_column,
                          conllu_tag=conllu_tag or "upos", unknown_labels=unknown_labels, embeddings=embeddings,
                          probe_column=probe_column,
+                         pairs=None if no_analysis or no_patching else
+                         pairs or ("generated" if data in ("generated", "generated-rare") else None),
                          generated_sizes=GENERATED_SIZES["quick" if quick else "full"]),
         model=ModelOptions(preset=preset, hidden=QUICK_HIDDEN if quick and hidden is None else hidden,
                            char_filters=char_filters, affix_dim=affix_dim, case_dim=case_dim,
@@ -228,13 +240,17 @@ class RunRecord(NamedTuple):
 
 def write_run_json(out_dir, options, command, paths, checkpoints=None):
     """Write out_dir/run.json (atomically): the options, the command, the package version, every
-    data file ({split: path}) and every --checkpoint model ({given path: its .npz}) with its SHA-256."""
+    data file ({split: path}), every --checkpoint model ({given path: its .npz}) and the --pairs
+    file, each with its SHA-256."""
     files = {split: {"path": str(Path(path).resolve()), "sha256": sha256_of(path)} for split, path in paths.items()}
     models = {str(given): {"path": str(Path(npz).resolve()), "sha256": sha256_of(npz)}
               for given, npz in (checkpoints or {}).items()}
+    pairs = options.data.pairs
     atomic_write_json(Path(out_dir) / "run.json", {
         "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "package_version": __version__,
-        "command": command, "options": options.to_dict(), "data_files": files, "checkpoints": models})
+        "command": command, "options": options.to_dict(), "data_files": files, "checkpoints": models,
+        "pairs_file": None if pairs in (None, "generated") else {"path": str(Path(pairs).resolve()),
+                                                                  "sha256": sha256_of(pairs)}})
 
 
 def _find(split, recorded, run_dir, data_dir, kind):

@@ -16,6 +16,7 @@ import numpy as np
 from .data.readers import Corpus, default_conll2003_dir, read_conll, read_conllu, read_token_label
 from .data.batching import encode_corpus
 from .data.generated import FILLER_P, RARE_FILLER_P, generate_corpus
+from .data.pairs import generated_pairs, read_pairs
 from .errors import CheckpointError, DataNotFoundError, LabelSchemeError, UsageError
 from .labels import convert, detect_scheme
 from .data.vocab import CASES, AffixVocab, CharVocab, LabelVocab, Vocab, load_glove
@@ -226,6 +227,46 @@ def encode_with(corpora, vocab, labels, unknown_labels=None, known_from="the mod
     affixes, chars = AffixVocab(vocab), CharVocab(vocab)
     splits = {name: encode_corpus(c, vocab, labels, affixes, chars) for name, c in corpora.items()}
     return Prepared(vocab, labels, splits, affixes, chars)
+
+
+class EncodedPairs(NamedTuple):
+    """Minimal pairs (data.pairs) encoded with a model's vocabularies, for analysis.patching."""
+
+    pairs: list             # [MinimalPair] as read
+    clean: object           # EncodedSplit of the P clean sentences
+    corrupted: object       # EncodedSplit of the P corrupted sentences
+    positions: np.ndarray   # (P,) the token to read
+    clean_ids: np.ndarray   # (P,) the label id the clean sentence should give there; -1: the model's reading
+    corrupted_ids: np.ndarray   # (P,) likewise for the corrupted sentence
+    source: str             # where they came from, for the report
+
+
+N_GENERATED_PAIRS = 100
+
+
+def load_pairs(pairs, prepared, scheme, seed=0):
+    """EncodedPairs of DataOptions.pairs ("generated" or a pair file) with ``prepared``'s
+    vocabularies; a pair's intended labels (the generated ones, written in IOB2) in the model's
+    label ``scheme``, or -1 where not known or not among the model's labels."""
+    if pairs == "generated":
+        found, source = generated_pairs(N_GENERATED_PAIRS, seed), f"{N_GENERATED_PAIRS} pairs of the generated corpus"
+    else:
+        found, source = read_pairs(pairs), str(pairs)
+    filler = prepared.labels.labels[0]
+
+    def encode(sentences):
+        corpus = Corpus([list(s) for s in sentences], [[filler] * len(s) for s in sentences])
+        return encode_corpus(corpus, prepared.vocab, prepared.labels, prepared.affixes, prepared.chars)
+
+    def label_id(label):
+        if label is None:
+            return -1
+        tag = convert([label], "iob2", scheme)[0] if scheme != "none" else label
+        return prepared.labels.index.get(tag, -1)
+    return EncodedPairs(found, encode([p.clean for p in found]), encode([p.corrupted for p in found]),
+                        np.array([p.position for p in found], dtype=np.int64),
+                        np.array([label_id(p.clean_label) for p in found], dtype=np.int64),
+                        np.array([label_id(p.corrupted_label) for p in found], dtype=np.int64), source)
 
 
 def make_config(preset, prepared, backend="numba", dtype="float32", hidden=None, case_dim=None,

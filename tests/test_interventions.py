@@ -224,6 +224,14 @@ def test_gate_clamps_equal_clamped_reference_runs():
             expected = base - np.array([np.mean(pred[gold == k] == k) for k in range(4)])
             np.testing.assert_allclose(result.drop[n, g], expected, equal_nan=True)
         assert np.abs(result.drop[n]).sum() > 0                          # the clamps change predictions
+        # with the cell starting at 0, an input gate held at 0 keeps c = 0 and h = 0: the output gate at 0, and
+        # the neuron's recurrent ablation (its h clamped to 0 inside the LSTM)
+        keep = np.ones(config.output_size)
+        keep[neuron] = 0
+        ablated = collect_states(params, config, data, keep_mask=keep).pred
+        silenced = base - np.array([np.mean(ablated[gold == k] == k) for k in range(4)])
+        np.testing.assert_allclose(result.drop[n, CLAMPED_GATES.index("i")], silenced)
+        np.testing.assert_allclose(result.drop[n, CLAMPED_GATES.index("o")], silenced)
 
 
 def _clamped_logits(params, config, sentence, direction, neuron, gate):

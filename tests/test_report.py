@@ -240,6 +240,8 @@ def test_analysis_json_reads_back_what_was_written(tmp_path, dissected):
     (lambda d: d.update(schema_version=SCHEMA_VERSION + 1), "written by a newer version"),
     (lambda d: d.pop("format"), "not an analysis.json of this package"),
     (lambda d: d["models"][0].pop("sweep"), "has no 'sweep'"),
+    (lambda d: d["models"][0].pop("patching"), "has no 'patching'"),     # version 2 wrote it
+    (lambda d: d.update(schema_version=0), "schema version 0"),
 ])
 def test_an_analysis_json_this_version_cannot_read_is_named(tmp_path, dissected, change, words):
     path = write_analysis_json(tmp_path / "analysis.json", dissected)
@@ -249,3 +251,15 @@ def test_an_analysis_json_this_version_cannot_read_is_named(tmp_path, dissected,
     with pytest.raises(RunFormatError, match=words) as raised:
         read_analysis_json(path)
     assert str(path) in str(raised.value)
+
+
+def test_an_analysis_json_of_schema_version_1_reads_without_the_fields_version_2_added(tmp_path, dissected):
+    path = write_analysis_json(tmp_path / "analysis.json", dissected)
+    data = json.loads(path.read_text())
+    for model in data["models"]:
+        del model["patching"], model["clamps"]
+    data["schema_version"] = 1
+    path.write_text(json.dumps(data))
+    back = read_analysis_json(path)
+    assert all(m.patching is None and m.clamps is None for m in back.models)
+    np.testing.assert_array_equal(back.models[0].sensitivity, dissected.models[0].sensitivity)

@@ -26,17 +26,20 @@ import numpy as np
 
 from ..errors import UndefinedLabelWarning
 from .consistency import pairwise_consistency
-from .engine import Plan, Target, ablate, item
+from .engine import Plan, Target, ablate, item, subset_split
 from .measures import all_measures
+from .patching import gate_clamps, patching_sweep
 from .probe import class_ranking, neuron_ordering, train_probe
-from .rankings import neurons_for_mass, rank_correlations
-from .results import ModelDissection, ProbeResult, RankingComparison
+from .rankings import neurons_for_mass, rank_correlations, rank_neurons
+from .results import ClampResult, ModelDissection, ProbeResult, RankingComparison
 from .sensitivity import GROUPINGS, sensitivity_pred_and_gold
 from .states import collect_states, split_halves, subset_states
 from .sweep import RANDOM_POOLS, measured_importance, plan_sweep, present_labels, run_sweep
 
 ORACLE = "measured_oracle"   # ranked and scored on the same tokens: never the "best" ranking
 PROBE = "probe"              # the linear probe's weights (analysis.probe), trained on the ranking half
+PATCHING = "patching"        # h's restored fraction on minimal pairs (analysis.patching), other sentences
+CLAMP_K = 5                  # each label's top neurons (by its best held-out ranking) whose gates are clamped
 MASS_FRACTIONS = (0.5, 0.8)
 RECURRENT_SEEDS = ("all", "first", "none")
 
@@ -68,23 +71,27 @@ class DissectOptions:
 
 
 def dissect_model(params, config, split, label_names, rng, options=DissectOptions(), recurrent=True,
-                  progress=True, seed=0, probe_column=None):
+                  progress=True, seed=0, probe_column=None, pairs=None):
     """Everything measured on one model: ModelDissection (analysis.results).
 
     split: the EncodedSplit to measure on (dev); rng: np.random.Generator of the
     random draws; recurrent: also run the recurrent-mode sweep; seed: the model's
     seed, recorded; probe_column: (name, class names (C,), (n,) class ids of every
-    token) of another property of the tokens to probe for (e.g. part of speech).  Both groupings of the sensitivity are computed and compared
+    token) of another property of the tokens to probe for (e.g. part of speech); pairs:
+    pipeline.EncodedPairs of minimal pairs to patch (analysis.patching), whose ranking then
+    joins the held-out comparison, and each label's top neurons by its best held-out ranking
+    have their gates clamped.  Both groupings of the sensitivity are computed and compared
     whichever ranks the neurons (options.group_by).  Labels that a measure cannot be
     defined for (no tokens, never predicted) are recorded in ``unranked`` and
     ``absent``, not warned about measure by measure.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedLabelWarning)
-        return _dissect(params, config, split, label_names, rng, options, recurrent, progress, seed, probe_column)
+        return _dissect(params, config, split, label_names, rng, options, recurrent, progress, seed, probe_column,
+                        pairs)
 
 
-def _dissect(params, config, split, label_names, rng, options, recurrent, progress, seed, probe_column):
+def _dissect(params, config, split, label_names, rng, options, recurrent, progress, seed, probe_column, pairs):
     group_by = options.group_by
     other = "gold" if group_by == "predicted" else "predicted"
     timings = {}
@@ -110,13 +117,27 @@ def _dissect(params, config, split, label_names, rng, options, recurrent, progre
     timings["ablation sweeps (output" + (" and recurrent mode)" if recurrent else " mode)")] = \
         time.perf_counter() - start
 
+    patching = extra = None
+    if pairs is not None:
+        start = time.perf_counter()
+        patching = patching_sweep(params, config, pairs.clean, pairs.corrupted, pairs.positions, pairs.clean_ids,
+                                  pairs.corrupted_ids, pairs.source)
+        extra = {PATCHING: patching.ranking}
+        timings[f"activation patching ({patching.n_pairs} pairs)"] = time.perf_counter() - start
+
     start = time.perf_counter()
-    rankings, probe = compare_rankings(target, label_names, rng, group_by, options.n_random, options.claim_ks)
+    rankings, probe, ranked = compare_rankings(target, label_names, rng, group_by, options.n_random,
+                                               options.claim_ks, extra)
     measures[PROBE] = class_ranking(probe.weights)
     probes = [probe]
     if probe_column is not None:
         probes.append(probe_other_column(target, label_names, rng, *probe_column))
     timings["top-k ablation per ranking, probes (held out)"] = time.perf_counter() - start
+    clamps = None
+    if pairs is not None:
+        start = time.perf_counter()
+        clamps = clamp_top_neurons(target, rankings, ranked)
+        timings["gate clamps (held out)"] = time.perf_counter() - start
     present = present_labels(states, len(label_names))
     undefined = np.isnan(both[group_by]).all(axis=1)
     return ModelDissection(seed=seed, group_by=group_by, sensitivity=both[group_by], sensitivity_other=both[other],
@@ -125,12 +146,14 @@ def _dissect(params, config, split, label_names, rng, options, recurrent, progre
                            rank_correlations=rank_correlations(measures),
                            unranked=tuple(label_names[i] for i in np.flatnonzero(present & undefined)),
                            absent=tuple(label_names[i] for i in np.flatnonzero(~present)),
-                           sweep=sweep, rankings=rankings, probes=tuple(probes), timings=timings, states=states)
+                           sweep=sweep, rankings=rankings, probes=tuple(probes), patching=patching, clamps=clamps,
+                           timings=timings, states=states)
 
 
-def compare_rankings(target, label_names, rng, group_by, n_random, ks):
+def compare_rankings(target, label_names, rng, group_by, n_random, ks, extra=None):
     """Which ranking's top-k ablation hurts each label most, held out (output mode):
-    (RankingComparison, ProbeResult of the probe of the model's labels).
+    (RankingComparison, ProbeResult of the probe of the model's labels, {name: (K, H) the
+    rankings compared}).
 
     Every ranking (analysis.measures.all_measures) is computed on the ranking half of
     the sentences (states.split_halves: even indices) and scored on the other half,
@@ -139,7 +162,8 @@ def compare_rankings(target, label_names, rng, group_by, n_random, ks):
     in-sample upper bound kept out of any "best"; "probe" ranks by the weights of a
     linear probe of the gold labels trained on the ranking half (analysis.probe).  One
     plan holds every ranking's top-k and the random draws; the engine runs it once on
-    the scoring half.
+    the scoring half.  extra: {name: (K, H)} more rankings made from other sentences (the
+    patching effect on minimal pairs), NaN rows for labels they do not rank.
     """
     states = target.states
     ranking_half, scoring_half = split_halves(len(states.lengths))
@@ -148,6 +172,7 @@ def compare_rankings(target, label_names, rng, group_by, n_random, ks):
     rankings = all_measures(ranking_states, W, b, label_names, group_by=group_by, measured=True)
     probe = fit_held_out_probe(target, ranking_half, scoring_half, "labels", label_names, states.gold, rng)
     rankings[PROBE] = class_ranking(probe.weights)
+    rankings.update(extra or {})
     scoring = Target(target.params, target.config, None, scoring_states)
     rankings[ORACLE] = measured_importance(scoring, label_names)
     K, H = W.shape
@@ -179,7 +204,27 @@ def compare_rankings(target, label_names, rng, group_by, n_random, ks):
         random_drop=random_drop, random_selectivity=random_sel, n_random=int(n_random), random_pool="all",
         ranking_sentences="even-numbered dev sentences (0, 2, 4, ...)",
         scoring_sentences="odd-numbered dev sentences (1, 3, 5, ...)",
-        n_ranking_tokens=ranking_states.n_tokens, n_scoring_tokens=scoring_states.n_tokens), probe
+        n_ranking_tokens=ranking_states.n_tokens, n_scoring_tokens=scoring_states.n_tokens), probe, rankings
+
+
+def clamp_top_neurons(target, comparison, rankings, k=CLAMP_K):
+    """ClampResult: each label's top-k neurons by its best held-out ranking (the comparison's,
+    at the largest k compared up to ``k``), their forget, input and output gates clamped to 0
+    in turn (analysis.patching.gate_clamps), scored on the scoring half of the sentences."""
+    ks = [c for c in comparison.ks if c <= k] or [min(comparison.ks)]
+    k = ks[-1]
+    best = comparison.best(k)
+    K, H = len(best), target.config.output_size
+    top = np.full((K, k), -1, dtype=np.int64)
+    for label, name in enumerate(best):
+        if name is not None:
+            top[label] = rank_neurons(rankings[name])[label, :k]
+    neurons = np.unique(top[top >= 0])
+    _, scoring_half = split_halves(len(target.states.lengths))
+    result = gate_clamps(target.params, target.config, subset_split(target.split, scoring_half),
+                         subset_states(target.states, scoring_half), neurons)
+    return ClampResult(gates=result.gates, neurons=neurons, drop=result.drop, top=top,
+                       chosen_by=tuple(name or "" for name in best))
 
 
 def _tokens_of(states, sentences):

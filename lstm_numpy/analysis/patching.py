@@ -79,12 +79,14 @@ def _positions(lengths, reverse, tau, n):
     return np.where(tau < lengths, pos, -1)
 
 
-def patching_sweep(params, config, clean, corrupted, positions, clean_ids, corrupted_ids):
+def patching_sweep(params, config, clean, corrupted, positions, clean_ids, corrupted_ids, source=""):
     """PatchingResult of a set of minimal pairs.
 
     clean, corrupted: EncodedSplits of the P clean and corrupted sentences (row p of each a
     pair, the same lengths); positions (P,) the read positions; clean_ids, corrupted_ids (P,)
-    the label ids each sentence should give there."""
+    the label ids each sentence should give there, -1 where the model's own reading decides
+    (a pair file's pairs: such a pair is used when the model reads its two sentences apart);
+    source: where the pairs came from, recorded."""
     W, b_out = params["out.W"].astype(np.float64), params["out.b"].astype(np.float64)
     H, Hout = config.hidden, config.output_size
     positions = np.asarray(positions, dtype=np.int64)
@@ -95,6 +97,8 @@ def patching_sweep(params, config, clean, corrupted, positions, clean_ids, corru
     read = starts + positions                                  # flat token of each pair's read position
     z_clean = act_clean.hidden[read].astype(np.float64) @ W.T + b_out
     z_corrupt = act_corrupt.hidden[read].astype(np.float64) @ W.T + b_out
+    clean_ids = np.where(np.asarray(clean_ids) < 0, z_clean.argmax(1), clean_ids).astype(np.int64)
+    corrupted_ids = np.where(np.asarray(corrupted_ids) < 0, z_corrupt.argmax(1), corrupted_ids).astype(np.int64)
     rows = np.arange(P)
     metric = lambda z: z[rows, clean_ids] - z[rows, corrupted_ids]   # noqa: E731
     m_clean, m_corrupt = metric(z_clean), metric(z_corrupt)
@@ -150,10 +154,9 @@ def patching_sweep(params, config, clean, corrupted, positions, clean_ids, corru
         if chosen.any():
             ranking[label] = total[chosen].mean(axis=0)
     return PatchingResult(sites=PATCHED_SITES, offsets=tuple(int(o) for o in offsets), effect=effect,
-                          ranking=ranking, n_pairs=int(P), n_used=int(used.sum()),
-                          clean_labels=np.asarray(clean_ids, dtype=np.int64),
-                          corrupted_labels=np.asarray(corrupted_ids, dtype=np.int64),
-                          per_pair=per_pair)
+                          ranking=ranking, n_pairs=int(P), n_used=int(used.sum()), source=source,
+                          clean_labels=clean_ids, corrupted_labels=corrupted_ids, positions=positions, used=used,
+                          restored_total=total, per_pair=per_pair)
 
 
 def gate_clamps(params, config, split, states, neurons):

@@ -153,11 +153,19 @@ class PatchingResult:
     offsets: tuple[int, ...]           # (R,) steps relative to the read position
     effect: np.ndarray = array()       # (S, R, Hout) the mean restored fraction over the pairs used
     ranking: np.ndarray = array()      # (K, Hout) per clean label: h's restored fraction summed over steps
-    clean_labels: np.ndarray = array("int64")       # (P,)
-    corrupted_labels: np.ndarray = array("int64")   # (P,)
+    clean_labels: np.ndarray = array("int64")       # (P,) the label the clean sentence gives at its read position
+    corrupted_labels: np.ndarray = array("int64")   # (P,) the label the corrupted sentence gives there
+    positions: np.ndarray = array("int64")          # (P,) the read positions
+    used: np.ndarray = array("bool")   # (P,) read as intended (each sentence its label), so averaged
+    restored_total: np.ndarray = array()   # (P, Hout) h's restored fraction summed over steps, per pair
     n_pairs: int = 0
-    n_used: int = 0                    # pairs the model reads as intended (both labels right)
+    n_used: int = 0
+    source: str = ""                   # where the pairs came from
     per_pair: Any = transient()        # (P, S, T, Hout) restored fraction at every sentence position
+
+    def top(self, label, k):
+        """(k,) the neurons whose h restores the most of ``label``'s pairs (largest total first)."""
+        return np.argsort(-np.nan_to_num(self.ranking[label], nan=-np.inf), kind="stable")[:k]
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,8 +176,12 @@ class ClampResult:
     gates: tuple[str, ...]             # (G,) "f", "i", "o"
     neurons: np.ndarray = array("int64")   # (N,) the clamped neurons
     drop: np.ndarray = array()         # (N, G, K) accuracy drop of every label
-    top: np.ndarray = array("int64")   # (K, k) each label's top neurons by ``chosen_by`` (-1: none)
-    chosen_by: str = ""                # the ranking whose top neurons were clamped
+    top: np.ndarray = array("int64")   # (K, k) each label's top neurons by its ``chosen_by`` ranking (-1: none)
+    chosen_by: tuple[str, ...] = ()    # (K,) each label's best held-out ranking ("": none)
+
+    def row(self, neuron):
+        """The row of ``neuron`` in ``drop``."""
+        return int(np.flatnonzero(self.neurons == neuron)[0])
 
 
 # ------------------------------------------------------------ one model

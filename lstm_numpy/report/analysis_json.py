@@ -1,7 +1,7 @@
 """analysis.json: the one writer and the one reader of a run's typed results
 (analysis.results.RunAnalysis), with a schema version.
 
-    {"format": "lstm_numpy.analysis", "schema_version": 1,
+    {"format": "lstm_numpy.analysis", "schema_version": 2,
      "labels": [...], "seeds": [...], "models": [one ModelDissection per seed],
      "consistency": {...}}
 
@@ -10,7 +10,8 @@ list, an array as nested lists (NaN as null), a dict as an object with string
 keys.  The reader rebuilds the same records from the field types, so what it
 returns equals what was written (arrays to the last bit: JSON keeps a float64's
 shortest round-trip form).  Fields marked transient (hidden states, per-ablation
-outcomes) are not written and read back as None.
+outcomes) are not written and read back as None.  A file of an older schema version
+reads with the fields added since (ADDED_IN) as their defaults: not measured.
 """
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ from ..atomic import atomic_write_json, to_json_safe
 from ..errors import RunFormatError
 
 FORMAT = "lstm_numpy.analysis"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# the fields each version added, read as their defaults ("not measured") from an older file
+ADDED_IN = {2: {("ModelDissection", "patching"), ("ModelDissection", "clamps")}}
 
 __all__ = ["write_analysis_json", "read_analysis_json", "SCHEMA_VERSION"]
 
@@ -57,8 +60,9 @@ def _hints(cls):
     return typing.get_type_hints(cls, vars(results))
 
 
-def _decode(kind, value, where, dtype=None):
-    """``value`` (parsed JSON) as type ``kind``; ``dtype``: an array field's dtype."""
+def _decode(kind, value, where, dtype=None, absent=frozenset()):
+    """``value`` (parsed JSON) as type ``kind``; ``dtype``: an array field's dtype; ``absent``:
+    the (class, field) pairs the file's schema version predates."""
     if dtype is not None:
         if value is None:
             return None
@@ -82,18 +86,21 @@ def _decode(kind, value, where, dtype=None):
             if f.metadata.get("transient"):
                 continue
             if f.name not in value:
+                if (kind.__name__, f.name) in absent:
+                    continue
                 raise RunFormatError(f"{where}: {kind.__name__} has no {f.name!r}")
-            out[f.name] = _decode(hints[f.name], value[f.name], f"{where}.{f.name}", f.metadata.get("dtype"))
+            out[f.name] = _decode(hints[f.name], value[f.name], f"{where}.{f.name}", f.metadata.get("dtype"), absent)
         return kind(**out)
     if isinstance(kind, type) and issubclass(kind, tuple) and hasattr(kind, "_fields"):
         hints = _hints(kind)
-        return kind(*(_decode(hints[name], v, f"{where}[{i}]") for i, (name, v) in enumerate(zip(kind._fields, value))))
+        return kind(*(_decode(hints[name], v, f"{where}[{i}]", absent=absent)
+                      for i, (name, v) in enumerate(zip(kind._fields, value))))
     if origin is dict:
-        return {k: _decode(args[1], v, f"{where}[{k!r}]", "float64" if args[1] is np.ndarray else None)
+        return {k: _decode(args[1], v, f"{where}[{k!r}]", "float64" if args[1] is np.ndarray else None, absent)
                 for k, v in value.items()}
     if origin in (tuple, list):
         element = args[0]
-        decoded = [_decode(element, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        decoded = [_decode(element, v, f"{where}[{i}]", absent=absent) for i, v in enumerate(value)]
         return tuple(decoded) if origin is tuple else decoded
     if kind is float:
         return float("nan") if value is None else float(value)
@@ -116,13 +123,14 @@ def read_analysis_json(path):
         raise RunFormatError(f"{path}: not an analysis.json of this package (written before analysis.json had a "
                              "schema version, or by another program); run the analysis again")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
         raise RunFormatError(f"{path}: analysis.json schema version {version}, but this lstm_numpy reads "
-                             f"version {SCHEMA_VERSION}" + (" (written by a newer version)"
+                             f"versions 1 to {SCHEMA_VERSION}" + (" (written by a newer version)"
                                                             if isinstance(version, int) and version > SCHEMA_VERSION
                                                             else ""))
     try:
-        return _decode(results.RunAnalysis, data, path.name)
+        absent = set().union(*(fields for added, fields in ADDED_IN.items() if added > version))
+        return _decode(results.RunAnalysis, data, path.name, absent=frozenset(absent))
     except RunFormatError as err:
         raise RunFormatError(f"{path}: {err}") from None
     except (TypeError, ValueError, KeyError, StopIteration, AttributeError) as err:

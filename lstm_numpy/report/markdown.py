@@ -38,6 +38,7 @@ SECTION_FIGURES = {
     "ablation": ("ablation_grid_output", "ablation_grid_recurrent", "output_vs_recurrent", "drop_matrix"),
     "single": ("single_neuron_histogram",),
     "consistency": ("label_correlations",),
+    "patching": ("patching_heatmap",),
 }
 
 
@@ -300,6 +301,83 @@ def _probe_section(page) -> list[str]:
     return lines
 
 
+GATE_WORDS = {"f": "forget gate 0 (no memory)", "i": "input gate 0 (no writing)", "o": "output gate 0 (silent)"}
+
+
+def _patching_section(page) -> list[str]:
+    """Activation patching on minimal pairs and the gate clamps of each label's top neurons."""
+    first, labels = page.analysis.models[0], list(page.analysis.labels)
+    patching, clamps = first.patching, first.clamps
+    if patching is None:
+        return []
+    lines = ["## Activation patching over time", "",
+             f"Minimal pairs ({patching.source}): two sentences identical but for the context that decides one "
+             "token's label. For each pair the model's logit difference at that token, clean label minus corrupted "
+             "label, is measured on both sentences; then the corrupted sentence is run again with one neuron's `h` "
+             "(or `c`) at one step copied from the clean run (`lstm_numpy/analysis/patching.py`). The fraction of "
+             "the difference that one value restores is 1 when it carries the whole decision and 0 when it carries "
+             "none." + (f" A step is a token, patched in the direction the neuron belongs to (neurons "
+                        f"0-{first.sensitivity.shape[1] // 2 - 1} forward, the rest backward); offsets count tokens "
+                        "from the one read." if page.facts.model.get("bidirectional") else
+                        " Offsets count steps from the token read."), "",
+             f"Pairs read as intended (each sentence given its label at the token read), so averaged: "
+             f"**{patching.n_used} of {patching.n_pairs}**.", ""]
+    if not patching.n_used:
+        return lines + ["No pair is read as intended, so there is nothing to average.", ""]
+    lines += _figure(page, "patching_heatmap")
+    used = patching.used
+    k = SENSITIVITY_TOP
+    rows = []
+    for label in range(len(labels)):
+        n = int(np.sum(used & (patching.clean_labels == label)))
+        if not n:
+            continue
+        top = patching.top(label, k)
+        row = [labels[label], n, " ".join(map(str, top)), f"{np.nanmax(patching.ranking[label]):.2f}"]
+        for name in first.measures:
+            other = np.argsort(np.where(np.isnan(first.measures[name][label]), np.inf, -first.measures[name][label]),
+                               kind="stable")[:k]
+            row.append(f"{len(set(top) & set(other))}/{k}")
+        rows.append(row)
+    names = list(first.measures)
+    lines += [f"Each label's top-{k} neurons by the total fraction patching `h` restores (summed over the steps, "
+              f"mean over its pairs), beside how many of them each ranking's top-{k} on all of dev shares:", "",
+              markdown_table(["clean label", "pairs", f"top-{k} by patching", "largest total"]
+                             + [f"shared with {name}" for name in names], rows), ""]
+    comparison = first.rankings
+    if comparison is not None and "patching" in comparison.measures and COMPARISON_K in comparison.ks:
+        j, q = comparison.at(COMPARISON_K), comparison.measures.index("patching")
+        best = comparison.best(COMPARISON_K)
+        wins = [labels[i] for i, name in enumerate(best) if name == "patching"]
+        ranked = np.isfinite(comparison.drop[q, :, j])
+        lines += [f"As one more ranking in the held-out comparison above, patching's top-{COMPARISON_K} ablation hurts "
+                  f"most for {len(wins)} of the {int(ranked.sum())} labels it ranks"
+                  + (f" ({', '.join(wins)})" if wins else "") + ".", ""]
+    if clamps is not None and clamps.neurons.size:
+        lines += ["### Gate clamps", "",
+                  f"Each label's top-{clamps.top.shape[1]} neurons by its best held-out ranking, one gate forced to 0 at "
+                  "every step, scored on the held-out half of dev: the label's accuracy drop (points). A forget gate "
+                  "at 0 leaves the neuron only its current token (c restarts from i g at each step), an input gate "
+                  "at 0 stops it writing, an output gate at 0 silences it while its cell still runs. As the cell starts at 0, "
+                  "an input gate held at 0 keeps it at 0 and h = o tanh(0) = 0: the same as the output gate at 0, and "
+                  "as the neuron's recurrent ablation, so those two columns agree; the forget gate's is the one that "
+                  "tells memory from the current input.", ""]
+        rows, summary = [], []
+        for label in range(len(labels)):
+            neurons = [n for n in clamps.top[label] if n >= 0]
+            if not neurons:
+                continue
+            drops = np.array([clamps.drop[clamps.row(n), :, label] for n in neurons])      # (k, G)
+            summary.append([labels[label], clamps.chosen_by[label]] + list(100 * np.nanmean(drops, axis=0)))
+            for i, n in enumerate(neurons):
+                rows.append([labels[label] if i == 0 else "", int(n)] + list(100 * drops[i]))
+        gates = [GATE_WORDS[g] for g in clamps.gates]
+        lines += ["Mean over each label's top neurons:", "",
+                  markdown_table(["label", "ranking"] + gates, summary, "{:.2f}"), "",
+                  "Neuron by neuron:", "", markdown_table(["label", "neuron"] + gates, rows, "{:.2f}"), ""]
+    return lines
+
+
 def write_report(path, analysis, facts: ReportFacts, figures=None, files=None) -> Path:
     """Write report.md at ``path`` (atomically): ``analysis`` a RunAnalysis, ``facts`` the run's
     ReportFacts; figures and files {name: path} (see the module docstring)."""
@@ -332,6 +410,7 @@ def write_report(path, analysis, facts: ReportFacts, figures=None, files=None) -
     lines += _consistency_section(page)
     lines += _comparison_sections(page)
     lines += _probe_section(page)
+    lines += _patching_section(page)
     if files:
         lines += ["## Files", ""] + [f"- [{name}]({link(p, page.report_dir)})" for name, p in files.items()] + [""]
     others = [name for name in page.figures if name not in page.used]

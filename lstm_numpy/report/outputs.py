@@ -44,6 +44,10 @@ def write_figures(figures_dir, analysis, training=None):
     for seed, entry in (training or {}).items():
         figures[f"training_curves_seed{seed}"] = plots.plot_training_curves(
             {f"seed {seed}": entry["history"]}, figures_dir / f"training_curves_seed{seed}.png")
+    if first.patching is not None and first.patching.n_used:
+        figures["patching_heatmap"] = plots.plot_patching_heatmap(
+            first.patching.effect, first.patching.offsets, first.patching.sites,
+            figures_dir / "patching_heatmap.png", first.patching.n_used)
     figures["label_correlations"] = plots.plot_label_correlations(
         list(analysis.consistency.correlations), labels, figures_dir / "label_correlations.png",
         [f"seed {s}" for s in analysis.seeds])

@@ -331,3 +331,27 @@ def plot_training_curves(histories, path) -> Path:
         ax.set_xlabel("epoch")
     axes[1].legend(fontsize=7)
     return _save(fig, path)
+
+
+def plot_patching_heatmap(effect, offsets, sites, path, n_used, source="") -> Path:
+    """Step (relative to the read position) x neuron heatmaps of activation patching, one per
+    patched site: effect (S, R, H) the mean fraction of the logit difference restored (1: all
+    of it), neurons ordered by their total over the steps of the first site (h)."""
+    effect = np.asarray(effect, dtype=float)
+    S, R, H = effect.shape
+    order = np.argsort(-np.nansum(np.abs(effect[0]), axis=0), kind="stable")
+    limit = _symmetric_limit(effect)
+    fig, axes = plt.subplots(S, 1, figsize=(min(14, 3 + 0.14 * H), 1.0 + 0.28 * R * S), squeeze=False)
+    for s, ax in enumerate(axes[:, 0]):
+        image = ax.imshow(np.ma.masked_invalid(effect[s][:, order]), aspect="auto", cmap=_diverging_cmap(),
+                          vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.set_yticks(range(R), [f"{o:+d}" if o else "read" for o in offsets], fontsize=7)
+        step = max(1, H // 40)
+        ax.set_xticks(range(0, H, step), [str(j) for j in order[::step]], fontsize=6, rotation=90)
+        ax.set_ylabel(f"{sites[s]}: step", fontsize=8)
+        fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
+    axes[-1, 0].set_xlabel("neuron (largest total effect of patching h first)")
+    axes[0, 0].set_title(f"fraction of the logit difference restored, mean of {n_used} pairs"
+                         + (f" ({source})" if source else ""), fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
