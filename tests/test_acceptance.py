@@ -227,3 +227,61 @@ def test_a_probe_of_another_column_is_trained_held_out_and_its_neurons_ablated(t
     assert "probing the hidden states for column 1" in result.stdout
     refused = run_cli("--data", "conllu", "--data-dir", tmp_path / "data", "--probe-column", "1", cwd=tmp_path)
     assert refused.returncode == 2 and "--probe-column reads a column of whitespace-column files" in refused.stderr
+
+
+def test_patching_on_the_generated_pairs_by_default_and_on_a_users_pair_file_for_their_model(tmp_path):
+    """Activation patching, as a user meets it: the generated corpus patches its own pairs; the
+    offset-0 effect of patching h equals its closed form (a forward or backward h at the token read
+    reaches the logits only through the output layer there); then the model is dissected again
+    as a --checkpoint, on the files of the corpus, with the user's own pair file, whose pairs carry
+    no labels (the model's readings decide); a malformed pair file is refused before any work."""
+    from lstm_numpy.analysis.activity import collect_activity
+    from lstm_numpy.data.pairs import generated_pairs, write_pairs
+    from lstm_numpy.data.vocab import AffixVocab, CharVocab
+    from lstm_numpy.pipeline import Prepared, load_pairs, load_tagger
+
+    out = tmp_path / "run"
+    metrics, analysis = finished(run_cli("--quick", "--out", out, *FAST, cwd=tmp_path), out)
+    patching, clamps = analysis.models[0].patching, analysis.models[0].clamps
+    assert patching.n_pairs == 100 and patching.source == "100 pairs of the generated corpus"
+    assert 10 <= patching.n_used == patching.used.sum(), "a trained model reads many pairs as intended"
+    H = analysis.models[0].sensitivity.shape[1]
+    assert patching.effect.shape == (2, len(patching.offsets), H)
+    params, config, vocab, labels = load_tagger(out / "seed0" / "best")
+    pairs = load_pairs("generated", Prepared(vocab, labels, {}, AffixVocab(vocab), CharVocab(vocab)), "iob2", 0)
+    clean, corrupted = (collect_activity(params, config, split) for split in (pairs.clean, pairs.corrupted))
+    starts = np.concatenate([[0], np.cumsum([len(p.clean) for p in pairs.pairs])[:-1]])
+    read = starts + pairs.positions
+    W, b = params["out.W"].astype(np.float64), params["out.b"].astype(np.float64)
+    rows = np.arange(len(read))
+    yc, yx = patching.clean_labels, patching.corrupted_labels
+    gap = lambda h: (h @ W.T + b)[rows, yc] - (h @ W.T + b)[rows, yx]  # noqa: E731
+    h_clean, h_corrupt = clean.hidden[read].astype(np.float64), corrupted.hidden[read].astype(np.float64)
+    closed = (W[yc] - W[yx]) * (h_clean - h_corrupt) / (gap(h_clean) - gap(h_corrupt))[:, None]   # (P, H)
+    used = patching.used
+    assert np.array_equal(yc[used], (h_clean @ W.T + b).argmax(1)[used])
+    np.testing.assert_allclose(patching.effect[0, patching.offsets.index(0)], closed[used].mean(axis=0), atol=1e-4)
+    assert "patching" in analysis.models[0].rankings.measures
+    assert clamps.drop.shape == (len(clamps.neurons), 3, len(analysis.labels))
+    np.testing.assert_allclose(clamps.drop[:, 1], clamps.drop[:, 2])   # input gate 0 silences as output gate 0 does
+    report = (out / "report.md").read_text()
+    assert f"**{patching.n_used} of 100**" in report and "figures/patching_heatmap.png" in report
+    assert "### Gate clamps" in report
+    assert_links_resolve(out / "report.md")
+
+    pair_file = write_pairs(tmp_path / "my_pairs.txt", generated_pairs(12, seed=5))
+    mine = tmp_path / "mine"
+    result = run_cli("--checkpoint", out / "seed0" / "best.npz", "--data", "columns", "--data-dir", out / "data",
+                     "--pairs", pair_file, "--out", mine, "--no-progress", "--random-draws", "2", cwd=tmp_path)
+    _, again = finished(result, mine)
+    theirs = again.models[0].patching
+    assert theirs.n_pairs == 12 and theirs.source == str(pair_file)
+    assert 0 < theirs.n_used and np.all(theirs.clean_labels[theirs.used] != theirs.corrupted_labels[theirs.used])
+    assert json.loads((mine / "run.json").read_text())["pairs_file"]["path"] == str(pair_file.resolve())
+
+    broken = tmp_path / "broken.txt"
+    broken.write_text("a\tb\tc\na\tb\n1\n")
+    refused = run_cli("--quick", "--pairs", broken, "--out", tmp_path / "never", *FAST, cwd=tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"error: {broken}:2: 2 tokens, the clean sentence above has 3" in refused.stderr
+    assert not (tmp_path / "never" / "seed0").exists(), "refused before training"

@@ -98,6 +98,9 @@ def test_missing_file_and_missing_split(capsys, tmp_path, good):
     (["--no-analysis", "--random-draws", "3", "--no-recurrent"], "--random-draws, --no-recurrent configure"),
     (["--no-recurrent", "--recurrent-seeds", "all"], "--no-recurrent skips"),
     (["--resume", "--force"], "choose one"),
+    (["--no-analysis", "--pairs", "pairs.txt"], "--pairs configures the analysis, which --no-analysis skips"),
+    (["--pairs", "pairs.txt", "--no-patching"], "--no-patching skips patching; choose one"),
+    (["--pairs", "no_such_pairs.txt"], "--pairs no_such_pairs.txt: no such file"),
 ])
 def test_options_that_would_be_ignored_are_refused(capsys, tmp_path, argv, words):
     assert words in one_line_error(capsys, argv + ["--out", tmp_path / "r"])
