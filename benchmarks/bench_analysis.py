@@ -162,8 +162,7 @@ def main(argv=None):
         "recurrent_sweep_neuron_sets": n_sets,
         "recurrent_sweep_dev_passes": None if sweep_seconds_recurrent is None else sweep_seconds_recurrent / states_best,
         "preset": args.preset if use_conll else "paper", "machine": platform.processor() or platform.machine(),
-        "cpu": _cpu_model(), "numba_threads": numba.get_num_threads(),
-        "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"), "date": time.strftime("%Y-%m-%d %H:%M"),
+        **machine_facts(),
     }
     if args.json:
         print(json.dumps(report))
@@ -187,6 +186,12 @@ def main(argv=None):
     print(f"({report['cpu']}, {report['numba_threads']} Numba threads, OPENBLAS_NUM_THREADS="
           f"{report['openblas_threads']}, {report['date']})")
     return report
+
+
+def machine_facts():
+    """What a figure needs beside it: the CPU, the thread counts and the date."""
+    return {"cpu": _cpu_model(), "numba_threads": numba.get_num_threads(),
+            "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"), "date": time.strftime("%Y-%m-%d %H:%M")}
 
 
 def _cpu_model():

@@ -246,8 +246,8 @@ N_GENERATED_PAIRS = 100
 
 def load_pairs(pairs, prepared, scheme, seed=0):
     """EncodedPairs of DataOptions.pairs ("generated" or a pair file) with ``prepared``'s
-    vocabularies; a pair's intended labels (the generated ones, written in IOB2) in the model's
-    label ``scheme``, or -1 where not known or not among the model's labels."""
+    vocabularies; a pair's intended labels as the model's label ids (an IOB2 name the model
+    lacks converted to its label ``scheme``), -1 where not given or not among its labels."""
     if pairs == "generated":
         found, source = generated_pairs(N_GENERATED_PAIRS, seed), f"{N_GENERATED_PAIRS} pairs of the generated corpus"
     else:
@@ -258,15 +258,27 @@ def load_pairs(pairs, prepared, scheme, seed=0):
         corpus = Corpus([list(s) for s in sentences], [[filler] * len(s) for s in sentences])
         return encode_corpus(corpus, prepared.vocab, prepared.labels, prepared.affixes, prepared.chars)
 
+    unknown = set()
+
     def label_id(label):
         if label is None:
             return -1
-        tag = convert([label], "iob2", scheme)[0] if scheme != "none" else label
-        return prepared.labels.index.get(tag, -1)
+        name = label
+        if name not in prepared.labels.index and scheme != "none":
+            try:
+                name = convert([name], "iob2", scheme)[0]
+            except LabelSchemeError:
+                pass
+        if name not in prepared.labels.index:
+            unknown.add(label)
+        return prepared.labels.index.get(name, -1)
+    clean_ids = np.array([label_id(p.clean_label) for p in found], dtype=np.int64)
+    corrupted_ids = np.array([label_id(p.corrupted_label) for p in found], dtype=np.int64)
+    if unknown:
+        warnings.warn(f"{source}: labels {sorted(unknown)} are not the model's; the model's own readings decide "
+                      "those pairs")
     return EncodedPairs(found, encode([p.clean for p in found]), encode([p.corrupted for p in found]),
-                        np.array([p.position for p in found], dtype=np.int64),
-                        np.array([label_id(p.clean_label) for p in found], dtype=np.int64),
-                        np.array([label_id(p.corrupted_label) for p in found], dtype=np.int64), source)
+                        np.array([p.position for p in found], dtype=np.int64), clean_ids, corrupted_ids, source)
 
 
 def make_config(preset, prepared, backend="numba", dtype="float32", hidden=None, case_dim=None,

@@ -21,6 +21,7 @@ TINY = {
     "bench_analysis": ["--data", "synthetic", "--repeats", "1", "--recurrent", "1", "--n-random", "1", "--json"],
     "bench_train": ["--data", "generated", "--epochs", "1", "--threads", "1", "--json"],
     "bench_dev_pass": ["--repeats", "1"],
+    "bench_patching": ["--pairs", "5", "--hidden", "4", "--clamp-neurons", "2", "--repeats", "1", "--json"],
 }
 
 

@@ -90,7 +90,7 @@ def test_a_patch_changes_nothing_before_its_step(kernel, reverse):
     direction, whose step t is token L-1-t), the tokens after L-1-t are."""
     rng = np.random.default_rng(2)
     xw, mask, Wh, b = _one_copy(rng)
-    N, T, H = xw.shape[0], xw.shape[1], Wh.shape[0]
+    N, H = xw.shape[0], Wh.shape[0]
     lengths = mask.sum(axis=1)
     keeps = np.ones((len(SITES), H))
     base = kernel(xw, mask, Wh, b, keeps[:1], reverse=reverse)[0]

@@ -214,7 +214,7 @@ def clamp_top_neurons(target, comparison, rankings, k=CLAMP_K):
     ks = [c for c in comparison.ks if c <= k] or [min(comparison.ks)]
     k = ks[-1]
     best = comparison.best(k)
-    K, H = len(best), target.config.output_size
+    K = len(best)
     top = np.full((K, k), -1, dtype=np.int64)
     for label, name in enumerate(best):
         if name is not None:

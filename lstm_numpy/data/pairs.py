@@ -7,13 +7,20 @@ A pair file (``read_pairs``) holds blocks separated by blank lines; ``#`` lines 
     officials<TAB>met<TAB>with<TAB>Varnok<TAB>on<TAB>Monday<TAB>.
     officials<TAB>met<TAB>in<TAB>Varnok<TAB>on<TAB>Monday<TAB>.
     3
+    B-PER<TAB>B-LOC
 
-The position counts tokens from 0.  The two sentences must have the same number of tokens;
-a block that does not fit is an error naming the file and the line.
+The position counts tokens from 0.  The fourth line is optional: the label each sentence
+should give the token read (the model's label names; IOB2 names are converted to the
+model's scheme).  Without it the model's own readings decide.  The two sentences must have
+the same number of tokens; a block that does not fit is an error naming the file and the line.
 
 :func:`generated_pairs` writes pairs for the generated corpus (data.generated): the same
 invented name after one of two context words that the corpus uses to decide an entity's
-type ("met with X" makes a person of X, "met in X" a place).
+type ("met with X" makes a person of X, "met in X" a place).  :func:`context_swap_pairs`
+builds pairs from a real corpus with IOB2 labels (docs/results/conll2003_pairs.py runs it on
+CoNLL-2003): a one-token entity after a context word that, in the training split, precedes
+one entity type almost only, with that word swapped for the strongest such word of another
+type.
 """
 from __future__ import annotations
 
@@ -89,10 +96,17 @@ def read_pairs(path):
     pairs = []
     for block in blocks:
         first = block[0][0]
-        if len(block) != 3:
+        if len(block) not in (3, 4):
             raise DataFormatError(f"{path}:{first}: a pair is three lines (clean sentence, corrupted sentence, "
-                                  f"position), this block has {len(block)}")
-        (_, clean), (line_b, corrupted), (line_p, position) = block
+                                  f"position) and an optional fourth (the two labels), this block has {len(block)}")
+        (_, clean), (line_b, corrupted), (line_p, position) = block[:3]
+        labels = (None, None)
+        if len(block) == 4:
+            line_l, text = block[3]
+            labels = tuple(text.split("\t"))
+            if len(labels) != 2 or not all(label.strip() for label in labels):
+                raise DataFormatError(f"{path}:{line_l}: the fourth line of a pair is two labels separated by a tab "
+                                      f"(the clean sentence's, the corrupted sentence's), got {text!r}")
         clean, corrupted = clean.split("\t"), corrupted.split("\t")
         if len(clean) != len(corrupted):
             raise DataFormatError(f"{path}:{line_b}: {len(corrupted)} tokens, the clean sentence above has "
@@ -104,14 +118,74 @@ def read_pairs(path):
                                   f"{position.strip()!r}") from None
         if not 0 <= index < len(clean):
             raise DataFormatError(f"{path}:{line_p}: position {index} is outside the {len(clean)} tokens")
-        pairs.append(MinimalPair(clean, corrupted, index, None, None))
+        pairs.append(MinimalPair(clean, corrupted, index, *labels))
     if not pairs:
         raise DataFormatError(f"{path}: no pairs")
     return pairs
 
 
-def write_pairs(path, pairs):
-    """Write MinimalPairs in read_pairs' format."""
-    text = "".join("\t".join(p.clean) + "\n" + "\t".join(p.corrupted) + f"\n{p.position}\n\n" for p in pairs)
-    Path(path).write_text(text, encoding="utf-8")
+def write_pairs(path, pairs, comment=None):
+    """Write MinimalPairs in read_pairs' format (their labels too, when both are known), after
+    ``comment`` lines (each written as a # line)."""
+    head = "".join(f"# {line}\n" for line in (comment or "").splitlines())
+    text = "".join("\t".join(p.clean) + "\n" + "\t".join(p.corrupted) + f"\n{p.position}\n"
+                   + (f"{p.clean_label}\t{p.corrupted_label}\n" if p.clean_label and p.corrupted_label else "") + "\n"
+                   for p in pairs)
+    Path(path).write_text(head + text, encoding="utf-8")
     return Path(path)
+
+
+def _one_token_entities(tokens, labels):
+    """(position, type, the word before) of each one-token entity of an IOB2 sentence whose
+    previous token is outside any entity."""
+    for i in range(1, len(tokens)):
+        if labels[i].startswith("B-") and labels[i - 1] == "O" and \
+                (i + 1 == len(tokens) or labels[i + 1] != "I-" + labels[i][2:]):
+            yield i, labels[i][2:], tokens[i - 1]
+
+
+def context_cues(corpus, min_count=10, purity=0.8, words_only=True):
+    """{word: (entity type, count)}: the words that precede a one-token entity at least
+    ``min_count`` times in ``corpus`` (IOB2 labels), that type at least ``purity`` of them;
+    words_only: only words of two or more letters (CoNLL-2003's sports tables make cues of
+    ")", digits and the cricket scorecard's "b" and "c")."""
+    counts = {}
+    for tokens, labels in zip(corpus.sentences, corpus.labels):
+        for _, kind, word in _one_token_entities(tokens, labels):
+            if words_only and not (word.isalpha() and len(word) > 1):
+                continue
+            counts.setdefault(word, {}).setdefault(kind, 0)
+            counts[word][kind] += 1
+    cues = {}
+    for word, by_type in counts.items():
+        total = sum(by_type.values())
+        kind, count = max(by_type.items(), key=lambda item: (item[1], item[0]))
+        if total >= min_count and count >= purity * total:
+            cues[word] = (kind, total)
+    return cues
+
+
+def context_swap_pairs(train, target, min_count=10, purity=0.8, words_only=True):
+    """(pairs, cues, strongest): MinimalPairs of ``target``'s one-token entities that follow a
+    context cue of their type (:func:`context_cues` of ``train``), one pair per other type with
+    a cue, the cue swapped for that type's strongest (most frequent) cue; the pair's labels
+    are B-<type> for the clean sentence and B-<other type> for the corrupted one (what the cues
+    predict; the model's readings decide which pairs are used).  cues: {word: (type, count)};
+    strongest: {type: word}.  Both corpora in IOB2."""
+    cues = context_cues(train, min_count, purity, words_only)
+    strongest = {}
+    for word, (kind, count) in sorted(cues.items()):
+        if kind not in strongest or count > cues[strongest[kind]][1]:
+            strongest[kind] = word
+    pairs = []
+    for tokens, labels in zip(target.sentences, target.labels):
+        for i, kind, word in _one_token_entities(tokens, labels):
+            if cues.get(word, (None,))[0] != kind:
+                continue
+            for other, swap in sorted(strongest.items()):
+                if other == kind:
+                    continue
+                corrupted = list(tokens)
+                corrupted[i - 1] = swap
+                pairs.append(MinimalPair(list(tokens), corrupted, i, f"B-{kind}", f"B-{other}"))
+    return pairs, cues, strongest
