@@ -405,8 +405,10 @@ def run(options, command="python run.py"):
         print(f"wrote {out}/report.md and {out}/analysis.json")
         explorer_start = time.perf_counter()
         first = runs[0]
+        pairs = (None if options.data.pairs is None else      # the pairs models[0].patching measured, encoded again
+                 load_pairs(options.data.pairs, first.prepared, scheme.scheme, options.train.seed))
         page = write_run_explorer(out, first.params, first.config, first.prepared.splits["dev"], labels, models[0],
-                                  metrics, column)
+                                  metrics, column, pairs)
         metrics["explorer_seconds"] = time.perf_counter() - explorer_start
         print(f"wrote {page} ({page.stat().st_size / 1e6:.2f} MB, {first.name} on dev; open it in a browser)")
     metrics["total_seconds"] = time.perf_counter() - start

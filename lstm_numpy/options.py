@@ -236,6 +236,7 @@ class RunRecord(NamedTuple):
     package_version: str
     files: dict                  # split -> Path of its data file, found and checked
     checkpoints: dict            # given path -> Path of a --checkpoint model's .npz, checked
+    pairs_file: Path | None = None   # the --pairs file, checked (None: generated pairs or none)
 
 
 def write_run_json(out_dir, options, command, paths, checkpoints=None):
@@ -265,7 +266,8 @@ def _find(split, recorded, run_dir, data_dir, kind):
 
 
 def read_run_json(run_dir, data_dir=None):
-    """RunRecord of RUN_DIR/run.json, with every data file found and its checksum checked.
+    """RunRecord of RUN_DIR/run.json, with every data file (the --pairs file too) found and its
+    checksum checked.
 
     data_dir: where the data files are now, if they moved (matched by file name, and
     accepted only with the recorded SHA-256).  A run.json that is missing, broken or from
@@ -311,7 +313,16 @@ def read_run_json(run_dir, data_dir=None):
         if sha256_of(path) != recorded["sha256"]:
             raise RunFormatError(f"{path}: the model changed since the run (its SHA-256 differs from run.json's)")
         models[given] = path
-    return RunRecord(options, record.get("command", ""), record.get("package_version", ""), found, models)
+    pairs = record.get("pairs_file")
+    if pairs is not None:
+        moved = None if data_dir is None else Path(data_dir) / Path(pairs["path"]).name
+        pairs = moved if moved is not None and moved.is_file() else Path(pairs["path"])    # beside the data, or where it was
+        if not pairs.is_file():
+            raise DataNotFoundError(f"{pairs}: no such file (the run's --pairs file)")
+        if sha256_of(pairs) != record["pairs_file"]["sha256"]:
+            raise RunFormatError(f"{pairs}: the --pairs file changed since the run (its SHA-256 differs from "
+                                 "run.json's)")
+    return RunRecord(options, record.get("command", ""), record.get("package_version", ""), found, models, pairs)
 
 
 def replace(options, **changes):

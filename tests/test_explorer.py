@@ -1,7 +1,8 @@
 """explorer.html: what a run writes, what the command writes, what the page holds, and what a
 real browser shows.
 
-One quick run (two seeds, recurrent ablation for the first) serves every test.  The
+One quick run (two seeds, recurrent ablation for the first) serves most tests; it patches
+the generated corpus's minimal pairs, which the page shows one at a time.  The
 page's numbers are checked three ways: decoded in Python against the tagger's own
 activity (within the rounding the page states), its ablation lists against
 analysis.json, and, in headless Chromium driven by Playwright, what the page
@@ -26,19 +27,21 @@ import numpy as np
 import pytest
 
 from lstm_numpy.analysis.activity import collect_activity, direction_of
+from lstm_numpy.analysis.patching import patching_sweep
 from lstm_numpy.analysis.rankings import rank_neurons
 from lstm_numpy.analysis.states import collect_states
 from lstm_numpy.analysis.token_ablation import accuracy_drop
 from lstm_numpy.data.batching import features_for
 from lstm_numpy.data.generated import generate_corpus
+from lstm_numpy.data.pairs import generated_pairs, write_pairs
 from lstm_numpy.data.readers import read_conll
 from lstm_numpy.model.tagger import init_tagger
-from lstm_numpy.pipeline import make_config, prepare
+from lstm_numpy.pipeline import encode_with, load_pairs, load_tagger, make_config, prepare
 from lstm_numpy.report import explorer
 from lstm_numpy.report.analysis_json import read_analysis_json
-from lstm_numpy.report.explorer_encoding import (ESCAPED, GATE_LEVELS, decode_activity, from_ascii, json_for_script,
-                                                 pack_nibbles, predict_output_gate, quantise_gate, to_ascii,
-                                                 unpack_nibbles)
+from lstm_numpy.report.explorer_encoding import (ESCAPED, GATE_LEVELS, PATCH_NAN, decode_activity, decode_patching,
+                                                 from_ascii, json_for_script, pack_nibbles, predict_output_gate,
+                                                 quantise_gate, quantise_matrix, to_ascii, unpack_nibbles)
 from lstm_numpy.report.explorer_run import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +66,18 @@ def truth(quick_run):
     """The first seed's tagger, dev split, states and activity, read back from the run."""
     run = load_run(quick_run)
     return run, collect_activity(run.params, run.config, run.split)
+
+
+@pytest.fixture(scope="module")
+def patched(quick_run):
+    """The run's minimal pairs (the generated corpus's 100, drawn with the run's seed) patched again
+    here on seed 0's checkpoint: (EncodedPairs, PatchingResult with per_pair)."""
+    params, config, vocab, labels = load_tagger(quick_run / "seed0" / "best")
+    pairs = load_pairs("generated", encode_with({}, vocab, labels), "iob2", seed=0)
+    result = patching_sweep(params, config, pairs.clean, pairs.corrupted, pairs.positions, pairs.clean_ids,
+                            pairs.corrupted_ids)
+    assert np.array_equal(result.used, analysis_of(quick_run, 0).patching.used), "the pairs the run patched"
+    return pairs, result
 
 
 def analysis_of(run_dir, seed):
@@ -116,6 +131,19 @@ def test_the_output_gate_prediction_is_the_pages_operation_for_operation():
     by_hand = [[scalar_prediction(int(h_codes[j, t]), h_scale[j], int(c_codes[j, t]), c_scale[j]) for t in range(400)]
                for j in range(3)]
     assert (vectorised == np.array(by_hand)).all()
+
+
+def test_patching_codes_round_within_half_a_step_and_keep_nan():
+    x = np.array([[0.5, -1.25, np.nan], [1e-7, np.inf, 0.0]])
+    codes, scale = quantise_matrix(x)
+    assert scale == 1.25 / 127 and codes.dtype == np.int8
+    assert (codes[np.isfinite(x)] != PATCH_NAN).all() and (codes[~np.isfinite(x)] == PATCH_NAN).all()
+    meta = {"sites": ["h"], "pairs": [{"clean": ["a", "b"], "offset": 0, "scale": [scale]}]}
+    (decoded,) = decode_patching(codes.tobytes(), meta, 3)
+    assert decoded.shape == (1, 2, 3) and np.array_equal(np.isnan(decoded[0]), ~np.isfinite(x))
+    finite = np.isfinite(x)
+    assert (np.abs(decoded[0][finite] - x[finite]) <= scale / 2).all()
+    assert quantise_matrix(np.full((2, 2), np.nan))[1] == 1.0
 
 
 # ------------------------------------------------------------ activity
@@ -212,6 +240,47 @@ def test_the_pages_ablated_tokens_give_the_runs_accuracy_drops(quick_run, truth)
                 assert entry["run_drop"] == recorded
                 checked += 1
     assert checked >= 9 * 6
+
+
+def test_the_pages_pairs_are_the_patching_of_the_pairs_the_model_reads_as_intended(quick_run, patched):
+    """The page's pairs are the first MAX_PAIRS used ones, in order, with their tokens, read position and
+    labels, and each site's (T, Hout) restored fractions are per_pair's within the stated rounding."""
+    pairs, result = patched
+    meta, section = explorer.read_page(quick_run / "explorer.html")
+    shown = meta["pairs"]
+    assert shown["sites"] == ["h", "c"] and shown["n_pairs"] == 100 and shown["n_used"] == result.used.sum() > 0
+    assert [entry["pair"] for entry in shown["pairs"]] == np.flatnonzero(result.used)[:explorer.MAX_PAIRS].tolist()
+    decoded = decode_patching(section("patching"), shown, meta["n_neurons"])
+    for entry, values in zip(shown["pairs"], decoded, strict=True):
+        p, pair = entry["pair"], pairs.pairs[entry["pair"]]
+        assert (entry["clean"], entry["corrupted"], entry["position"]) == (pair.clean, pair.corrupted, pair.position)
+        assert (entry["clean_label"], entry["corrupted_label"]) == (pair.clean_label, pair.corrupted_label)
+        assert meta["labels"].index(entry["clean_label"]) == result.clean_labels[p]
+        true = result.per_pair[p, :, :len(pair.clean)]
+        assert values.shape == true.shape == (2, len(pair.clean), meta["n_neurons"])
+        assert np.array_equal(np.isnan(values), np.isnan(true))
+        bound = np.asarray(entry["scale"])[:, None, None] / 2
+        assert np.nanmax(np.abs(values - true) - bound) <= 1e-12, f"pair {p}"
+        assert np.nanmax(np.abs(values)) > 0.1, "a pair the model reads as intended has a cell that restores much"
+
+
+def test_the_command_patches_the_runs_pair_file_again(quick_run, tmp_path, capsys):
+    """A run with --pairs FILE (seed 0's model as a --checkpoint: no training): the explorer command
+    re-reads the file and writes the run's page again, pairs included; a changed file is refused."""
+    pair_file = write_pairs(tmp_path / "pairs.txt", generated_pairs(16, seed=3))
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "--checkpoint", str(quick_run / "seed0" / "best.npz"),
+                             "--data", "columns", "--data-dir", str(quick_run / "data"), "--pairs", str(pair_file),
+                             "--random-draws", "2", "--no-recurrent", "--no-progress", "--out", str(out)],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    meta, _ = explorer.read_page(out / "explorer.html")
+    assert meta["pairs"]["source"] == str(pair_file) and meta["pairs"]["n_pairs"] == 16 and meta["pairs"]["pairs"]
+    assert explorer.main([str(out), "--out", str(tmp_path / "again.html")]) == 0
+    assert (tmp_path / "again.html").read_bytes() == (out / "explorer.html").read_bytes()
+    pair_file.write_text("# edited since the run\n" + pair_file.read_text())
+    assert explorer.main([str(out), "--out", str(tmp_path / "never.html")]) == 2
+    assert "the --pairs file changed since the run" in capsys.readouterr().err
 
 
 def test_the_command_writes_the_runs_page_again(quick_run, tmp_path):
@@ -326,6 +395,13 @@ def chromium_or_skip():
     return executable
 
 
+def launch(playwright, executable, tmp_path):
+    """Headless Chromium with a fresh profile under tmp_path and a window the page's two columns fit."""
+    return playwright.chromium.launch_persistent_context(
+        str(tmp_path / "profile"), executable_path=executable, headless=True, args=CHROMIUM_ARGS,
+        viewport={"width": 1400, "height": 1250})
+
+
 def rows_of(page):
     """[(neuron, ranking score, Xin S)] of the table "Neurons by label" as the page shows it."""
     return page.eval_on_selector_all("#rank-table tbody tr", """rows => rows.map(r =>
@@ -357,8 +433,7 @@ def test_the_pages_ranking_breaks_ties_like_rank_neurons(quick_run, tmp_path):
     page_path.write_bytes(raw[:start] + json_for_script(meta).encode("ascii") + raw[raw.index(b"</script>", start):])
     problems = []
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        context = launch(playwright, executable, tmp_path)
         page = context.new_page()
         page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
         page.goto(page_path.as_uri())
@@ -397,9 +472,7 @@ def test_the_page_in_chromium(request, tmp_path):
     sentence_of = np.repeat(np.arange(run.states.lengths.size), run.states.lengths)
     problems = []
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=executable, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1250})
+        context = launch(playwright, executable, tmp_path)
         page = context.new_page()
         page.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
@@ -501,6 +574,54 @@ def test_the_page_in_chromium(request, tmp_path):
     assert shot.stat().st_size > 10_000
 
 
+def test_the_pair_view_in_chromium(quick_run, patched, tmp_path):
+    """The minimal-pair view as a user meets it: open it, pick a pair and a site; the grid's rows are the
+    neurons by their total restored fraction, and each cell's value is the sweep's per-pair fraction
+    (patching_sweep run here) within the page's rounding."""
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+    pairs, result = patched
+    meta, _ = explorer.read_page(quick_run / "explorer.html")
+    shown = meta["pairs"]["pairs"]
+    problems = []
+    with sync_playwright() as playwright:
+        context = launch(playwright, executable, tmp_path)
+        page = context.new_page()
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto((quick_run / "explorer.html").as_uri())
+        page.wait_for_function("document.body.dataset.complete === '1'", timeout=60_000)
+        assert page.is_visible("#pair-panel")
+        summary = page.inner_text("#pair-summary")
+        assert f"reads {result.used.sum()} of the run's 100 pairs" in summary, summary
+        page.click("#pair-details summary")
+        for k, site in ((len(shown) // 2, "c"), (0, "h")):
+            entry = shown[k]
+            p, s = entry["pair"], meta["pairs"]["sites"].index(site)
+            page.select_option("#pair", str(k))
+            page.select_option("#pair-site", site)
+            page.click("#pair-more")                   # every neuron
+            true = result.per_pair[p, s, :len(entry["clean"])]            # (T, Hout)
+            rows = page.eval_on_selector_all("#pair-grid tbody tr", "rs => rs.map(r => [Number(r.dataset.neuron), "
+                                             "Array.from(r.querySelectorAll('td.cell')).map(c => Number(c.dataset.value))])")
+            assert sorted(j for j, _ in rows) == list(range(meta["n_neurons"]))
+            within = entry["scale"][s] / 2
+            for j, values in rows:
+                values = np.array(values)
+                assert np.array_equal(np.isnan(values), np.isnan(true[:, j]))
+                assert np.nanmax(np.abs(values - true[:, j]), initial=0.0) <= within + 1e-9, (p, site, j)
+            totals = np.nansum(true, axis=0)[[j for j, _ in rows]]
+            assert (np.diff(totals) <= 2 * within * true.shape[0] + 1e-9).all(), "rows by total, largest first"
+            info = page.inner_text("#pair-info")
+            assert entry["clean_label"] in info and entry["corrupted_label"] in info
+            read = page.eval_on_selector_all("#pair-grid thead tr.clean th.read", "xs => xs.map(x => x.textContent)")
+            assert read == [entry["clean"][entry["position"]]]
+            page.click("#pair-more")                   # back to the top rows
+        page.click('#pair-grid td.cell[data-t="0"] >> nth=0')
+        assert "position 0" in page.inner_text("#pair-cell")
+        context.close()
+    assert not problems, problems
+
+
 def test_a_probed_column_shows_under_each_word(tmp_path):
     """A run with --probe-column shows that column under every word (the page's own section), and the
     explorer command writes the same page again from run.json."""
@@ -513,6 +634,7 @@ def test_a_probed_column_shows_under_each_word(tmp_path):
                              "--out", str(out)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     meta, section = explorer.read_page(out / "explorer.html")
+    assert meta["pairs"] is None, "a run without pairs: no pair view"
     assert meta["column"]["name"] == "column 1" and meta["column"]["classes"] == ["DT", "NNP"]
     codes = np.frombuffer(section("column"), dtype=np.uint8)
     gold = np.frombuffer(section("gold"), dtype=np.uint8)
@@ -522,8 +644,7 @@ def test_a_probed_column_shows_under_each_word(tmp_path):
     executable = chromium_or_skip()
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        context = launch(playwright, executable, tmp_path)
         page = context.new_page()
         problems = []
         page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
@@ -532,7 +653,9 @@ def test_a_probed_column_shows_under_each_word(tmp_path):
         shown = page.eval_on_selector_all(".tok", "xs => xs.map(x => [Number(x.dataset.t), "
                                                   "x.querySelector('.c').textContent])")
         hint = page.inner_text("#under-each-word")
+        no_pair_view = page.is_hidden("#pair-panel")
         context.close()
+    assert no_pair_view
     assert not problems and shown
     assert all(text == meta["column"]["classes"][codes[t]] for t, text in shown)
     assert "column 1, the property the probe reads" in hint

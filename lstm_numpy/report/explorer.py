@@ -13,7 +13,10 @@ and its data are one file.  It shows one model (a seed) on the dev split:
   input / forget / output gate on every token, with the rounded numbers on hover;
 * a label's neurons in the order of any ranking the run computed, with tuning curves;
 * the tokens whose prediction changes when a label's top-k neurons are ablated
-  (output mode, and recurrent mode where the run ran it).
+  (output mode, and recurrent mode where the run ran it);
+* where the run patched minimal pairs (analysis.patching), one pair at a time: its two
+  sentences and, for h and for c, the fraction of the logit difference each (position,
+  neuron) restores when copied from the clean run into the corrupted one.
 
 Data layout and encoding: report.explorer_encoding.  Dimension legend: n tokens,
 S sentences, Hout neurons, K labels.
@@ -31,12 +34,14 @@ import numpy as np
 from ..analysis.explorer_data import measure_for_explorer
 from ..atomic import atomic_write_bytes
 from ..errors import LSTMNumpyError
-from .explorer_encoding import build_sections, encode_activity, from_ascii, json_for_script, read_section, to_ascii
+from .explorer_encoding import (PATCH_LEVELS, PATCH_NAN, build_sections, encode_activity, from_ascii, json_for_script,
+                                 quantise_matrix, read_section, to_ascii)
 from .explorer_run import load_run
 
 FORMAT = "lstm_numpy.explorer"
 VERSION = 1
 PAGE_FILES = ("explorer.html", "explorer.css", "explorer_decode.js", "explorer.js")
+MAX_PAIRS = 40          # the minimal pairs a page shows: the first this many the model reads as intended
 META_TAG = b'<script type="application/json" id="explorer-meta">'
 DATA_TAG = b'<script type="application/octet-stream" id="explorer-data">'
 MEASURE_TITLES = {      # what the page calls the rankings of analysis.measures; a new one shows under its own name
@@ -84,8 +89,37 @@ def ablation_sections(changes, sweep, label_names, dtype):
     return {"ablation_tokens": concat(tokens, np.uint32), "ablation_to": concat(to, dtype)}, meta
 
 
+def pair_sections(pairs, patching, label_names, limit=MAX_PAIRS):
+    """The minimal pairs the page shows (the first ``limit`` the model reads as intended) as one
+    section and its index, or (None, None) where no pair is used.
+
+    pairs: [MinimalPair] (pipeline.EncodedPairs.pairs); patching: their PatchingResult, per_pair
+    included.  Returns ({"patching": (m,) int8}, {"sites", "levels", "nan_code", "n_pairs",
+    "n_used", "source", "pairs": [one dict a pair]}): a pair's restored fractions are (S, T, Hout)
+    codes from its "offset", T its sentence's length, each site's (T, Hout) with its own "scale"
+    (explorer_encoding.quantise_matrix: the values are within scale / 2)."""
+    shown = np.flatnonzero(patching.used)[:limit]
+    if shown.size == 0:
+        return None, None
+    codes, entries, offset = [], [], 0
+    for p in shown:
+        pair = pairs[p]
+        entry = {"pair": int(p), "clean": list(pair.clean), "corrupted": list(pair.corrupted),
+                 "position": int(patching.positions[p]), "clean_label": label_names[patching.clean_labels[p]],
+                 "corrupted_label": label_names[patching.corrupted_labels[p]], "offset": offset, "scale": []}
+        for s in range(len(patching.sites)):
+            block, scale = quantise_matrix(patching.per_pair[p, s, :len(pair.clean)])
+            codes.append(block.ravel())
+            entry["scale"].append(scale)
+            offset += block.size
+        entries.append(entry)
+    return {"patching": np.concatenate(codes)}, {
+        "sites": list(patching.sites), "levels": PATCH_LEVELS, "nan_code": PATCH_NAN, "n_pairs": patching.n_pairs,
+        "n_used": patching.n_used, "source": patching.source, "pairs": entries}
+
+
 def build_page(about, label_names, split, states, activity, W, b, measures, ranking_name, changes, sweep,
-               group_by, directions, column=None):
+               group_by, directions, column=None, pairs=None):
     """The page as bytes: ASCII only, the data 7 bits a character (report.explorer_encoding).
 
     about: {"title", "model", "seed", "split", "data", "command", ...} shown at the top;
@@ -93,7 +127,8 @@ def build_page(about, label_names, split, states, activity, W, b, measures, rank
     W (K, Hout), b (K,); measures: {name: (K, Hout)}; ranking_name: the measure the sweep's top-k follow;
     changes: top_k_changes; sweep: the model's Sweep; group_by: the tuning curves' grouping;
     directions: {"bidirectional": bool, "hidden": H per direction}; column: (name, classes, (n,) ids) of
-    another column of the data (a probed property), shown under every word, or None."""
+    another column of the data (a probed property), shown under every word, or None; pairs:
+    ([MinimalPair], their PatchingResult with per_pair) of a run that patched minimal pairs, or None."""
     K = len(label_names)
     n, Hout = activity.hidden.shape
     dtype = _label_dtype(K)
@@ -103,9 +138,10 @@ def build_page(about, label_names, split, states, activity, W, b, measures, rank
     extra = {}
     if column is not None:                  # right after the labels: the first view shows it
         extra["column"] = np.asarray(column[2]).astype(_label_dtype(len(column[1])))
+    patched, pairs_meta = pair_sections(*pairs, label_names) if pairs is not None else (None, None)
     blob, index = build_sections({"words": words, "lengths": states.lengths.astype(np.uint32),
                                   "gold": states.gold.astype(dtype), "pred": states.pred.astype(dtype),
-                                  **extra, **arrays, **ablation})
+                                  **extra, **arrays, **ablation, **(patched or {})})
     meta = {"format": FORMAT, "version": VERSION, "about": about, "labels": list(label_names),
             "n_tokens": int(n), "n_sentences": int(states.lengths.size), "n_neurons": int(Hout),
             "label_dtype": np.dtype(dtype).name, "group_by": group_by, "directions": directions,
@@ -114,7 +150,8 @@ def build_page(about, label_names, split, states, activity, W, b, measures, rank
             "measure_titles": {name: MEASURE_TITLES.get(name, name) for name in measures},
             "ranking": ranking_name, "quant": quant, "ablation": ablation_meta, "sections": index,
             "column": None if column is None else {"name": column[0], "classes": list(column[1]),
-                                                   "dtype": np.dtype(_label_dtype(len(column[1]))).name}}
+                                                   "dtype": np.dtype(_label_dtype(len(column[1]))).name},
+            "pairs": pairs_meta}
     template = page_template()
     head, tail = template["explorer.html"].split("{{DATA}}")
     title = "".join(ch if ch.isascii() and ch.isprintable() and ch not in "<>&{}" else "?" for ch in about["title"])
@@ -138,18 +175,19 @@ def read_page(path):
 
 
 def write_explorer(path, params, config, split, label_names, measures, ranking, sweep, about, states=None,
-                   group_by="predicted", column=None):
+                   group_by="predicted", column=None, pairs=None):
     """Measure what the page adds to a dissection (analysis.explorer_data: every token's
     activity, the tokens each top-k ablation changes) and write the page at ``path``.
     Returns the Path.
 
     measures: {name: (K, Hout)} (analysis.measures.all_measures); ranking: the name of the
     measure whose top-k the sweep ablated; sweep: the model's Sweep, which says which
-    (mode, label, k) were ablated; states: the split's States if already collected."""
+    (mode, label, k) were ablated; states: the split's States if already collected; pairs:
+    ([MinimalPair], PatchingResult with per_pair) to show, or None."""
     data = measure_for_explorer(params, config, split, label_names, measures[ranking], sweep, states)
     page = build_page(about, label_names, data.split, data.states, data.activity, params["out.W"], params["out.b"],
                       measures, ranking, data.changes, sweep, group_by,
-                      {"bidirectional": bool(config.bidirectional), "hidden": int(config.hidden)}, column)
+                      {"bidirectional": bool(config.bidirectional), "hidden": int(config.hidden)}, column, pairs)
     atomic_write_bytes(Path(path), page)
     return Path(path)
 
@@ -167,6 +205,14 @@ def describe_model(config, preset=None):
     return f"{preset + ': ' if preset else ''}{kind}" + (f", {', '.join(extras)}" if extras else "")
 
 
+def patched_pairs(pairs, patching):
+    """([MinimalPair], PatchingResult) for write_explorer, or None: pairs an EncodedPairs (or None),
+    patching its PatchingResult as the analysis returned it (per_pair is in memory only)."""
+    if pairs is None or patching is None or patching.per_pair is None:
+        return None
+    return pairs.pairs, patching
+
+
 def about_page(run_name, metrics, config, seed, group_by, dev_path):
     """What the page says it shows: model, split, seed, data and command (from metrics.json's dict)."""
     by_seed = (metrics.get("by_seed") or {}).get(str(seed), {})
@@ -182,13 +228,15 @@ def about_page(run_name, metrics, config, seed, group_by, dev_path):
             "group_by": group_by}
 
 
-def write_run_explorer(out_dir, params, config, split, label_names, model, metrics, column=None):
+def write_run_explorer(out_dir, params, config, split, label_names, model, metrics, column=None, pairs=None):
     """The one call a run makes: the page of one dissected model (a ModelDissection; metrics:
-    the run's metrics.json dict) at out_dir/explorer.html."""
+    the run's metrics.json dict) at out_dir/explorer.html; pairs: the pipeline.EncodedPairs the
+    model's patching (model.patching) measured, or None."""
     about = about_page(Path(out_dir).name, metrics, config, model.seed, model.group_by,
                        (metrics.get("splits") or {}).get("dev", {}).get("path", "dev"))
     return write_explorer(Path(out_dir) / "explorer.html", params, config, split, label_names, model.measures,
-                          "xin", model.sweep, about, model.states, model.group_by, column)
+                          "xin", model.sweep, about, model.states, model.group_by, column,
+                          patched_pairs(pairs, model.patching))
 
 
 def main(argv=None):
@@ -209,7 +257,7 @@ def main(argv=None):
         about = about_page(Path(args.run_dir).resolve().name, run.metrics, run.config, run.seed, run.group_by,
                            run.dev_path)
         path = write_explorer(out, run.params, run.config, run.split, run.label_names, run.measures, "xin",
-                              run.sweep, about, run.states, run.group_by, run.column)
+                              run.sweep, about, run.states, run.group_by, run.column, run.pairs)
     except LSTMNumpyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

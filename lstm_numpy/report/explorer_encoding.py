@@ -18,7 +18,12 @@ neuron's values over the split are contiguous)::
         JavaScript reproduces Python's prediction bit for bit and decodes the
         same code q_o.
 
-Each section (words, labels, quantities, ablation lists) is gzip-compressed on
+Restored fractions of activation patching (one minimal pair's (T, Hout) matrix a site, its
+rows the sentence positions) are 8 bits with one scale a matrix::
+
+    patching   s = max |x| / 127 over the matrix, value = q * s (within s / 2); q = -128: NaN
+
+Each section (words, labels, quantities, ablation lists, patching) is gzip-compressed on
 its own (mtime 0, so the same data gives the same bytes), and the browser's
 DecompressionStream("gzip") opens it.  The sections are concatenated and
 embedded as ASCII text, 7 bits a character (the bit stream cut into 7-bit
@@ -38,6 +43,8 @@ import numpy as np
 GATE_LEVELS = 15          # 4-bit gates: codes 0..15
 H_LEVELS = 127            # 8-bit h: codes -127..127
 C_LEVELS = 63             # 7-bit c: codes -63..63 (the page fits 8 MB for CoNLL-2003 dev this way)
+PATCH_LEVELS = 127        # 8-bit restored fractions: codes -127..127
+PATCH_NAN = -128          # the code of a fraction that is not defined (NaN)
 ESCAPE = 0x01
 ESCAPED = (0x00, 0x01, 0x0D, 0x3C)      # NUL, the escape byte, CR, "<"
 TANH_CLIP = 3.0
@@ -68,6 +75,17 @@ def quantise_gate(x):
     """x (n, Hout) in [0, 1] -> codes (Hout, n) uint8 in 0..15, value = code / 15."""
     codes = round_half_up(np.asarray(x, dtype=np.float64) * GATE_LEVELS)
     return np.clip(codes, 0, GATE_LEVELS).astype(np.uint8).T.copy()
+
+
+def quantise_matrix(x):
+    """x (...) float64, NaN where undefined -> (codes (...) int8, scale): value = code * scale with one
+    scale max |x| / PATCH_LEVELS (1 where no value is finite and non-zero), PATCH_NAN where x is not finite."""
+    x = np.asarray(x, dtype=np.float64)
+    finite = np.isfinite(x)
+    peak = np.abs(x[finite]).max(initial=0.0)
+    scale = peak / PATCH_LEVELS if peak > 0 else 1.0
+    codes = np.clip(round_half_up(np.where(finite, x, 0.0) / scale), -PATCH_LEVELS, PATCH_LEVELS)
+    return np.where(finite, codes, PATCH_NAN).astype(np.int8), float(scale)
 
 
 def tanh_rational(x):
@@ -211,4 +229,20 @@ def decode_activity(section, quant, n, Hout):
     residual = np.frombuffer(section("o"), dtype=np.int8).reshape(Hout, n)
     predicted = predict_output_gate(codes["h"], scales["h"], codes["c"], scales["c"])
     out["o"] = (predicted.astype(np.int16) + residual).T / GATE_LEVELS
+    return out
+
+
+# ------------------------------------------------------------ minimal pairs
+
+
+def decode_patching(raw, pairs_meta, Hout):
+    """The restored fractions the page shows: one (S, T, Hout) float64 array (NaN where undefined) per
+    pair of the page's "pairs" metadata, from the raw bytes of its "patching" section."""
+    codes = np.frombuffer(raw, dtype=np.int8)
+    out = []
+    for entry in pairs_meta["pairs"]:
+        S, T = len(pairs_meta["sites"]), len(entry["clean"])
+        block = codes[entry["offset"]:entry["offset"] + S * T * Hout].reshape(S, T, Hout).astype(np.float64)
+        values = block * np.asarray(entry["scale"], dtype=np.float64)[:, None, None]
+        out.append(np.where(block == PATCH_NAN, np.nan, values))
     return out

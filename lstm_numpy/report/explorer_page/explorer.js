@@ -1,6 +1,7 @@
 /* The explorer's views, written for this project (no framework, no network): it reads the
  * JSON in #explorer-meta, has explorer_decode.js decode the data, and draws four views:
- * sentences, one neuron, neurons by label, and an ablation. ASCII only.
+ * sentences, one neuron, neurons by label, and an ablation; and a fifth, one minimal pair's
+ * activation patching, where the run patched pairs. ASCII only.
  * Arrays of activity are neuron-major: value of neuron j at token t is at j * nTokens + t. */
 "use strict";
 (function () {
@@ -13,7 +14,8 @@
   const NEGATIVE_RGB = [33, 102, 172], POSITIVE_RGB = [178, 24, 43];
   const data = {};                                // the decoded data (explorer_decode.js fills it)
   const state = { neuron: 0, colour: "h", contributionLabel: 0, page: 0, matches: [], ablation: null,
-                  rankLabel: 0, ranking: meta.ranking, rankAll: false, token: -1 };
+                  rankLabel: 0, ranking: meta.ranking, rankAll: false, token: -1,
+                  pair: 0, pairSite: "h", pairAll: false, pairCell: null };
   const timings = (window.explorerTimings = { interactions: [], script_start_ms: scriptStart,
                                                meta_ms: performance.now() - scriptStart });
   const { decode, decodeRest, gateCode } = explorerDecoder(meta, data, timings);     // explorer_decode.js
@@ -182,8 +184,20 @@
       lines.push(name + " = " + num(q, value(q, j, t, label), within(q, j, label)));
     }
     if (!data.complete) lines.push("(c and the gates are still being decoded)");
+    return tipHtml(lines);
+  }
+
+  function tipHtml(lines) {     // a tooltip's lines, each a <div>, and the note on rounding
     lines.push('<span class="note">decoded from rounded data: &plusmn; is the rounding bound</span>');
     return lines.map((line) => (line.startsWith("<div") ? line : "<div>" + line + "</div>")).join("");
+  }
+
+  function showTip(el, html) {  // the tooltip below the element, or above it near the bottom of the window
+    const tip = byId("tooltip"), r = el.getBoundingClientRect();
+    tip.innerHTML = html;
+    tip.hidden = false;
+    tip.style.left = Math.min(window.innerWidth - 370, Math.max(4, r.left)) + "px";
+    tip.style.top = (r.bottom + 6 + 220 > window.innerHeight ? Math.max(4, r.top - 226) : r.bottom + 6) + "px";
   }
 
   function showToken(t) {       // a clicked token: the neurons behind its prediction
@@ -340,6 +354,116 @@
     computeMatches(); renderSentences();
   }
 
+  // ------------------------------------------------------------ one minimal pair
+
+  // A pair's restored fractions are (S, T, Hout) int8 codes from its offset (site, sentence position, neuron),
+  // value = code * scale[site] (within scale / 2), PAIRS.nan_code where undefined (report/explorer_encoding.py).
+  const PAIRS = meta.pairs, PAIR_ROWS = 16, SITE_NAMES = { h: "hidden state h", c: "cell state c" };
+
+  function pairCode(entry, s, t, j) { return data.patching[entry.offset + (s * entry.clean.length + t) * nNeurons + j]; }
+
+  function pairValue(entry, s, t, j) {   // the restored fraction, null where undefined
+    const code = pairCode(entry, s, t, j);
+    return code === PAIRS.nan_code ? null : code * entry.scale[s];
+  }
+
+  function pairOrder(entry, s) {  // neurons by their total over the positions, largest first (integer sums: ties keep the lower id)
+    const codes = new Array(nNeurons).fill(0);
+    for (let t = 0; t < entry.clean.length; t++) {
+      for (let j = 0; j < nNeurons; j++) { const code = pairCode(entry, s, t, j); if (code !== PAIRS.nan_code) codes[j] += code; }
+    }
+    const order = [...Array(nNeurons).keys()].sort((a, b) => (codes[b] - codes[a]) || (a - b));
+    return { order, totals: codes.map((x) => x * entry.scale[s]) };
+  }
+
+  function pairTitle(entry) {     // the clean sentence with each differing word as clean/corrupted
+    const words = entry.clean.map((w, t) => (w === entry.corrupted[t] ? w : w + "/" + entry.corrupted[t])).join(" ");
+    return "#" + (entry.pair + 1) + ": " + words + " (" + entry.clean_label + " / " + entry.corrupted_label + ")";
+  }
+
+  function pairCellHtml(t, j) {
+    const entry = PAIRS.pairs[state.pair], s = PAIRS.sites.indexOf(state.pairSite), v = pairValue(entry, s, t, j);
+    return tipHtml(['<div class="head">' + esc(neuronName(j)) + ", position " + t + "</div>",
+      "clean " + esc(entry.clean[t]) + ", corrupted " + esc(entry.corrupted[t]) + (t === entry.position ? " (the word read)" : ""),
+      "its " + state.pairSite + " copied from the clean run restores " + (v === null ? "n/a (undefined)" :
+        num("restored", v, entry.scale[s] / 2)) + " of z[" + esc(entry.clean_label) + "] - z[" + esc(entry.corrupted_label) +
+      "] at " + esc(entry.clean[entry.position])]);
+  }
+
+  function showPairCell() {       // the clicked cell: marked, its value kept under the grid
+    for (const el of byId("pair-grid").querySelectorAll("td.selected")) el.classList.remove("selected");
+    if (!state.pairCell) { byId("pair-cell").textContent = "Click a cell to keep its value here."; return; }
+    const [t, j] = state.pairCell, el = byId("pair-grid").querySelector('td[data-t="' + t + '"][data-neuron="' + j + '"]');
+    if (el) el.classList.add("selected");
+    byId("pair-cell").innerHTML = pairCellHtml(t, j);
+  }
+
+  function renderPair() {
+    const entry = PAIRS.pairs[state.pair], s = PAIRS.sites.indexOf(state.pairSite), w = entry.scale[s] / 2;
+    const T = entry.clean.length, positions = [...Array(T).keys()], read = entry.position;
+    const { order, totals } = pairOrder(entry, s), shown = order.slice(0, state.pairAll ? nNeurons : PAIR_ROWS);
+    byId("pair").value = String(state.pair);
+    byId("pair-site").value = state.pairSite;
+    const diff = positions.filter((t) => entry.clean[t] !== entry.corrupted[t]);
+    const word = (words, t) => '<th class="' + (diff.includes(t) ? "diff" : "") + (t === read ? " read" : "") + '">' + esc(words[t]) + "</th>";
+    const sentence = (name, words, label) => '<tr class="' + name + '"><th>' + name + '</th><th title="the label it gives the word read">' +
+      esc(label) + "</th>" + positions.map((t) => word(words, t)).join("") + "</tr>";
+    byId("pair-grid").tHead.innerHTML = "<tr><th>neuron</th><th>total</th>" + positions.map((t) => "<th>" + t + "</th>").join("") +
+      "</tr>" + sentence("clean", entry.clean, entry.clean_label) + sentence("corrupted", entry.corrupted, entry.corrupted_label);
+    byId("pair-grid").tBodies[0].innerHTML = shown.map((j) => '<tr data-neuron="' + j + '"><th><a href="#" data-neuron="' + j +
+      '" title="' + esc(neuronName(j)) + '">' + esc(shortName(j)) + '</a></th><td class="total" data-value="' + totals[j] + '">' +
+      fmt(totals[j], w) + "</td>" + positions.map((t) => {
+        const v = pairValue(entry, s, t, j);
+        return '<td class="cell' + (v === null ? " nan" : "") + (t === read ? " read-col" : "") + '" data-t="' + t +
+          '" data-neuron="' + j + '" data-value="' + (v === null ? "NaN" : v) + '"' +
+          (v === null ? "" : ' style="background:' + colour(v, [-1, 0, 1])[0] + '"') + "></td>";
+      }).join("") + "</tr>").join("");
+    byId("pair-info").innerHTML = "Pair " + (entry.pair + 1) + " of the run's " + PAIRS.n_pairs + " (" + esc(PAIRS.source) +
+      "): the clean sentence gives <b>" + esc(entry.clean_label) + "</b> to &quot;" + esc(entry.clean[read]) +
+      "&quot; (position " + read + "), the corrupted one, which differs in " + diff.map((t) => "&quot;" +
+      esc(entry.clean[t]) + "&quot; &rarr; &quot;" + esc(entry.corrupted[t]) + "&quot;").join(", ") + " (highlighted), <b>" +
+      esc(entry.corrupted_label) + "</b>.";
+    byId("pair-caption").textContent = "A cell: the fraction of the logit difference z[" + entry.clean_label + "] - z[" +
+      entry.corrupted_label + "] at the outlined word that comes back when only this neuron's " + SITE_NAMES[state.pairSite] +
+      " at this position is copied from the clean sentence's run into the corrupted sentence's run: 1 = that value alone " +
+      "restores the whole difference, 0 = none of it, below 0 = it pushes further toward " + entry.corrupted_label +
+      ". Red up to +1, blue down to -1 (beyond them the full colour); hatched: undefined. Rows: the neurons by their total " +
+      "over the positions, largest first" + (meta.directions.bidirectional ? "; at a position a fwd neuron has read the " +
+      "words up to it, a bwd neuron the words from it to the end" : "") + ". Values are rounded to within " +
+      w.toPrecision(2) + "; hover or click a cell for its value, click a neuron to put it under the microscope.";
+    byId("pair-more").textContent = state.pairAll ? "show the top " + PAIR_ROWS : "show all " + nNeurons + " neurons";
+    byId("pair-more").style.display = nNeurons > PAIR_ROWS ? "" : "none";
+    showPairCell();
+  }
+
+  function setUpPairs(followNeuronLink) {
+    byId("pair-panel").hidden = false;
+    byId("pair-summary").textContent = "the model reads " + PAIRS.n_used + " of the run's " + PAIRS.n_pairs +
+      " pairs as intended; " +
+      (PAIRS.pairs.length < PAIRS.n_used ? "the first " + PAIRS.pairs.length + " are here" : "all of them are here");
+    options(byId("pair"), PAIRS.pairs.map((entry, k) => [k, pairTitle(entry)]));
+    options(byId("pair-site"), PAIRS.sites.map((q) => [q, SITE_NAMES[q] || q]));
+    const draw = () => whenComplete(renderPair), n = PAIRS.pairs.length;
+    const choose = (k) => { state.pair = ((k % n) + n) % n; state.pairCell = null; draw(); };
+    byId("pair-details").addEventListener("toggle", act("pair", () => { if (byId("pair-details").open) draw(); }));
+    byId("pair").addEventListener("change", act("pair", (e) => choose(Number(e.target.value))));
+    byId("pair-prev").addEventListener("click", act("pair", () => choose(state.pair - 1)));
+    byId("pair-next").addEventListener("click", act("pair", () => choose(state.pair + 1)));
+    byId("pair-site").addEventListener("change", act("pair", (e) => { state.pairSite = e.target.value; draw(); }));
+    byId("pair-more").addEventListener("click", act("pair", () => { state.pairAll = !state.pairAll; draw(); }));
+    const grid = byId("pair-grid");
+    grid.addEventListener("mouseover", (e) => {
+      const el = e.target.closest("td.cell");
+      if (el) showTip(el, pairCellHtml(Number(el.dataset.t), Number(el.dataset.neuron)));
+    });
+    grid.addEventListener("mouseout", (e) => { if (e.target.closest("td.cell")) byId("tooltip").hidden = true; });
+    grid.addEventListener("click", act("pair", (e) => {
+      followNeuronLink(e);
+      const el = e.target.closest("td.cell");
+      if (el) { state.pairCell = [Number(el.dataset.t), Number(el.dataset.neuron)]; showPairCell(); }
+    }));
+  }
+
   // ------------------------------------------------------------ wiring
 
   function act(name, fn) {      // every interaction is timed (window.explorerTimings)
@@ -407,17 +531,12 @@
     const neuronLinks = (e) => { const a = e.target.closest("a[data-neuron]"); if (a) { e.preventDefault(); selectNeuron(Number(a.dataset.neuron)); } };
     byId("ablation-summary").addEventListener("click", act("neuron", neuronLinks));
     byId("token-info").addEventListener("click", act("neuron", neuronLinks));
-    const tip = byId("tooltip");
+    if (PAIRS) setUpPairs(neuronLinks);
     byId("sentences").addEventListener("mouseover", (e) => {
       const el = e.target.closest(".tok");
-      if (!el) return;
-      tip.innerHTML = tooltipHtml(Number(el.dataset.t));
-      tip.hidden = false;
-      const r = el.getBoundingClientRect();
-      tip.style.left = Math.min(window.innerWidth - 370, Math.max(4, r.left)) + "px";
-      tip.style.top = (r.bottom + 6 + 220 > window.innerHeight ? Math.max(4, r.top - 226) : r.bottom + 6) + "px";
+      if (el) showTip(el, tooltipHtml(Number(el.dataset.t)));
     });
-    byId("sentences").addEventListener("mouseout", (e) => { if (e.target.closest(".tok")) tip.hidden = true; });
+    byId("sentences").addEventListener("mouseout", (e) => { if (e.target.closest(".tok")) byId("tooltip").hidden = true; });
     byId("sentences").addEventListener("click", act("token", (e) => {
       const el = e.target.closest(".tok");
       if (!el) return;
@@ -439,7 +558,7 @@
       timings.ready_ms = performance.now();
       restDecoded = decodeRest(decodeTo);
       byId("status").textContent = "Ready. Click a neuron in \"Neurons by label\", a word for the neurons behind its " +
-        "prediction, or ablate a label's top neurons.";
+        "prediction, or ablate a label's top neurons" + (PAIRS ? "; open a minimal pair for where its decision is carried." : ".");
       document.body.dataset.ready = "1";
       await restDecoded;
     } catch (err) {

@@ -82,7 +82,8 @@ function explorerDecoder(meta, data, timings) {
 
   // "column": another column of the data (a probed property), stored right after the labels when the run has one
   const FIRST_SECTIONS = ["words", "lengths", "gold", "pred"].concat(meta.column ? ["column"] : [], ["h"]);
-  const REST_SECTIONS = ["c", "i", "f", "o", "ablation_tokens", "ablation_to"];
+  // "patching": the restored fractions of the minimal pairs, (S, T, Hout) int8 codes a pair, when the run has pairs
+  const REST_SECTIONS = ["c", "i", "f", "o", "ablation_tokens", "ablation_to"].concat(meta.pairs ? ["patching"] : []);
 
   async function decode() {     // what the first view needs: the words, labels and h
     const t0 = performance.now();
@@ -110,7 +111,7 @@ function explorerDecoder(meta, data, timings) {
     return decodeTo;
   }
 
-  async function decodeRest(decodeTo) {  // then, while the page is already usable: c, the gates, the ablations
+  async function decodeRest(decodeTo) {  // then, while the page is already usable: c, the gates, the ablations, the pairs
     const t0 = performance.now();
     const raw = await sections(decodeTo(sectionsEnd(REST_SECTIONS)), REST_SECTIONS);
     data.c = new Int8Array(raw.c.buffer, 0, raw.c.length);
@@ -119,6 +120,7 @@ function explorerDecoder(meta, data, timings) {
     data.outputGateResidual = new Int8Array(raw.o.buffer, 0, raw.o.length);
     data.ablationTokens = new Uint32Array(raw.ablation_tokens.buffer, 0, raw.ablation_tokens.length / 4);
     data.ablationTo = labels(raw.ablation_to);
+    if (meta.pairs) data.patching = new Int8Array(raw.patching.buffer, 0, raw.patching.length);
     data.complete = true;
     timings.rest_ms = performance.now() - t0;
     timings.complete_ms = performance.now();
