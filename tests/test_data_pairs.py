@@ -2,12 +2,19 @@
 word only; a pair file reads back what was written and refuses a block that does not fit,
 naming the file and line; pairs built from a corpus by swapping a context cue follow the cue
 counts of its training split."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from lstm_numpy.data.pairs import (PAIR_TEMPLATES, MinimalPair, context_cues, context_swap_pairs, generated_pairs,
                                    read_pairs, write_pairs)
-from lstm_numpy.data.readers import Corpus
+from lstm_numpy.data.readers import Corpus, default_conll2003_dir
 from lstm_numpy.errors import DataFormatError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_generated_pairs_differ_in_one_context_word_and_read_the_same_name():
@@ -70,3 +77,31 @@ def test_context_swap_pairs_follow_the_training_splits_cues():
     assert pairs == [MinimalPair(["we", "live", "in", "Rome", "now"], ["we", "live", "Mr", "Rome", "now"], 3,
                                  "B-LOC", "B-PER"),
                      MinimalPair(["Mr", "Jones", "spoke"], ["in", "Jones", "spoke"], 1, "B-PER", "B-LOC")]
+
+
+@pytest.mark.skipif(not (default_conll2003_dir() / "train.txt").is_file(),
+                    reason=f"CoNLL-2003 not found at {default_conll2003_dir()} (set LSTM_NUMPY_CONLL2003)")
+def test_the_conll2003_pair_script_as_documented(tmp_path):
+    """docs/results/conll2003_pairs.py on the real corpus: the count it prints is the file's, each pair
+    swaps the word right before its entity for another type's strongest cue, and --unseen-name puts a
+    name the training split never has in place of the entity, in both sentences."""
+    script = ROOT / "docs" / "results" / "conll2003_pairs.py"
+    runs = {}
+    for name, extra in (("known", []), ("unseen", ["--unseen-name", "Varnok"])):
+        out = tmp_path / f"{name}.txt"
+        result = subprocess.run([sys.executable, str(script), str(out), "--data-dir", str(default_conll2003_dir()),
+                                 *extra], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        found = re.search(r"^(\d+) pairs from (\d+) one-token dev entities", result.stdout, re.M)
+        strongest = dict(re.findall(r"^  (\w+): .*; strongest '(\w+)'$", result.stdout, re.M))
+        pairs = read_pairs(out)
+        assert found and int(found[1]) == len(pairs) > 100 and int(found[2]) < len(pairs)
+        assert set(strongest) == {"LOC", "MISC", "ORG", "PER"}
+        for pair in pairs:
+            differ = [i for i, (a, b) in enumerate(zip(pair.clean, pair.corrupted, strict=True)) if a != b]
+            assert differ == [pair.position - 1] and pair.corrupted[pair.position - 1] in strongest.values()
+            assert pair.clean_label is None, "without --with-labels the model's readings decide"
+        runs[name] = pairs
+    assert [p.position for p in runs["known"]] == [p.position for p in runs["unseen"]]
+    assert all(p.clean[p.position] == p.corrupted[p.position] == "Varnok" for p in runs["unseen"])
+    assert any(p.clean[p.position] != "Varnok" for p in runs["known"])
