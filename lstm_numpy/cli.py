@@ -39,17 +39,21 @@ import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 
-from .analysis.dissect import DissectOptions  # noqa: E402
-from .analysis.sweep import RANDOM_POOLS  # noqa: E402
+from .defaults import (BACKENDS, DATA_KINDS, DECODERS, DEFAULT_LR, FILE_KINDS, GENERATED_SIZES, GROUPINGS,  # noqa: E402
+                       MAX_EPOCHS, MAX_PATIENCE, MIN_EPOCHS, MIN_PATIENCE, PRESETS, QUICK_EPOCHS, QUICK_HIDDEN,
+                       QUICK_LR, RANDOM_POOLS, DissectOptions, TrainConfig)
 from .errors import LSTMNumpyError  # noqa: E402
-from .evaluation.decoding import DECODERS  # noqa: E402
-from .experiment import run  # noqa: E402
-from .interop.files import export_torch, import_torch  # noqa: E402
-from .model.backend import BACKENDS  # noqa: E402
-from .options import QUICK_EPOCHS, QUICK_HIDDEN, QUICK_LR, resolve_options  # noqa: E402
-from .training.loop import MAX_EPOCHS, MAX_PATIENCE, MIN_EPOCHS, MIN_PATIENCE, TrainConfig  # noqa: E402
-from .training.optim import DEFAULT_LR  # noqa: E402
-from .pipeline import DATA_KINDS, FILE_KINDS, GENERATED_SIZES, PRESETS  # noqa: E402
+from .options import resolve_options  # noqa: E402
+
+
+def pipeline():
+    """(experiment.run, interop.files.import_torch, interop.files.export_torch), imported when a
+    command runs, not when the parser is built: NumPy's kernels, Numba and the whole pipeline
+    take about a second to import, and ``--help`` or a refused option should answer at once.
+    The one import of the package inside a function (tests/test_imports.py names it)."""
+    from .experiment import run
+    from .interop.files import export_torch, import_torch
+    return run, import_torch, export_torch
 
 # The options that configure something only some runs have default to None here, so that
 # lstm_numpy.options.resolve_options can refuse them where they mean nothing; it fills in
@@ -168,7 +172,7 @@ def build_parser(prog=None):
     analysis.add_argument("--seeds", type=_count(1),
                           help="train this many models, seeds --seed, --seed+1, ... (default 3), "
                                "for the consistency analysis")
-    analysis.add_argument("--group-by", choices=("predicted", "gold"),
+    analysis.add_argument("--group-by", choices=GROUPINGS,
                           help="count a token for its predicted label (default, as the public reproduction "
                                "does) or its gold label in the sensitivity that ranks neurons and in the "
                                "tuning curves; the report compares both groupings either way")
@@ -205,7 +209,7 @@ def build_parser(prog=None):
 
 
 def _import_torch(args):
-    out, imported = import_torch(args.state, args.vocab, args.out, args.force)
+    out, imported = pipeline()[1](args.state, args.vocab, args.out, args.force)
     config = imported.config
     print(f"read {args.state}: {'bidirectional ' if config.bidirectional else ''}LSTM of {config.hidden} neurons"
           f"{' per direction' if config.bidirectional else ''}, {config.word_dim}-d embeddings of "
@@ -217,7 +221,7 @@ def _import_torch(args):
 
 
 def _export_torch(args):
-    out, vocab = export_torch(args.source, args.out, args.seed)
+    out, vocab = pipeline()[2](args.source, args.out, args.seed)
     print(f"wrote {out} (PyTorch's names: embedding.weight, lstm.weight_ih_l0, ..., linear.weight) and {vocab}")
 
 
@@ -263,7 +267,8 @@ def main(argv=None, prog=None):
     warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     command = " ".join([prog] + argv)
     try:
-        run(resolve_options(**vars(args)), command)
+        options = resolve_options(**vars(args))
+        pipeline()[0](options, command)
     except LSTMNumpyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -10,9 +10,9 @@
                                from a newer version or data that changed on disk
 
 The command line (cli.py) parses the flags and hands them here by name; the lessons
-resolve their options here too, so ``--quick`` means the same in both.  Each
-component offers its own record of defaults (training.loop.TrainConfig,
-analysis.dissect.DissectOptions); this module chooses a run's values for them.
+resolve their options here too, so ``--quick`` means the same in both.  The
+defaults themselves (defaults.TrainConfig, defaults.DissectOptions, the --quick values)
+live in defaults.py; this module chooses a run's values for them.
 """
 from __future__ import annotations
 
@@ -24,19 +24,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import __version__
-from .analysis.dissect import DissectOptions
 from .atomic import atomic_write_json
+from .defaults import (FILE_KINDS, GENERATED_KINDS, GENERATED_SIZES, QUICK_EPOCHS, QUICK_HIDDEN, QUICK_LR,
+                       DissectOptions, TrainConfig)
 from .errors import DataNotFoundError, RunFormatError, UsageError
-from .pipeline import FILE_KINDS, GENERATED_KINDS, GENERATED_SIZES
-from .training.loop import TrainConfig
 
 RUN_FORMAT = "lstm_numpy.run"
 RUN_FORMAT_VERSION = 1
 
-QUICK_EPOCHS = 8                          # --quick: the most epochs (the corpus decides otherwise:
-                                          # training.loop.schedule)
-QUICK_LR = 2e-2                           # --quick: few updates, so a higher rate (the optimizer's default otherwise)
-QUICK_HIDDEN = 16                         # --quick: neurons per direction (the preset's otherwise)
 
 
 @dataclass(frozen=True)

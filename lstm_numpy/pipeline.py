@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .defaults import (CASE_DIM, CHAR_DIM, DATA_KINDS, FILE_KINDS, GENERATED_KINDS,  # noqa: F401 (the pipeline's names)
+                       GENERATED_SIZES, PRESETS)
 from .data.readers import Corpus, default_conll2003_dir, read_conll, read_conllu, read_token_label
 from .data.batching import encode_corpus
 from .data.generated import FILLER_P, RARE_FILLER_P, generate_corpus
@@ -26,27 +28,8 @@ from .training.loop import train
 from .training.checkpoint import load_checkpoint
 from .evaluation.metrics import evaluate
 
-CHAR_DIM, CHAR_FILTERS = 25, 30  # the character CNN (model.chars): 25-d characters, 30 filters of width 3
-AFFIX_DIM = 20      # per affix kind: 5 kinds x 20 = 100 inputs next to the 100-d word vector
-PRESETS = {
-    # the paper's tagger: one unidirectional LSTM of 50 neurons, 100-d words, dropout 0.5, no CRF
-    "paper": dict(hidden=50, bidirectional=False, word_dim=100, dropout=0.5),
-    # 25 neurons per direction, 50 in total, so the analysis sees as many neurons as in "paper"
-    # and, unlike "paper", a view inside each word: a character CNN (model.chars) and
-    # embeddings of the word's affixes (data.vocab.AFFIXES), for the words it never saw;
-    # its dropout masks are drawn once per sentence ("variational"), and its entity scores
-    # read the best well-formed label sequence (evaluation.decoding), both of which scored
-    # higher on the CoNLL-2003 dev split (docs/results/training.md)
-    "bilstm": dict(hidden=25, bidirectional=True, word_dim=100, dropout=0.5, variational=True,
-                   affix_dim=AFFIX_DIM, char_filters=CHAR_FILTERS, decode="constrained"),
-}
-CASE_DIM = 10
-GENERATED_SIZES = {"full": (3000, 500, 500), "quick": (400, 100, 100)}   # sentences: train, dev, test
 
 
-DATA_KINDS = ("generated", "generated-pos", "generated-rare", "conll2003", "conllu", "columns", "tsv")
-GENERATED_KINDS = ("generated", "generated-pos", "generated-rare")   # written by data.generated, no files read
-FILE_KINDS = ("conll2003", "conllu", "columns", "tsv")     # read from --train/--dev/--test or --data-dir
 SPLIT_FILE_NAMES = {"train": ("train",), "dev": ("dev", "valid"), "test": ("test",)}
 SPLIT_FILE_SUFFIXES = (".txt", ".conllu", ".tsv")
 

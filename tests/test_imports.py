@@ -10,6 +10,8 @@ except its own parent packages, which are imported before it runs.
 """
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,6 +19,10 @@ PACKAGE = ROOT / "lstm_numpy"
 # the secondary entry points that keep a small parser of their own; every other module below
 # cli.py takes its options as values or records, never from argparse
 OWN_PARSERS = {"lstm_numpy.cli", "lstm_numpy.report.claims", "lstm_numpy.report.explorer"}
+# the one function whose imports of the package wait until it is called: the command line
+# builds its parser and answers --help or a refused option before the pipeline (NumPy's
+# kernels, Numba) is imported; everything the parser needs is in lstm_numpy/defaults.py
+DEFERRED = {("lstm_numpy.cli", "pipeline")}
 
 
 def module_of(path):
@@ -48,16 +54,18 @@ def resolve(module, node):
 
 
 def imports(module):
-    """[(imported module, line, nested)] of one module; nested: inside a function or class body."""
+    """[(imported module, line, nested)] of one module; nested: inside a function or class body
+    (the name of the outermost one), or None."""
     found = []
 
     def visit(node, nested):
         for child in ast.iter_child_nodes(node):
-            inner = nested or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))
+            body = isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))
+            inner = nested or (getattr(child, "name", "<lambda>") if body else None)
             if isinstance(child, (ast.Import, ast.ImportFrom)):
                 found.extend((target, child.lineno, nested) for target in resolve(module, child))
             visit(child, inner)
-    visit(ast.parse(MODULES[module].read_text()), False)
+    visit(ast.parse(MODULES[module].read_text()), None)
     return found
 
 
@@ -155,8 +163,39 @@ def test_only_the_entry_points_parse_command_lines():
 
 def test_no_import_of_the_package_inside_a_function_or_class():
     nested = [f"{MODULES[m].relative_to(ROOT)}:{line} imports {target}"
-              for m in MODULES for target, line, inside in imports(m) if inside]
+              for m in MODULES for target, line, inside in imports(m) if inside and (m, inside) not in DEFERRED]
     assert not nested, "imports hidden in function bodies (move the shared piece below both):\n" + "\n".join(nested)
+    deferred = {(m, inside) for m in MODULES for _, _, inside in imports(m) if inside}
+    assert deferred == DEFERRED, "the named exception lists a function that imports nothing"
+
+
+def heavy_imports_after(code, watched):
+    """The modules of ``watched`` (top-level names, or full names) that running ``code`` in a fresh
+    Python imports."""
+    probe = code + f"\nprint(sorted(m for m in sys.modules if m in {watched!r} or m.split('.')[0] in {watched!r}))\n"
+    result = subprocess.run([sys.executable, "-c", "import sys\n" + probe], capture_output=True, text=True, cwd=ROOT,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_command_line_answers_help_without_the_pipeline():
+    """--help, and the parser of every subcommand, import neither Numba nor Matplotlib nor the
+    kernels (the deferred imports above are what make --help answer at once)."""
+    code = ("import contextlib, io\n"
+            "from lstm_numpy import cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "    cli.main(['--help'])\n"
+            "for parser, _ in cli.subcommand_parsers('run.py').values():\n"
+            "    parser.format_help()")
+    watched = ("numba", "matplotlib", "torch", "scipy", "tqdm", "lstm_numpy.experiment", "lstm_numpy.pipeline",
+               "lstm_numpy.model")
+    assert heavy_imports_after(code, watched) == "[]"
+
+
+def test_a_run_imports_matplotlib_and_numba_cuda_only_when_used():
+    assert heavy_imports_after("import lstm_numpy.experiment", ("matplotlib", "numba.cuda", "torch")) == "[]"
+    assert heavy_imports_after("import lstm_numpy.experiment", ("numba",)) != "[]", "the check can see an import"
 
 
 def test_the_module_graph_has_no_cycle():
@@ -171,7 +210,7 @@ def test_the_checks_catch_what_they_look_for():
     node = tree.body[0].body[0]
     assert resolve("lstm_numpy.analysis.sensitivity", node) == ["lstm_numpy.analysis.ablation"]
     edges = graph()
-    assert "lstm_numpy.analysis" in edges["lstm_numpy.options"], "a submodule import runs its package"
+    assert "lstm_numpy.analysis" in edges["lstm_numpy.experiment"], "a submodule import runs its package"
     assert "lstm_numpy.labels" in edges["lstm_numpy.evaluation.metrics"]
     table = """## What is inside\n\n| floor | module | what |\n|---|---|---|\n| low | `lstm_numpy/labels.py` | x |
 | high | `lstm_numpy/analysis/` | y |\n\n### next\n"""

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
+from ..defaults import DissectOptions
 from ..errors import UndefinedLabelWarning
 from .consistency import pairwise_consistency
 from .engine import Plan, Target, ablate, item, subset_split
@@ -32,42 +32,15 @@ from .patching import gate_clamps, patching_sweep
 from .probe import class_ranking, neuron_ordering, train_probe
 from .rankings import neurons_for_mass, rank_correlations, rank_neurons
 from .results import ClampResult, ModelDissection, ProbeResult, RankingComparison
-from .sensitivity import GROUPINGS, sensitivity_pred_and_gold
+from .sensitivity import sensitivity_pred_and_gold
 from .states import collect_states, split_halves, subset_states
-from .sweep import RANDOM_POOLS, measured_importance, plan_sweep, present_labels, run_sweep
+from .sweep import measured_importance, plan_sweep, present_labels, run_sweep
 
 ORACLE = "measured_oracle"   # ranked and scored on the same tokens: never the "best" ranking
 PROBE = "probe"              # the linear probe's weights (analysis.probe), trained on the ranking half
 PATCHING = "patching"        # h's restored fraction on minimal pairs (analysis.patching), other sentences
 CLAMP_K = 5                  # each label's top neurons (by its best held-out ranking) whose gates are clamped
 MASS_FRACTIONS = (0.5, 0.8)
-RECURRENT_SEEDS = ("all", "first", "none")
-
-
-@dataclass(frozen=True)
-class DissectOptions:
-    """Every choice of the dissection, with the analysis's defaults."""
-
-    group_by: str = "predicted"        # the grouping of the sensitivity that ranks neurons (GROUPINGS)
-    ks: tuple = (1, 2, 3, 5, 10, 20)   # output-mode sweep
-    recurrent_ks: tuple = (1, 3, 5, 10)   # recurrent-mode sweep (each ablation reruns the LSTM)
-    claim_ks: tuple = (1, 3, 5, 10)    # the rankings compared held out, and the claims checked
-    n_random: int = 20                 # random draws per (label, k), output mode and the comparison
-    n_random_recurrent: int = 5        # random draws per (label, k), recurrent mode
-    random_pool: str = "all"           # analysis.sweep.plan_sweep
-    recurrent_seeds: str = "all"       # which models get the recurrent sweep: all, first, none
-
-    def __post_init__(self):
-        if self.group_by not in GROUPINGS:
-            raise ValueError(f"group_by must be one of {GROUPINGS}, got {self.group_by!r}")
-        if self.random_pool not in RANDOM_POOLS:
-            raise ValueError(f"random_pool must be one of {RANDOM_POOLS}, got {self.random_pool!r}")
-        if self.recurrent_seeds not in RECURRENT_SEEDS:
-            raise ValueError(f"recurrent_seeds must be one of {RECURRENT_SEEDS}, got {self.recurrent_seeds!r}")
-
-    def recurrent_for(self, index):
-        """Whether the ``index``-th model of a run (0 = the first seed) gets the recurrent sweep."""
-        return self.recurrent_seeds == "all" or (self.recurrent_seeds == "first" and index == 0)
 
 
 def dissect_model(params, config, split, label_names, rng, options=DissectOptions(), recurrent=True,

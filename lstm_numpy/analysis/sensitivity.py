@@ -28,11 +28,10 @@ import warnings
 
 import numpy as np
 
+from ..defaults import GROUPINGS
 from ..errors import UndefinedLabelWarning
 from .kernels import group_sums_numba
 from .rankings import spearman_rows
-
-GROUPINGS = ("predicted", "gold")
 
 
 def contributions(h, W):

@@ -27,12 +27,12 @@ import warnings
 
 import numpy as np
 
+from ..defaults import RANDOM_POOLS
 from ..errors import UndefinedLabelWarning
 from .engine import Plan, ablate, item
 from .rankings import rank_neurons
 from .results import STRATEGIES, ModeSweep, Sweep
 
-RANDOM_POOLS = ("all", "outside-top")
 
 
 def present_labels(states, K):

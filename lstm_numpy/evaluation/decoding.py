@@ -28,9 +28,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..defaults import DECODERS  # noqa: F401 (the decoders this module offers)
 from ..labels import Transitions, transitions
-
-DECODERS = ("argmax", "constrained")
 
 
 def viterbi(scores: np.ndarray, mask: np.ndarray, rules: Transitions) -> np.ndarray:

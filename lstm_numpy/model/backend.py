@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 from typing import Callable, NamedTuple
 
+from ..defaults import BACKENDS, DEFAULT_BACKEND
 from .chars import window_max, window_max_numba
 from .layers import embedding_backward, embedding_backward_numba
 from .lstm import lstm_backward, lstm_forward, lstm_project, lstm_recur_many
@@ -33,8 +34,6 @@ from .lstm_cuda import lstm_backward_cuda, lstm_forward_cuda, require_cuda
 from .lstm_infer_numba import lstm_recur_many_numba
 from .lstm_numba import lstm_backward_numba, lstm_forward_numba, lstm_project_numba
 
-BACKENDS = ("numba", "numpy", "cuda")
-DEFAULT_BACKEND = "numba"
 CPU_NUMBA, CPU_NUMPY, GPU = "CPU (Numba)", "CPU (NumPy)", "GPU (numba.cuda)"
 
 

@@ -34,9 +34,9 @@ the one kernel serves all the products above.  It is written to be read, not
 to rival cuBLAS (no register tiling, transposed operands are loaded
 uncoalesced).
 
-Importing this module never needs a GPU: ``numba.cuda`` imports without one
-(the import is guarded all the same), and the package imports this module only
-when the cuda backend is asked for.  The kernels are compiled on first use.
+Importing this module never needs a GPU, nor imports ``numba.cuda``: that happens
+on first use (:func:`import_cuda`, guarded in case numba's cuda module is missing
+or broken; it imports without a GPU).  The kernels are compiled on first use.
 Without a usable GPU, :func:`require_cuda` (called first by both public
 functions) raises :class:`CudaUnavailableError` saying why.  With
 ``NUMBA_ENABLE_CUDASIM=1`` set before ``numba.cuda`` is first imported, the
@@ -60,11 +60,22 @@ def _one_line(text):
     return " ".join(str(text).split())
 
 
-try:  # works without a GPU; guarded in case numba's cuda module is missing or broken
-    from numba import cuda
-    _CUDA_IMPORT_ERROR = None
-except Exception as error:  # any failure here means "no cuda backend", said by cuda_status
-    cuda, _CUDA_IMPORT_ERROR = None, _one_line(error)
+cuda = None                 # numba.cuda once import_cuda() has run (the kernels read this global)
+_CUDA_IMPORT_ERROR = None   # why numba.cuda could not be imported, if it could not
+
+
+def import_cuda():
+    """numba.cuda, imported on the first call (or None, with the reason kept for cuda_status):
+    every run imports this module, but only the cuda backend needs numba.cuda, whose import
+    costs a few tenths of a second and decides once whether NUMBA_ENABLE_CUDASIM is on."""
+    global cuda, _CUDA_IMPORT_ERROR
+    if cuda is None and _CUDA_IMPORT_ERROR is None:
+        try:  # works without a GPU; guarded in case numba's cuda module is missing or broken
+            from numba import cuda as module
+            cuda = module
+        except Exception as error:  # any failure here means "no cuda backend", said by cuda_status
+            _CUDA_IMPORT_ERROR = _one_line(error)
+    return cuda
 
 TILE = 16
 """Side of the square tiles of :func:`_matmul` (TILE x TILE threads per block)."""
@@ -81,7 +92,7 @@ def cuda_status():
     Returns (available: bool, reason: str).  The simulator is on when
     NUMBA_ENABLE_CUDASIM=1 was set before numba.cuda was first imported.
     """
-    if cuda is None:
+    if import_cuda() is None:
         return False, (f"numba.cuda cannot be imported ({_CUDA_IMPORT_ERROR}); "
                        "pip install numba-cuda (or lstm_numpy[cuda])")
     if "simulator" in cuda.is_available.__module__:
@@ -107,7 +118,7 @@ def cuda_status():
 
 def require_cuda():
     """Raise :class:`CudaUnavailableError` unless :func:`cuda_status` says available."""
-    if cuda is not None and cuda.is_available():  # the cheap check, done on every call
+    if import_cuda() is not None and cuda.is_available():  # the cheap check, done on every call
         return
     available, reason = cuda_status()
     if not available:
@@ -128,6 +139,7 @@ def _kernels(dtype):
     import numba
     from numba import types
 
+    import_cuda()
     dtype = np.dtype(dtype)
     nb_dtype = numba.from_dtype(dtype)
     zero, one = dtype.type(0), dtype.type(1)
@@ -287,6 +299,7 @@ def matmul_cuda(A, B, out=None, *, accumulate=False, bias=None, transpose_a=Fals
     (views with any strides are fine), or all NumPy arrays: then they are
     copied to the device and the result copied back.
     """
+    import_cuda()
     on_host = isinstance(A, np.ndarray)
     if on_host:
         A, B = cuda.to_device(np.ascontiguousarray(A)), cuda.to_device(np.ascontiguousarray(B))

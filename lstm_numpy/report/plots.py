@@ -14,17 +14,14 @@ arrays of drops over the labels and its k values, NaN where a label was not abla
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from lstm_numpy.atomic import atomic_write_bytes  # noqa: E402
+from lstm_numpy.atomic import atomic_write_bytes
 
 __all__ = [
     "plot_sensitivity_heatmap",
@@ -39,6 +36,27 @@ __all__ = [
     "order_neurons_by_top_label",
 ]
 
+
+
+@functools.cache
+def _pyplot():
+    """matplotlib.pyplot with the Agg backend, imported when the first figure is drawn: every run
+    imports this module, but Matplotlib takes a few tenths of a second to import and a run
+    without figures (--no-analysis, a refused option) never needs it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+    return matplotlib.pyplot
+
+
+class _Pyplot:
+    """``plt.name`` is ``matplotlib.pyplot.name``, imported on first use (_pyplot)."""
+
+    def __getattr__(self, name):
+        return getattr(_pyplot(), name)
+
+
+plt = _Pyplot()
 DPI = 100
 DIVERGING = "RdBu_r"  # red = positive (pushes the label), blue = negative
 STRATEGY_STYLE = {"top": dict(color="C3", marker="o"), "random": dict(color="C0", marker="s"),

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write_text
 from ..data.batching import features_for, make_batch, make_batches
 from ..data.vocab import replace_singletons
+from ..defaults import MAX_EPOCHS, MAX_PATIENCE, MIN_EPOCHS, MIN_PATIENCE, TrainConfig
 from ..errors import TrainingError
 from ..evaluation.metrics import format_entity_f1
 from ..labels import is_chunking
@@ -47,32 +48,6 @@ from .optim import clip_by_global_norm, make_optimizer
 from .resume import RESUME_STEM, DeferredInterrupt, load_resume_state, remove_resume_state, save_resume_state
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int | None = None        # maximum epochs; None: as many as max_updates steps take (schedule())
-    batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float | None = None          # None: optim.DEFAULT_LR (Adam 3e-3)
-    clip: float = 5.0                # global-norm clipping; 0 disables
-    patience: int | None = None      # epochs without dev progress before annealing or stopping; None: from
-                                     # patience_updates (schedule())
-    max_updates: int = 6000          # the default length of a run, in optimizer steps
-    patience_updates: int = 600      # the default patience, in optimizer steps
-    anneal: float = 0.5              # the rate is multiplied by this, from the best weights, when patience runs out
-    anneals: int = 0                 # ... this many times, then training stops (0: stop at once; annealing
-                                     # found no better dev epoch on the training matrix, at a cost in time)
-    unk_replace: float = 0.5         # probability a training singleton becomes <unk>
-    word_unk: float = 0.0            # probability any other training word becomes <unk>
-    lr_decay: float = 1.0            # the learning rate is multiplied by this after an epoch without dev gain
-    restore_best: bool = False       # ... and training goes on from the best weights so far
-    average: float = 0.0             # > 0: evaluate and keep a moving average of the weights with this decay
-    select: str = "auto"             # dev metric that picks the best epoch: entity_f1, token_acc, or
-                                     # auto (entity_f1 for chunk labels, token_acc for plain tags)
-    seed: int = 0
-
-
-MIN_EPOCHS, MAX_EPOCHS = 15, 100       # the default maximum epochs lies between these
-MIN_PATIENCE, MAX_PATIENCE = 3, 15     # the default patience, in epochs, lies between these
 LOSS_PROGRESS = 0.01                   # until the dev score moves, a dev loss 1% lower counts as progress
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..defaults import DEFAULT_LR
 from ..model.layers import SparseRows
 
 
@@ -190,10 +191,6 @@ class Adam:
         self.v = {k[2:]: a.copy() for k, a in arrays.items() if k.startswith("v:")}
 
 
-# A tagger run's rate when none is given: Adam at 3e-3 was chosen on the matrix of corpora in
-# docs/results/training_matrix.md (it reaches the dev scores of 1e-3 in about half the epochs);
-# SGD keeps the usual 0.1.
-DEFAULT_LR = {"adam": 3e-3, "sgd": 0.1}
 
 
 def make_optimizer(name, lr=None, momentum=0.9):
