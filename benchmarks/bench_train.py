@@ -46,26 +46,54 @@ def main(argv=None):
 
     import numba
 
-    from lstm_numpy.data.batching import features_for, make_batch, make_batches
+    numba.set_num_threads(args.threads)
+    data, prepared, config = load_model_data(args.data, args.preset, args.backend, args.dtype)
+    results = time_epochs(prepared, config, args.epochs)
+    row = {"data": data, "preset": args.preset, "backend": args.backend, "dtype": args.dtype,
+           "numba_threads": numba.get_num_threads(), "numba_threading_layer": _threading_layer(numba),
+           "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"), "epochs": results}
+    if args.json:
+        print(json.dumps(row))
+    else:
+        for r in results:
+            print(f"epoch {r['epoch']}: {r['tokens']:,} tokens in {r['seconds']:.2f} s = {r['tok_s']:,.0f} tok/s ("
+                  + ", ".join(f"{part} {sec:.2f} s" for part, sec in r["parts_seconds"].items()) + ")")
+        print(f"({data}, preset {args.preset}, {args.backend} {args.dtype}, numba threads "
+              f"{row['numba_threads']} ({row['numba_threading_layer']} layer), "
+              f"OPENBLAS_NUM_THREADS={row['OPENBLAS_NUM_THREADS']})")
+
+
+def load_model_data(data=None, preset="paper", backend="numba", dtype="float32", **overrides):
+    """(data name, pipeline.Prepared, TaggerConfig) of a preset on CoNLL-2003 (when present, or
+    data=None: the generated corpus otherwise); overrides: TaggerConfig fields (hidden=256, ...)."""
+    import dataclasses
+
     from lstm_numpy.data.readers import default_conll2003_dir
+    from lstm_numpy.pipeline import load_splits, make_config, prepare
+
+    data = data or ("conll2003" if (default_conll2003_dir() / "train.txt").is_file() else "generated")
+    prepared = prepare(load_splits(data))
+    config = dataclasses.replace(make_config(preset, prepared, backend, dtype), **overrides)
+    return data, prepared, config
+
+
+def time_epochs(prepared, config, epochs, seed=0):
+    """[{"epoch", "seconds", "tok_s", "tokens", "parts_seconds"}] of ``epochs`` training epochs of a
+    fresh tagger as training.loop runs them: length-bucketed batches of 32, singletons to <unk>,
+    forward+backward, clipping at 5, Adam (lazy on the embeddings)."""
+    from lstm_numpy.data.batching import features_for, make_batch, make_batches
     from lstm_numpy.data.vocab import replace_singletons
     from lstm_numpy.model.tagger import init_tagger, tagger_loss_and_grads
-    from lstm_numpy.pipeline import load_splits, make_config, prepare
     from lstm_numpy.training.optim import Adam, clip_by_global_norm
 
-    numba.set_num_threads(args.threads)
-    data = args.data or ("conll2003" if (default_conll2003_dir() / "train.txt").is_file() else "generated")
-    corpora = load_splits(data)
-    prepared = prepare(corpora)
-    config = make_config(args.preset, prepared, args.backend, args.dtype)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     params = init_tagger(config, rng)
     split = features_for(prepared.splits["train"], config)   # as training does: only the features used
     singletons = prepared.vocab.singleton_mask()
     optimizer = Adam()
     lengths = np.array([len(w) for w in split.words])
     results = []
-    for epoch in range(args.epochs):
+    for epoch in range(epochs):
         start = time.perf_counter()
         tokens = 0
         parts = dict.fromkeys(PARTS, 0.0)
@@ -86,18 +114,7 @@ def main(argv=None):
         seconds = time.perf_counter() - start
         results.append({"epoch": epoch + 1, "seconds": seconds, "tok_s": tokens / seconds, "tokens": tokens,
                         "parts_seconds": parts})
-    row = {"data": data, "preset": args.preset, "backend": args.backend, "dtype": args.dtype,
-           "numba_threads": numba.get_num_threads(), "numba_threading_layer": _threading_layer(numba),
-           "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"), "epochs": results}
-    if args.json:
-        print(json.dumps(row))
-    else:
-        for r in results:
-            print(f"epoch {r['epoch']}: {r['tokens']:,} tokens in {r['seconds']:.2f} s = {r['tok_s']:,.0f} tok/s ("
-                  + ", ".join(f"{part} {sec:.2f} s" for part, sec in r["parts_seconds"].items()) + ")")
-        print(f"({data}, preset {args.preset}, {args.backend} {args.dtype}, numba threads "
-              f"{row['numba_threads']} ({row['numba_threading_layer']} layer), "
-              f"OPENBLAS_NUM_THREADS={row['OPENBLAS_NUM_THREADS']})")
+    return results
 
 
 def _threading_layer(numba):

@@ -43,7 +43,7 @@ from .defaults import (BACKENDS, DATA_KINDS, DECODERS, DEFAULT_LR, FILE_KINDS, G
                        MAX_EPOCHS, MAX_PATIENCE, MIN_EPOCHS, MIN_PATIENCE, PRESETS, QUICK_EPOCHS, QUICK_HIDDEN,
                        QUICK_LR, RANDOM_POOLS, DissectOptions, TrainConfig)
 from .errors import LSTMNumpyError  # noqa: E402
-from .options import resolve_options  # noqa: E402
+from .options import parse_seeds, resolve_options  # noqa: E402
 
 
 def pipeline():
@@ -69,6 +69,16 @@ def _count(minimum):
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
         return value
     return parse
+
+
+def _seeds(text):
+    try:
+        seeds = parse_seeds(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if seeds == 0:
+        raise argparse.ArgumentTypeError("must be at least 1, got 0")
+    return seeds
 
 
 def _positive_float(text):
@@ -153,7 +163,7 @@ def build_parser(prog=None):
                        help="probability a training singleton is replaced by <unk> (default 0.5)")
     train.add_argument("--word-unk", type=float,
                        help="probability any other training word is replaced by <unk> (default 0)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, help="the first model's seed (default 0)")
     out = p.add_argument_group("output")
     out.add_argument("--out", help="run directory (default runs/<data>-<preset>-seed<seed>)")
     out.add_argument("--force", action="store_true", help="overwrite an existing run directory")
@@ -168,9 +178,15 @@ def build_parser(prog=None):
                      help="train, then dissect, the seeds in this many processes at once (default 1; the models "
                           "and every number of the analysis are the same, bit for bit; each process gets "
                           "cores/jobs Numba threads and prints lines, not bars)")
+    out.add_argument("--cluster", metavar="ADDRESS",
+                     help="train, then dissect, the seeds on the Dask cluster whose scheduler is at ADDRESS (e.g. "
+                          "tcp://10.0.0.5:8786; pip install \".[cluster]\"); the same models and numbers as here, "
+                          "the data sent once, a seed whose worker is lost run once more; the workers must see "
+                          "the run directory at the same path (docs/cluster.md)")
     analysis = p.add_argument_group("analysis")
-    analysis.add_argument("--seeds", type=_count(1),
-                          help="train this many models, seeds --seed, --seed+1, ... (default 3), "
+    analysis.add_argument("--seeds", type=_seeds, metavar="N|A-B|A,B,...",
+                          help="train this many models, seeds --seed, --seed+1, ... (default 3), or the seeds "
+                               "named: a range such as 0-49 (both ends included) or a list such as 0,2,7; "
                                "for the consistency analysis")
     analysis.add_argument("--group-by", choices=GROUPINGS,
                           help="count a token for its predicted label (default, as the public reproduction "

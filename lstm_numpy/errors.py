@@ -39,6 +39,10 @@ class DegenerateModelError(LSTMNumpyError, RuntimeError):
     dissected unless the user asks for it: names the seed and what is wrong."""
 
 
+class ClusterError(LSTMNumpyError, RuntimeError):
+    """A Dask scheduler that cannot be reached, or a seed that failed twice on the cluster."""
+
+
 class UndefinedLabelWarning(UserWarning):
     """A label that a measure cannot be defined for (no tokens, never predicted): its row is NaN."""
 

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
-import os
 import shutil
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -44,6 +41,7 @@ from .report.explorer import write_run_explorer
 from .report.markdown import ReportFacts
 from .report.outputs import write_outputs
 from .training.verdict import SUGGESTION, degenerate_reasons
+from .workers import check_cluster, per_seed
 
 
 def prepare_out_dir(output):
@@ -81,21 +79,6 @@ def train_one_seed(options, seed, prepared, config, seed_dir):
     return params, summary
 
 
-def per_seed(jobs, fn, calls, announce=None):
-    """``[fn(*call) for call in calls]``, one seed per call: in this process, or with ``jobs``
-    > 1 in that many spawned worker processes, where fn gets ``threads=cores // jobs`` (its
-    Numba threads).  announce: what the workers do, printed with their count, or None."""
-    if jobs <= 1 or len(calls) == 1:
-        return [fn(*call) for call in calls]
-    jobs = min(jobs, len(calls))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    if announce:
-        print(f"{announce} {len(calls)} seeds in {jobs} processes of {threads} Numba thread(s) each")
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(fn, *call, threads=threads) for call in calls]
-        return [future.result() for future in futures]
-
-
 def _train_seed(options, seed, prepared, config, seed_dir, threads=None):
     """train_one_seed; in a worker process (``threads`` given) with that many Numba threads and
     progress as lines only."""
@@ -110,9 +93,9 @@ def train_seeds(options, prepared, config, out):
     worker processes (:func:`per_seed`). Every kernel gives each sentence to one thread, so
     the weights do not depend on the thread count: the models are bit for bit those of a
     sequential run (tests/test_cli.py checks it)."""
-    return per_seed(options.output.jobs, _train_seed,
-                    [(options, seed, prepared, config, out / f"seed{seed}") for seed in options.seeds],
-                    announce="training")
+    return per_seed(_train_seed, [(options, seed, prepared, config, out / f"seed{seed}") for seed in options.seeds],
+                    options.output.jobs, options.output.cluster, announce="training",
+                    names=[f"seed {seed}" for seed in options.seeds])
 
 
 def analysis_rng(base_seed, seed):
@@ -176,7 +159,8 @@ def dissect_seeds(options, runs, labels, scheme, probe_column=None):
               f"({'output and recurrent' if recurrent else 'output'} ablation)")
         calls.append((options, one.seed, one.params, one.config, one.prepared.splits["dev"], labels, recurrent,
                       probe_column, pairs))
-    return per_seed(options.output.jobs, dissect_one_seed, calls)
+    return per_seed(dissect_one_seed, calls, options.output.jobs, options.output.cluster, announce="dissecting",
+                    names=[one.name for one in runs])
 
 
 def note_undefined_labels(models, group_by, word="seed"):
@@ -367,6 +351,8 @@ def run(options, command="python run.py"):
     command: the command line as typed, kept in run.json, metrics.json and the report."""
     start = time.perf_counter()
     backend = get_backend(options.model.backend)   # --backend cuda without a GPU fails here, before any work
+    if options.output.cluster is not None:         # an unreachable scheduler, too
+        check_cluster(options.output.cluster)
     out = prepare_out_dir(options.output)
     if options.checkpoints:
         read = read_checkpoints(options, backend)

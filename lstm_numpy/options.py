@@ -71,6 +71,7 @@ class OutputOptions:
     resume: bool = False
     progress: bool = True
     jobs: int = 1
+    cluster: str | None = None          # a Dask scheduler's address: the seeds run there (workers.per_seed)
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,33 @@ def _refuse_ignored(given):
         raise UsageError("--resume continues the run in its directory and --force deletes it; choose one")
 
 
+def parse_seeds(text):
+    """--seeds TEXT -> a count (int, "3": seeds --seed, --seed+1, --seed+2) or the seeds themselves
+    (tuple: "0-49" a range, both ends included; "0,2,7" a list; or both, "0-4,10"); ValueError
+    saying what is wrong."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    seeds = []
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if not low.strip().isdigit() or (dash and not high.strip().isdigit()):
+            raise ValueError(f"{text!r} is not a count (3), a range (0-49) or a list (0,2,7) of seeds")
+        low, high = int(low), int(high) if dash else int(low)
+        if high < low:
+            raise ValueError(f"the range {part.strip()} runs backwards")
+        seeds.extend(range(low, high + 1))
+    return tuple(seeds)
+
+
+def seeds_text(seeds):
+    """The seeds as --seeds would take them back: "0-49", "0,2,7"."""
+    seeds = list(seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
 TRAINING_FLAGS = ("preset", "hidden", "char_filters", "dropout_mask", "affix_dim", "case_dim", "decode", "dtype",
                   "epochs", "batch_size", "optimizer", "lr", "patience", "max_updates", "patience_updates", "anneals",
                   "lr_decay", "restore_best", "average", "unk_replace", "word_unk", "embeddings", "seeds", "resume")
@@ -152,8 +180,8 @@ def resolve_options(*, data="generated", data_dir=None, train=None, dev=None, te
                     char_filters=None, dropout_mask=None, affix_dim=None, case_dim=None, decode=None,
                     backend="numba", dtype=None, epochs=None, batch_size=None, optimizer=None, lr=None,
                     patience=None, max_updates=None, patience_updates=None, anneals=None, lr_decay=None,
-                    restore_best=False, average=None, unk_replace=None, word_unk=None, seed=0, out=None, force=False,
-                    resume=False, quick=False, no_progress=False, jobs=1, seeds=None, group_by=None,
+                    restore_best=False, average=None, unk_replace=None, word_unk=None, seed=None, out=None, force=False,
+                    resume=False, quick=False, no_progress=False, jobs=1, cluster=None, seeds=None, group_by=None,
                     random_draws=None, random_pool=None, no_recurrent=False, recurrent_seeds=None, no_analysis=False,
                     force_analysis=False, checkpoint=None, probe_column=None, pairs=None, no_patching=False):
     """Every option of a run, by its command-line name (None: not given), -> RunOptions.
@@ -176,6 +204,17 @@ def resolve_options(*, data="generated", data_dir=None, train=None, dev=None, te
         raise UsageError("--epochs sets the most epochs and --max-updates derives them from the corpus; choose one")
     if patience is not None and patience_updates is not None:
         raise UsageError("--patience sets the patience in epochs and --patience-updates derives it; choose one")
+    if cluster is not None and jobs > 1:
+        raise UsageError("--jobs runs the seeds in processes here and --cluster on a Dask cluster; choose one")
+    if isinstance(seeds, (tuple, list)):
+        if seed is not None:
+            raise UsageError(f"--seeds {seeds_text(seeds)} names the seeds; --seed gives the first of a count")
+        if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+            raise UsageError(f"--seeds {seeds_text(seeds)}: seeds must be distinct and not negative")
+        seed, models = seeds[0], tuple(int(s) for s in seeds)
+    else:
+        seed = 0 if seed is None else seed
+        models = tuple(seed + i for i in range(3 if seeds is None else seeds))
     defaults, training = DissectOptions(), TrainConfig()
     preset = preset or "bilstm"
     analysis = None if no_analysis else DissectOptions(
@@ -205,10 +244,10 @@ def resolve_options(*, data="generated", data_dir=None, train=None, dev=None, te
                           anneals=pick(anneals, training.anneals), unk_replace=pick(unk_replace, training.unk_replace),
                           word_unk=pick(word_unk, training.word_unk), lr_decay=pick(lr_decay, training.lr_decay),
                           restore_best=restore_best, average=pick(average, training.average), seed=seed),
-        seeds=tuple(range(len(checkpoints))) if checkpoints else tuple(seed + i for i in range(pick(seeds, 3))),
+        seeds=tuple(range(len(checkpoints))) if checkpoints else models,
         analysis=analysis,
         output=OutputOptions(out=str(out) if out else str(Path("runs") / f"{data}-{name}-seed{seed}"),
-                             force=force, resume=resume, progress=not no_progress, jobs=jobs),
+                             force=force, resume=resume, progress=not no_progress, jobs=jobs, cluster=cluster),
         quick=quick, force_analysis=bool(force_analysis), checkpoints=checkpoints)
 
 

@@ -22,7 +22,9 @@ TINY = {
     "bench_train": ["--data", "generated", "--epochs", "1", "--threads", "1", "--json"],
     "bench_dev_pass": ["--repeats", "1"],
     "bench_patching": ["--pairs", "5", "--hidden", "4", "--clamp-neurons", "2", "--repeats", "1", "--json"],
+    "bench_epoch_torch": ["--data", "generated", "--models", "paper", "--epochs", "1", "--threads", "1", "--json"],
 }
+NEEDS_TORCH = {"bench_epoch_torch"}
 
 
 def bench(path, *args):
@@ -44,6 +46,8 @@ def test_help_names_the_install(path):
 def test_a_tiny_run_finishes(path):
     if path.stem == "bench_dev_pass" and not HAS_CONLL:
         pytest.skip(f"bench_dev_pass times a CoNLL-2003 dev pass; not found at {default_conll2003_dir()}")
+    if path.stem in NEEDS_TORCH:
+        pytest.importorskip("torch", reason=f"{path.stem} compares with PyTorch, which is not installed")
     result = bench(path, *TINY[path.stem])
     assert result.returncode == 0, result.stderr[-3000:]
     if "--json" in TINY[path.stem]:
@@ -66,3 +70,13 @@ def test_bench_lstm_compares_with_both_torch_paths():
     assert set(rows) == {"numba", "torch", "torch-generic"}
     for baseline, key in (("torch", "fwd_bwd_vs_torch"), ("torch-generic", "fwd_bwd_vs_torch_generic")):
         assert rows["numba"][key] == pytest.approx(rows["numba"]["fwd_bwd_tok_s"] / rows[baseline]["fwd_bwd_tok_s"])
+
+
+def test_bench_epoch_torch_trains_the_same_data_on_both_sides():
+    """The epoch benchmark's two sides read the same tokens, and its ratio is torch's seconds over ours."""
+    pytest.importorskip("torch", reason="optional comparison: PyTorch is not installed")
+    result = bench(ROOT / "benchmarks" / "bench_epoch_torch.py", *TINY["bench_epoch_torch"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = json.loads(result.stdout.strip().splitlines()[-1])["rows"]
+    assert row["model"] == "paper" and row["tokens"] > 10_000 and row["here_s"] > 0 and row["torch_s"] > 0
+    assert row["speedup"] == pytest.approx(row["torch_s"] / row["here_s"])

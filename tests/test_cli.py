@@ -19,7 +19,7 @@ from corpora import write_columns
 from lstm_numpy import cli
 from lstm_numpy.analysis.dissect import DissectOptions
 from lstm_numpy.errors import UsageError
-from lstm_numpy.options import QUICK_EPOCHS, QUICK_HIDDEN, QUICK_LR, RunOptions, resolve_options
+from lstm_numpy.options import QUICK_EPOCHS, QUICK_HIDDEN, QUICK_LR, RunOptions, parse_seeds, resolve_options
 from lstm_numpy.pipeline import GENERATED_SIZES
 from lstm_numpy.report.analysis_json import read_analysis_json
 from lstm_numpy.training.loop import TrainConfig
@@ -136,7 +136,7 @@ def test_argument_errors_exit_with_status_2(capsys):
 def test_an_unexpected_exception_keeps_its_traceback(monkeypatch, tmp_path):
     def broken(args, command):
         raise ZeroDivisionError("a bug, not a user error")
-    monkeypatch.setattr(cli, "run", broken)
+    monkeypatch.setattr(cli, "pipeline", lambda: (broken, None, None))
     with pytest.raises(ZeroDivisionError):
         cli.main(["--out", str(tmp_path / "r")])
 
@@ -294,3 +294,20 @@ def test_a_runs_own_checkpoints_dissected_again_give_its_analysis(tmp_path, caps
     message = one_line_error(capsys, ["--checkpoint", trained / "seed0", "--data", "tsv", "--dev", tmp_path / "dev.tsv",
                                       "--test", good["test"], "--no-analysis", "--out", tmp_path / "x"])
     assert "labels ['B-FOOD'] never occur in the model's labels" in message
+
+
+def test_seeds_are_a_count_a_range_or_a_list(capsys):
+    assert parse_seeds("3") == 3 and parse_seeds("0-4") == (0, 1, 2, 3, 4) and parse_seeds("0,2,7") == (0, 2, 7)
+    assert parse_seeds("0-2,10") == (0, 1, 2, 10)
+    ranged = resolve_options(seeds=parse_seeds("0-49"))
+    assert ranged.seeds == tuple(range(50)) and ranged.train.seed == 0
+    assert resolve_options(seeds=parse_seeds("5,3")).seeds == (5, 3), "the seeds in the order given"
+    counted, named = resolve_options(seeds=2, seed=4), resolve_options(seeds=parse_seeds("4-5"))
+    assert counted == named, "a range is the same run as its count from its first seed"
+    for text, words in (("4-2", "runs backwards"), ("a-b", "not a count"), ("0", "must be at least 1")):
+        with pytest.raises(SystemExit):
+            cli.main(["--seeds", text])
+        assert words in capsys.readouterr().err
+    for args, words in ((["--seeds", "0-3", "--seed", "2"], "--seed gives the first of a count"),
+                        (["--seeds", "1,1"], "distinct"), (["--jobs", "2", "--cluster", "tcp://x:1"], "choose one")):
+        assert words in one_line_error(capsys, args)
