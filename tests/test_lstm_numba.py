@@ -199,3 +199,37 @@ def test_wrong_shapes_are_refused():
         lstm_backward_numba(np.zeros((N, T - 1, H)), None, None, cache)
     with pytest.raises(ValueError, match="dhT"):
         lstm_backward_numba(np.zeros((N, T, H)), np.zeros((N + 1, H)), None, cache)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_bilstms_directions_on_two_threads_give_the_same_bytes(dtype):
+    """bilstm_forward/backward with the two directions on two threads (the numba backend's choice from
+    H = 256 at a batch of 32, given two Numba threads) equal the same calls one direction after the
+    other, bit for bit, with and without a neuron mask; and the backend says when it may do so."""
+    import numba
+
+    from lstm_numpy.model.backend import get_backend
+    from lstm_numpy.model.bilstm import bilstm_backward, bilstm_forward
+
+    rng = np.random.default_rng(5)
+    N, T, D, H = 32, 9, 20, 256
+    x = rng.normal(size=(N, T, D)).astype(dtype)
+    mask = np.arange(T)[None, :] < rng.integers(1, T + 1, size=N)[:, None]
+    params = [{"Wx": (rng.normal(size=(D, 4 * H)) * 0.2).astype(dtype),
+               "Wh": (rng.normal(size=(H, 4 * H)) * 0.1).astype(dtype),
+               "b": rng.normal(size=4 * H).astype(dtype)} for _ in range(2)]
+    dout = rng.normal(size=(N, T, 2 * H)).astype(dtype)
+    numba_backend = get_backend("numba")
+    if numba.get_num_threads() >= 2:
+        assert numba_backend.concurrent_directions(N, H, dtype), "this shape runs its directions at once"
+    assert not numba_backend.concurrent_directions(N, 16, dtype), "not the fused kernels' shapes (a thread pool)"
+    assert not get_backend("numpy").concurrent_directions(N, H, dtype)
+    for keep in (None, (rng.random(2 * H) > 0.3).astype(dtype)):
+        results = []
+        for concurrent in (False, True):
+            backend = numba_backend._replace(concurrent_directions=lambda *shape, on=concurrent: on)
+            out, cache = bilstm_forward(x, mask, *params, backend, keep)
+            dx, grads_f, grads_b = bilstm_backward(dout, cache)
+            results.append([out, dx] + [g[k] for g in (grads_f, grads_b) for k in ("dWx", "dWh", "db")])
+        for one, two in zip(*results):
+            assert one.tobytes() == two.tobytes()

@@ -15,6 +15,7 @@ t the first H neurons have read x_1..x_t and the last H have read x_t..x_L.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -53,6 +54,25 @@ def _gather_time(a, rev):
     return np.take(a.reshape((N * T,) + a.shape[2:]), rows, axis=0).reshape(a.shape)
 
 
+_SECOND_THREAD = []      # the one worker thread of _both, started on first use
+
+
+def _both(concurrent, first, second):
+    """(first(), second()): one after the other, or, where ``concurrent`` (the backend's
+    concurrent_directions: its kernels release the GIL and share no thread pool), second on a
+    second thread while first runs here.  The same arithmetic either way, so the same results."""
+    if not concurrent:
+        return first(), second()
+    if not _SECOND_THREAD:
+        _SECOND_THREAD.append(ThreadPoolExecutor(1, thread_name_prefix="bilstm-direction"))
+    later = _SECOND_THREAD[0].submit(second)
+    try:
+        one = first()
+    finally:
+        two = later.result()
+    return one, two
+
+
 def bilstm_forward(x, mask, params_f, params_b, backend, keep_mask=None):
     """x (N, T, D), mask (N, T); params_* dicts with Wx (D, 4H), Wh (H, 4H), b (4H,);
     backend: an ``lstm_numpy.model.backend.Backend`` (its LSTM kernels run both directions).
@@ -68,10 +88,11 @@ def bilstm_forward(x, mask, params_f, params_b, backend, keep_mask=None):
     if keep_mask is not None:
         keep_f, keep_b = keep_mask[..., :H], keep_mask[..., H:]      # (2H,) or one mask per sentence (N, 2H)
     rev = reverse_index(mask)
-    out_f, _, cache_f = backend.lstm_forward(x, mask, zeros, zeros, params_f["Wx"], params_f["Wh"], params_f["b"],
-                                             keep_f)
-    out_r, _, cache_b = backend.lstm_forward(_gather_time(x, rev), mask, zeros, zeros,
-                                             params_b["Wx"], params_b["Wh"], params_b["b"], keep_b)
+    (out_f, _, cache_f), (out_r, _, cache_b) = _both(
+        backend.concurrent_directions(N, H, x.dtype),
+        lambda: backend.lstm_forward(x, mask, zeros, zeros, params_f["Wx"], params_f["Wh"], params_f["b"], keep_f),
+        lambda: backend.lstm_forward(_gather_time(x, rev), mask, zeros, zeros, params_b["Wx"], params_b["Wh"],
+                                     params_b["b"], keep_b))
     out = np.concatenate([out_f, _gather_time(out_r, rev)], axis=-1)
     return out, BiLSTMCache(rev, cache_f, cache_b, backend)
 
@@ -79,8 +100,11 @@ def bilstm_forward(x, mask, params_f, params_b, backend, keep_mask=None):
 def bilstm_backward(dout, cache):
     """dout (N, T, 2H) -> (dx (N, T, D), grads_f, grads_b) with grads dicts dWx, dWh, db."""
     H = dout.shape[-1] // 2
-    grads_f = cache.backend.lstm_backward(np.ascontiguousarray(dout[..., :H]), None, None, cache.forward)
-    grads_b = cache.backend.lstm_backward(_gather_time(dout[..., H:], cache.rev), None, None, cache.backward)
+    N = dout.shape[0]
+    grads_f, grads_b = _both(
+        cache.backend.concurrent_directions(N, H, dout.dtype),
+        lambda: cache.backend.lstm_backward(np.ascontiguousarray(dout[..., :H]), None, None, cache.forward),
+        lambda: cache.backend.lstm_backward(_gather_time(dout[..., H:], cache.rev), None, None, cache.backward))
     dx = grads_f["dx"] + _gather_time(grads_b["dx"], cache.rev)
     return dx, grads_f, grads_b
 

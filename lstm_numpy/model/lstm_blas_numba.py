@@ -40,7 +40,7 @@ BLAS_TRANSPOSED_MIN_H = 256
 """From this H the BLAS backward computes ``(da_t Wh^T)^T = Wh da_t^T``, which OpenBLAS ran 1.1-1.3x faster."""
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, fastmath=True, error_model="numpy", nogil=True)     # nogil: two directions at once
 def _forward_step_kernel(t, rec, mask, b, gate_scale, keep, h0, c0, gates, hs, cs, tanh_cs, out):
     """Step t of :func:`lstm_numpy.model.lstm.lstm_forward` given rec = h_{t-1} Wh
     (N, 4H); must equal it.  gate_scale (4H,) as in :func:`_forward_cells`; the other arguments
@@ -59,7 +59,7 @@ def _forward_step_kernel_parallel(t, block, rec, mask, b, gate_scale, keep, h0, 
                        out)
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, fastmath=True, error_model="numpy", nogil=True)
 def _backward_step_kernel(t, rec, transposed, dout, mask, c0, keep, gates, cs, tanh_cs, da, dh_state, dc_state):
     """Step t of :func:`lstm_numpy.model.lstm.lstm_backward` given rec = da_{t+1} Wh^T
     (N, H), or its transpose (H, N) if ``transposed`` (zeros at t = T-1); must equal it.

@@ -61,11 +61,12 @@ the BLAS threads that run next on a 2-core machine;
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .activations_numba import tanh_approx  # noqa: F401  (the kernels' activations, for tests and lessons)
 from .lstm import LSTMCache, check_float, check_lstm_inputs, lstm_param_grads, neuron_mask
-from .lstm_blas_numba import _backward_blas, _forward_blas
+from .lstm_blas_numba import PARALLEL_MIN_CELLS, _backward_blas, _forward_blas
 from .lstm_fused_numba import _backward_fused, _forward_fused
 
 RECURRENCES = ("fused", "blas")
@@ -89,6 +90,16 @@ def choose_recurrence(N, H, dtype):
     the two paths differ by less than the run-to-run noise of a shared machine.
     """
     return "blas" if N * H * H >= BLAS_MIN_STEP_WORK else "fused"
+
+
+def concurrent_directions(N, H, dtype):
+    """Whether two LSTMs of a batch of this shape (a BiLSTM's directions) may run at once, one per
+    thread: where the time loop is the BLAS path's with its serial cell kernels, which release the
+    GIL (as NumPy's products do) and use no Numba thread pool (whose workqueue layer must not be
+    entered from two threads), and where Numba was given at least two threads (a --jobs worker with
+    one thread stays on one core).  Each direction's arithmetic is the same either way."""
+    return (numba.get_num_threads() >= 2 and choose_recurrence(N, H, dtype) == "blas"
+            and N * 4 * H < PARALLEL_MIN_CELLS)
 
 
 def _forward_loop(recurrence, mask, h0, c0, Wh, b, keep, gates, hs, cs, tanh_cs, out):
