@@ -134,7 +134,8 @@ def test_float64_activations_are_accurate():
 
 
 @pytest.mark.parametrize("recurrence", [None, *RECURRENCES])
-@pytest.mark.parametrize("dtype, H", [(np.float32, 50), (np.float32, 130), (np.float64, 130), (np.float64, 260)])
+@pytest.mark.parametrize("dtype, H", [(np.float32, 50), (np.float32, 130), (np.float64, 130), (np.float64, 260),
+                                     (np.float32, 256), (np.float64, 128)])  # the last two: padded_rows
 def test_larger_case(dtype, H, recurrence):
     """N=8, T=20, D=16 with padding (the last steps of every sentence padded), ablation and
     non-zero states; for N=8, H=50 is below the fused/BLAS crossover, 130 past it, and 260
@@ -233,3 +234,40 @@ def test_a_bilstms_directions_on_two_threads_give_the_same_bytes(dtype):
             results.append([out, dx] + [g[k] for g in (grads_f, grads_b) for k in ("dWx", "dWh", "db")])
         for one, two in zip(*results):
             assert one.tobytes() == two.tobytes()
+
+
+def test_backward_with_dwh_on_a_second_thread_gives_the_same_bytes(monkeypatch):
+    """lstm_backward_numba computes dWh on a second thread where the product is large and Numba has
+    two threads (lstm_numba._beside); every gradient is the one of the same call on one thread, bit
+    for bit.  Inside one_core() (a BiLSTM direction beside the other) it never does."""
+    import numba
+
+    from lstm_numpy.model import lstm_numba
+
+    rng = np.random.default_rng(2)
+    N, T, D, H = 16, 7, 12, 64
+    x = rng.normal(size=(N, T, D)).astype(np.float32)
+    mask = np.arange(T)[None, :] < rng.integers(1, T + 1, size=N)[:, None]
+    zeros = np.zeros((N, H), np.float32)
+    Wx, Wh = (rng.normal(size=(D, 4 * H)) * 0.2).astype(np.float32), (rng.normal(size=(H, 4 * H)) * 0.1).astype(np.float32)
+    b, dout = rng.normal(size=4 * H).astype(np.float32), rng.normal(size=(N, T, H)).astype(np.float32)
+    _, _, cache = lstm_numba.lstm_forward_numba(x, mask, zeros, zeros, Wx, Wh, b)
+    runs = []
+    for threshold in (2 ** 62, 0):
+        monkeypatch.setattr(lstm_numba, "BESIDE_MIN_WORK", threshold)
+        runs.append(lstm_numba.lstm_backward_numba(dout, None, None, cache))
+    if numba.get_num_threads() >= 2:
+        assert lstm_numba._beside(1) is not None, "threshold 0: the second thread is used"
+        with lstm_numba.one_core():
+            assert lstm_numba._beside(1) is None
+    for name in runs[0]:
+        assert runs[0][name].tobytes() == runs[1][name].tobytes(), name
+
+
+def test_padded_rows_are_the_same_values_rows_apart_by_more_than_4k():
+    from lstm_numpy.model.lstm_blas_numba import padded_rows
+    W = np.arange(8 * 1024, dtype=np.float32).reshape(8, 1024)          # rows of 4,096 bytes
+    padded = padded_rows(W)
+    assert np.array_equal(padded, W) and padded.strides[0] == 4096 + 64
+    odd = np.ones((4, 100), np.float32)
+    assert padded_rows(odd) is odd, "rows that are not a multiple of 4 KB stay as they are"

@@ -23,6 +23,7 @@ parity-tested against its NumPy reference, and their callers call them directly.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Callable, NamedTuple
 
@@ -32,7 +33,8 @@ from .layers import embedding_backward, embedding_backward_numba
 from .lstm import lstm_backward, lstm_forward, lstm_project, lstm_recur_many
 from .lstm_cuda import lstm_backward_cuda, lstm_forward_cuda, require_cuda
 from .lstm_infer_numba import lstm_recur_many_numba
-from .lstm_numba import concurrent_directions, lstm_backward_numba, lstm_forward_numba, lstm_project_numba
+from .lstm_numba import (concurrent_directions, lstm_backward_numba, lstm_forward_numba, lstm_project_numba,
+                         one_core)
 
 CPU_NUMBA, CPU_NUMPY, GPU = "CPU (Numba)", "CPU (NumPy)", "GPU (numba.cuda)"
 
@@ -48,6 +50,7 @@ class Backend(NamedTuple):
     where: dict                 # part -> where it runs, e.g. {"LSTM": "GPU (numba.cuda)", ...}
     concurrent_directions: Callable = lambda N, H, dtype: False   # may a BiLSTM run its two directions at
                                                                   # once, one per thread (model.bilstm)?
+    one_core: Callable = contextlib.nullcontext   # the context a direction run beside the other is in
 
     def describe(self) -> str:
         """``"numba (LSTM, character CNN and embedding gradients: CPU (Numba))"``: which part runs where."""
@@ -72,7 +75,7 @@ def _backend(name):
         return Backend("numba", lstm_forward_numba, lstm_backward_numba, lstm_project_numba, lstm_recur_many_numba,
                        window_max_numba, embedding_backward_numba,
                        where={"LSTM": CPU_NUMBA, "character CNN": CPU_NUMBA, "embedding gradients": CPU_NUMBA},
-                       concurrent_directions=concurrent_directions)
+                       concurrent_directions=concurrent_directions, one_core=one_core)
     return Backend("cuda", lstm_forward_cuda, lstm_backward_cuda, None, None, window_max_numba, embedding_backward_numba,
                    where={"LSTM": GPU, "character CNN": CPU_NUMBA, "embedding gradients": CPU_NUMBA})
 

@@ -57,17 +57,23 @@ def _gather_time(a, rev):
 _SECOND_THREAD = []      # the one worker thread of _both, started on first use
 
 
-def _both(concurrent, first, second):
+def _both(backend, concurrent, first, second):
     """(first(), second()): one after the other, or, where ``concurrent`` (the backend's
     concurrent_directions: its kernels release the GIL and share no thread pool), second on a
-    second thread while first runs here.  The same arithmetic either way, so the same results."""
+    second thread while first runs here, each in the backend's one_core() (so that neither
+    starts threads of its own).  The same arithmetic either way, so the same results."""
     if not concurrent:
         return first(), second()
     if not _SECOND_THREAD:
         _SECOND_THREAD.append(ThreadPoolExecutor(1, thread_name_prefix="bilstm-direction"))
-    later = _SECOND_THREAD[0].submit(second)
+
+    def alone(fn):
+        with backend.one_core():
+            return fn()
+
+    later = _SECOND_THREAD[0].submit(alone, second)
     try:
-        one = first()
+        one = alone(first)
     finally:
         two = later.result()
     return one, two
@@ -89,7 +95,7 @@ def bilstm_forward(x, mask, params_f, params_b, backend, keep_mask=None):
         keep_f, keep_b = keep_mask[..., :H], keep_mask[..., H:]      # (2H,) or one mask per sentence (N, 2H)
     rev = reverse_index(mask)
     (out_f, _, cache_f), (out_r, _, cache_b) = _both(
-        backend.concurrent_directions(N, H, x.dtype),
+        backend, backend.concurrent_directions(N, H, x.dtype),
         lambda: backend.lstm_forward(x, mask, zeros, zeros, params_f["Wx"], params_f["Wh"], params_f["b"], keep_f),
         lambda: backend.lstm_forward(_gather_time(x, rev), mask, zeros, zeros, params_b["Wx"], params_b["Wh"],
                                      params_b["b"], keep_b))
@@ -102,7 +108,7 @@ def bilstm_backward(dout, cache):
     H = dout.shape[-1] // 2
     N = dout.shape[0]
     grads_f, grads_b = _both(
-        cache.backend.concurrent_directions(N, H, dout.dtype),
+        cache.backend, cache.backend.concurrent_directions(N, H, dout.dtype),
         lambda: cache.backend.lstm_backward(np.ascontiguousarray(dout[..., :H]), None, None, cache.forward),
         lambda: cache.backend.lstm_backward(_gather_time(dout[..., H:], cache.rev), None, None, cache.backward))
     dx = grads_f["dx"] + _gather_time(grads_b["dx"], cache.rev)

@@ -303,22 +303,24 @@ def lstm_backward(dout, dhT, dcT, cache):
     return lstm_param_grads(da, dh_next, dc_next, cache)
 
 
-def lstm_param_grads(da, dh0, dc0, cache):
+def lstm_param_grads(da, dh0, dc0, cache, beside=None):
     """The non-recurrent part of backward, shared by every backend.
 
-    da (N, T, 4H): dLoss/d(pre-activations), zero at padding.
-    Returns the gradient dict of :func:`lstm_backward`.
+    da (N, T, 4H): dLoss/d(pre-activations), zero at padding.  beside: an executor on which
+    dWh's product runs while the others run here (lstm_numba: a second core), or None; the
+    same products either way.  Returns the gradient dict of :func:`lstm_backward`.
     """
     x, h0, Wx = cache.x, cache.h0, cache.Wx
     N, T, D = x.shape
     H = h0.shape[1]
-    h_prev = np.concatenate([h0[:, None], cache.h[:, :-1]], axis=1)  # (N, T, H)
     da2 = da.reshape(N * T, 4 * H)
-    return {
-        "dx": (da2 @ Wx.T).reshape(N, T, D),
-        "dh0": dh0,
-        "dc0": dc0,
-        "dWx": x.reshape(N * T, D).T @ da2,
-        "dWh": h_prev.reshape(N * T, H).T @ da2,
-        "db": da2.sum(axis=0),
-    }
+
+    def dWh():
+        h_prev = np.concatenate([h0[:, None], cache.h[:, :-1]], axis=1)  # (N, T, H)
+        return h_prev.reshape(N * T, H).T @ da2
+
+    later = None if beside is None else beside.submit(dWh)
+    grads = {"dx": (da2 @ Wx.T).reshape(N, T, D), "dh0": dh0, "dc0": dc0, "dWx": x.reshape(N * T, D).T @ da2,
+             "db": da2.sum(axis=0)}
+    grads["dWh"] = dWh() if later is None else later.result()
+    return grads

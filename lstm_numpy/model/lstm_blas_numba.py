@@ -77,6 +77,20 @@ def _backward_step_kernel(t, rec, transposed, dout, mask, c0, keep, gates, cs, t
     _backward_cells(t, 0, N, dout, mask, c0, keep, gates, cs, tanh_cs, da, dh_state, dc_state)
 
 
+PAD_WH = True       # padded_rows for the per-step product (benchmarks: docs/performance.md)
+
+
+def padded_rows(W):
+    """W (R, C) as a view of a (R, C + pad) array: rows 64 bytes apart more than C elements where C
+    elements are a multiple of 4,096 bytes (oneDNN's get_good_ld), so that BLAS reading its rows
+    does not hit the same cache sets (4K aliasing); the same values, so the same products."""
+    if (W.shape[1] * W.itemsize) % 4096:
+        return W
+    out = np.empty((W.shape[0], W.shape[1] + 64 // W.itemsize), W.dtype)
+    out[:, :W.shape[1]] = W
+    return out[:, :W.shape[1]]
+
+
 def _forward_blas(mask, h0, c0, Wh, b, keep, gates, hs, cs, tanh_cs, out):
     """The forward time loop on this path; must equal :func:`lstm_numpy.model.lstm.lstm_recur`.
 
@@ -88,6 +102,7 @@ def _forward_blas(mask, h0, c0, Wh, b, keep, gates, hs, cs, tanh_cs, out):
     rec = np.empty((N, H4), gates.dtype)
     gate_scale = _gate_scale(H4 // 4, gates.dtype)
     parallel = N * H4 >= PARALLEL_MIN_CELLS and numba.get_num_threads() > 1
+    Wh = padded_rows(Wh) if PAD_WH else Wh
     for t in range(T):
         np.matmul(hs[:, t - 1] if t > 0 else h0, Wh, out=rec)
         if parallel:

@@ -61,6 +61,10 @@ the BLAS threads that run next on a 2-core machine;
 """
 from __future__ import annotations
 
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
@@ -90,6 +94,36 @@ def choose_recurrence(N, H, dtype):
     the two paths differ by less than the run-to-run noise of a shared machine.
     """
     return "blas" if N * H * H >= BLAS_MIN_STEP_WORK else "fused"
+
+
+_HERE = threading.local()     # .one_core: this thread's LSTM runs beside another (one_core)
+_SECOND_CORE = []             # the thread of _beside, started on first use
+BESIDE_MIN_WORK = 2 ** 24
+"""Multiply-adds of backward's dWh product from which it runs on a second thread (below, handing
+it over costs more than it saves)."""
+
+
+@contextlib.contextmanager
+def one_core():
+    """Inside it, this thread's LSTM calls use one core: a BiLSTM direction run beside the other
+    (model.bilstm), which already keeps the second core busy."""
+    _HERE.one_core = True
+    try:
+        yield
+    finally:
+        _HERE.one_core = False
+
+
+def _beside(work):
+    """An executor for backward's dWh product (lstm.lstm_param_grads, ``work`` multiply-adds) where
+    this thread may use two cores (Numba was given two threads, and this is not one_core()) and
+    the product is large; else None.  BLAS keeps one thread for each product, so the products
+    and their bytes are the same either way."""
+    if getattr(_HERE, "one_core", False) or numba.get_num_threads() < 2 or work < BESIDE_MIN_WORK:
+        return None
+    if not _SECOND_CORE:
+        _SECOND_CORE.append(ThreadPoolExecutor(1, thread_name_prefix="lstm-dWh"))
+    return _SECOND_CORE[0]
 
 
 def concurrent_directions(N, H, dtype):
@@ -190,7 +224,7 @@ def backward_with_recurrence(recurrence, dout, dhT, dcT, cache):
     c = np.ascontiguousarray
     _backward_loop(recurrence, c(dout, dtype=dtype), c(mask, dtype=dtype), c(c0), c(Wh),
                    c(np.broadcast_to(keep, (N, H)), dtype=dtype), c(gates), c(cs), c(tanh_cs), da, dh0, dc0)
-    return lstm_param_grads(da, dh0, dc0, cache)
+    return lstm_param_grads(da, dh0, dc0, cache, _beside(N * T * H * 4 * H))
 
 
 def lstm_forward_numba(x, mask, h0, c0, Wx, Wh, b, keep=None):
