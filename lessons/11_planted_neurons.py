@@ -94,7 +94,7 @@ split = EncodedSplit(words, [np.zeros(L, dtype=np.int64) for L in lengths], gold
                      [[str(w) for w in sentence] for sentence in words])
 states = collect_states(params, config, split)
 h_carrier = states.hidden[:, carrier[1]]
-print(f"{len(split)} sentences, {states.n_tokens} tokens; tagger accuracy {np.mean(states.pred == states.gold):.3f}")
+print(f"{split.n_sentences} sentences, {states.n_tokens} tokens; tagger accuracy {np.mean(states.pred == states.gold):.3f}")
 print(f"carrier {carrier[1]} of B-PER: h {h_carrier[states.gold == 1].mean():.3f} on B-PER tokens, "
       f"max |h| {np.abs(h_carrier[states.gold != 1]).max():.1e} elsewhere")
 

@@ -15,7 +15,7 @@ from .model.tagger import tagger_forward
 
 def _predict(params, config, split, batch_size, output_keep_mask, keep_mask, decode, label_names, with_loss):
     """(predictions per sentence, summed cross-entropy of the gold labels or None)."""
-    preds, total = [None] * len(split), 0.0
+    preds, total = [None] * split.n_sentences, 0.0
     for index, batch in iterate_batches(features_for(split, config), batch_size):
         z, _ = tagger_forward(params, config, batch, keep_mask=keep_mask, output_keep_mask=output_keep_mask)
         if with_loss:

@@ -97,7 +97,7 @@ def torch_logits(torch, model, ids, batch_first):
 def our_logits(params, config, split):
     from lstm_numpy.data.batching import iterate_batches
     from lstm_numpy.model.tagger import tagger_forward
-    out = [None] * len(split)
+    out = [None] * split.n_sentences
     for index, batch in iterate_batches(split, 64):
         z, _ = tagger_forward(params, config, batch)
         for row, i in enumerate(index):

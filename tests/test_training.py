@@ -103,7 +103,7 @@ def test_restore_best_goes_on_from_the_best_weights(tiny):
     config = make_config("bilstm", tiny, backend="numpy", hidden=6)
     params = init_tagger(config, np.random.default_rng(0))
     cfg = TrainConfig(epochs=3, seed=0, lr=1e-6, batch_size=8, patience=10, lr_decay=0.5, restore_best=True)
-    n_batches = -(-len(tiny.splits["train"]) // cfg.batch_size)
+    n_batches = -(-tiny.splits["train"].n_sentences // cfg.batch_size)
     seen = {}
 
     def snapshot(epoch, batch):

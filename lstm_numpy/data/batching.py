@@ -83,7 +83,8 @@ class EncodedSplit(NamedTuple):
     affixes: Optional[list] = None  # one (T_s, A) int64 array per sentence, or None
     chars: Optional[list] = None    # one (T_s, L_s) int64 array per sentence, or None
 
-    def __len__(self):
+    @property
+    def n_sentences(self):     # not __len__: that would break the tuple's own protocol (_replace, pickled size)
         return len(self.words)
 
     @property
