@@ -198,8 +198,7 @@ def prepare(corpora, unknown_labels="error"):
     """
     vocab = Vocab.build(corpora["train"].sentences)
     labels = LabelVocab.build(corpora["train"].labels)
-    _map_unknown_labels(corpora, labels, unknown_labels, "the training split")
-    return encode_with(corpora, vocab, labels)
+    return encode_with(corpora, vocab, labels, unknown_labels, "the training split")
 
 
 def encode_with(corpora, vocab, labels, unknown_labels=None, known_from="the model's labels"):

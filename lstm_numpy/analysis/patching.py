@@ -28,8 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.batching import iterate_batches
+from ..evaluation.scores import per_label_accuracy
 from ..model.backend import get_backend
-from ..model.lstm import SITES, Patches, lstm_recur_many
+from ..model.lstm import SITES, Patches
 from ..model.tagger import embed_tokens, project_lstm
 from .activity import collect_activity
 from .results import ClampResult, PatchingResult
@@ -45,16 +46,14 @@ def _directions(params, config):
     return [("lstm_f", False), ("lstm_b", True)] if config.bidirectional else [("lstm", False)]
 
 
-def _recur(backend, xw, mask, Wh, b, keeps, reverse, patches):
-    recur = backend.lstm_recur_many or lstm_recur_many      # the cuda backend has no inference kernel
-    return recur(xw, mask, Wh, b, keeps, reverse=reverse, patches=patches)
-
-
-def _direction_outputs(params, config, split, patch_fn, n_copies, progress=None):
+def _direction_outputs(params, config, split, patch_fn, n_copies, only=None):
     """For every batch of ``split``: (index, mask, [per direction: (U, n_real, H) outputs of the
-    patched copies]) where patch_fn(direction, batch rows, lengths, T, copies) gives the Patches of
-    a chunk of copies (or None), the copies run STACK at a time."""
+    patched copies, or None for a direction other than ``only``]) where patch_fn(direction, batch
+    rows, lengths, T, copies) gives the Patches of a chunk of copies (or None), the copies run
+    STACK at a time.  A backend without an inference kernel (cuda) runs NumPy's reference."""
     backend = get_backend(config.backend)
+    if backend.lstm_project is None:
+        backend = get_backend("numpy")
     H = config.hidden
     for index, batch in iterate_batches(split, 256):
         x, _ = embed_tokens(params, config, batch, backend)
@@ -62,13 +61,16 @@ def _direction_outputs(params, config, split, patch_fn, n_copies, progress=None)
         lengths = batch.mask.sum(axis=1)
         outputs = []
         for d, (prefix, reverse) in enumerate(_directions(params, config)):
+            if only is not None and d != only:
+                outputs.append(None)
+                continue
             chunks = []
             for start in range(0, n_copies, STACK):
                 copies = np.arange(start, min(start + STACK, n_copies))
                 patches = patch_fn(d, index, lengths, batch.mask.shape[1], copies)
                 keeps = np.ones((len(copies), H), dtype=projected[d].dtype)
-                chunks.append(_recur(backend, projected[d], batch.mask, params[f"{prefix}.Wh"], params[f"{prefix}.b"],
-                                     keeps, reverse, patches))
+                chunks.append(backend.lstm_recur_many(projected[d], batch.mask, params[f"{prefix}.Wh"],
+                                                      params[f"{prefix}.b"], keeps, reverse=reverse, patches=patches))
             outputs.append(np.concatenate(chunks))
         yield index, batch.mask, outputs
 
@@ -180,7 +182,7 @@ def gate_clamps(params, config, split, states, neurons):
                        for c in copies for tau in range(T_batch)]
             copy, step, neuron, site = (np.array(v, dtype=np.int64) for v in zip(*entries))
             return Patches(copy - copies[0], step, neuron, site, np.zeros((len(entries), len(index))))
-        for index, mask, outputs in _direction_outputs(params, config, split, patch_fn, len(mine)):
+        for index, mask, outputs in _direction_outputs(params, config, split, patch_fn, len(mine), only=d):
             out = outputs[d]                                               # (copies, n_real, H)
             row_lengths = mask.sum(axis=1)
             flat = np.concatenate([np.arange(starts[i], starts[i] + L) for i, L in zip(index, row_lengths)])
@@ -188,10 +190,8 @@ def gate_clamps(params, config, split, states, neurons):
             hidden[:, :, d * H:(d + 1) * H] = out
             z = hidden @ W.T + b_out
             preds[np.array(mine)[:, None], flat[None, :]] = z.argmax(-1)
-    gold = states.gold
-    base = np.array([np.mean(states.pred[gold == k] == k) if (gold == k).any() else np.nan for k in range(K)])
+    base = per_label_accuracy(states.gold, states.pred, K)
     drop = np.full((len(neurons), len(CLAMPED_GATES), K), np.nan)
     for c, (j, gate) in enumerate(jobs):
-        accuracy = np.array([np.mean(preds[c][gold == k] == k) if (gold == k).any() else np.nan for k in range(K)])
-        drop[c // len(CLAMPED_GATES), CLAMPED_GATES.index(gate)] = base - accuracy
+        drop[c // len(CLAMPED_GATES), CLAMPED_GATES.index(gate)] = base - per_label_accuracy(states.gold, preds[c], K)
     return ClampResult(gates=CLAMPED_GATES, neurons=neurons, drop=drop, top=np.zeros((0, 0), np.int64))

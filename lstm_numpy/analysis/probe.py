@@ -69,14 +69,15 @@ def fit_probe(x, y, n_classes, l1=0.0, l2=0.0, iterations=300, tol=1e-7):
             b_new = c - step * db
             dWn, dbn = W_new - V, b_new - c
             bound = loss + (dW * dWn).sum() + (db * dbn).sum() + ((dWn * dWn).sum() + (dbn * dbn).sum()) / (2 * step)
-            if probe_loss(W_new, b_new, x, y, l2)[0] <= bound + 1e-12:
+            smooth = probe_loss(W_new, b_new, x, y, l2)[0]
+            if smooth <= bound + 1e-12:
                 break
             step *= 0.5
         t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
         V = W_new + (t - 1) / t_new * (W_new - W)
         c = b_new + (t - 1) / t_new * (b_new - b)
         W, b, t = W_new, b_new, t_new
-        current = total(W, b)
+        current = smooth + l1 * np.abs(W).sum()       # total(W, b), its smooth part already computed
         if abs(previous - current) <= tol * max(1.0, abs(previous)):
             break
         previous = current
@@ -103,7 +104,7 @@ def neuron_ordering(W, steps=100):
     each class's total |weight|, the neurons that reach it join, the classes' smallest sets first;
     neurons no percentage selects (zero weight everywhere) come last, lower ids first."""
     A = np.abs(W)                                       # (H, C)
-    order = []
+    order, placed = [], set()
     for percentage in np.linspace(1.0 / steps, 1.0, steps):
         for column in A.T:
             total = column.sum()
@@ -112,9 +113,10 @@ def neuron_ordering(W, steps=100):
             ranked = np.argsort(-column, kind="stable")
             needed = int(np.searchsorted(np.cumsum(column[ranked]), percentage * total * (1 - 1e-12)) + 1)
             for j in ranked[:needed]:
-                if int(j) not in order:
+                if int(j) not in placed:
                     order.append(int(j))
-    order += [j for j in range(A.shape[0]) if j not in order]
+                    placed.add(int(j))
+    order += [j for j in range(A.shape[0]) if j not in placed]
     return np.array(order, dtype=np.int64)
 
 

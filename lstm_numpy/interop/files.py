@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..atomic import atomic_write_text
 from ..errors import InteropError, UsageError
 from ..pipeline import load_tagger
 from ..training.checkpoint import save_checkpoint
@@ -34,12 +35,7 @@ def import_torch(state_path, vocab_path, out_dir, force=False):
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InteropError(f"{vocab_path}: not valid JSON ({err})") from None
     state = read_state(state_path)
-    try:
-        imported = import_tagger(state, spec, str(state_path))
-    except InteropError as err:
-        if str(err).startswith("VOCAB.json"):
-            raise InteropError(str(vocab_path) + str(err)[len("VOCAB.json"):]) from None
-        raise
+    imported = import_tagger(state, spec, str(state_path), str(vocab_path))
     source = {"kind": "pytorch", "file": str(Path(state_path).resolve()), "sha256": _sha256(state_path),
               "vocab_file": str(Path(vocab_path).resolve()),
               "mapping": [{"parameter": ours, "from": theirs, "how": how} for ours, theirs, how in imported.mapping]}
@@ -85,5 +81,5 @@ def export_torch(source, out, seed=None):
     out = Path(out)
     vocab_path = out.with_name(out.stem + ".vocab.json")
     write_state(out, state)
-    vocab_path.write_text(json.dumps(spec, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_text(vocab_path, json.dumps(spec, ensure_ascii=False) + "\n")
     return out, vocab_path

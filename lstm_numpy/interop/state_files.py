@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_open, atomic_write_bytes
 from ..errors import InteropError
 
 try:                                        # an optional extra: only .safetensors files need it
@@ -94,20 +95,18 @@ def read_state(path):
 
 
 def write_state(path, arrays):
-    """Write {name: ndarray} to a .safetensors or .npz file (contiguous copies; atomically for .npz
-    through a temporary file renamed into place)."""
+    """Write {name: ndarray} to a .safetensors or .npz file, contiguous copies, atomically (atomic.py:
+    the file is the old one or the whole new one)."""
     path = Path(path)
     kind = _kind(path)
     arrays = {name: np.ascontiguousarray(value) for name, value in arrays.items()}
-    tmp = path.with_name(f".{path.name}.tmp")
     if kind == ".safetensors":
         _need_safetensors(path)
-        safetensors_numpy.save_file(arrays, str(tmp))
+        atomic_write_bytes(path, safetensors_numpy.save(arrays))
     elif kind == ".npz":
-        with open(tmp, "wb") as handle:
+        with atomic_open(path, "wb") as handle:
             np.savez(handle, **arrays)
     else:
         raise InteropError(f"{path}: this project writes .safetensors or .npz (PyTorch reads both: "
                            "safetensors.torch.load_file, or numpy.load then torch.from_numpy)")
-    tmp.replace(path)
     return path

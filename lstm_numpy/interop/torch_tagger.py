@@ -135,11 +135,12 @@ def _one(candidates, what, where, all_names):
     return candidates[0]
 
 
-def import_tagger(state, spec, where="the model file"):
+def import_tagger(state, spec, where="the model file", vocab_where="VOCAB.json"):
     """Imported (params, TaggerConfig, Vocab, LabelVocab, mapping) of a PyTorch tagger's tensors
-    ``state`` ({name: ndarray}) and its vocabulary ``spec`` (VOCAB.json's dict). Raises
-    InteropError naming what is missing, ambiguous, left over, mis-shaped, NaN or unsupported."""
-    spec = read_vocab_spec(spec)
+    ``state`` ({name: ndarray}) and its vocabulary ``spec`` (VOCAB.json's dict; ``vocab_where``
+    names its file). Raises InteropError naming what is missing, ambiguous, left over,
+    mis-shaped, NaN or unsupported."""
+    spec = read_vocab_spec(spec, vocab_where)
     words, labels = spec["words"], spec["labels"]
     crf = [n for n in state if any(hint in n.lower() for hint in CRF_HINTS)]
     if crf:
@@ -180,7 +181,8 @@ def import_tagger(state, spec, where="the model file"):
     mapping, params = [], {}
     pad, unk = spec["pad"], spec["unk"]
     others = [w for w in words if w not in (pad, unk)]
-    rows = [words.index(pad) if pad is not None else -1, words.index(unk)] + [words.index(w) for w in others]
+    row_of = {w: i for i, w in enumerate(words)}      # the words are unique (read_vocab_spec)
+    rows = [row_of[pad] if pad is not None else -1, row_of[unk]] + [row_of[w] for w in others]
     table = np.zeros((len(rows), E), dtype=dtype)
     table[[i for i, r in enumerate(rows) if r >= 0]] = cast(embedding)[[r for r in rows if r >= 0]]
     params["embed.word"] = table
