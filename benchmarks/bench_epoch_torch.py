@@ -6,9 +6,10 @@
 The tagger on both sides: word embeddings (100) and casing embeddings (10), concatenated,
 dropout 0.5, one LSTM (or BiLSTM) layer, dropout 0.5, a linear layer, softmax
 cross-entropy over the real tokens; Adam at 3e-3, the gradient clipped to norm 5. The
-same data (CoNLL-2003 train when present, else the generated corpus) in the same
+same data (CoNLL-2003 train when present, else the generated corpus), cut the same way into
 length-bucketed batches of 32 sentences, training singletons replaced by <unk> with
-probability 0.5 on both sides. Models:
+probability 0.5 on both sides (each side draws its own batch order and replacements: the same
+tokens an epoch, not the same sequence of batches). Models:
 
     paper   the paper preset, one LSTM of 50 neurons
     uni256  the same with 256 neurons

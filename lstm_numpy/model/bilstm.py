@@ -15,10 +15,11 @@ t the first H neurons have read x_1..x_t and the last H have read x_t..x_L.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from .lstm import second_thread
 
 
 
@@ -54,9 +55,6 @@ def _gather_time(a, rev):
     return np.take(a.reshape((N * T,) + a.shape[2:]), rows, axis=0).reshape(a.shape)
 
 
-_SECOND_THREAD = []      # the one worker thread of _both, started on first use
-
-
 def _both(backend, concurrent, first, second):
     """(first(), second()): one after the other, or, where ``concurrent`` (the backend's
     concurrent_directions: its kernels release the GIL and share no thread pool), second on a
@@ -64,19 +62,17 @@ def _both(backend, concurrent, first, second):
     starts threads of its own).  The same arithmetic either way, so the same results."""
     if not concurrent:
         return first(), second()
-    if not _SECOND_THREAD:
-        _SECOND_THREAD.append(ThreadPoolExecutor(1, thread_name_prefix="bilstm-direction"))
-
     def alone(fn):
         with backend.one_core():
             return fn()
 
-    later = _SECOND_THREAD[0].submit(alone, second)
+    later = second_thread().submit(alone, second)
     try:
         one = alone(first)
-    finally:
-        two = later.result()
-    return one, two
+    except BaseException:
+        later.exception()           # wait for the other direction; the first error is the one raised
+        raise
+    return one, later.result()
 
 
 def bilstm_forward(x, mask, params_f, params_b, backend, keep_mask=None):

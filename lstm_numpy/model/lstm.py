@@ -42,6 +42,8 @@ gradient and contributes none.
 """
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -301,6 +303,14 @@ def lstm_backward(dout, dhT, dcT, cache):
         dc_next = dc_new * f + (1 - mt) * dc
         dh_next = da[:, t] @ Wh.T + (1 - mt) * dh
     return lstm_param_grads(da, dh_next, dc_next, cache)
+
+
+@functools.cache
+def second_thread():
+    """The one worker thread the LSTM code hands work to, to keep a second core busy: a BiLSTM's
+    second direction (model.bilstm) or backward's dWh product (model.lstm_numba).  A direction
+    run on it never hands dWh over (it runs in one_core()), so it never waits on itself."""
+    return ThreadPoolExecutor(1, thread_name_prefix="lstm-second-core")
 
 
 def lstm_param_grads(da, dh0, dc0, cache, beside=None):

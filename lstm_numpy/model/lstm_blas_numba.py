@@ -77,7 +77,10 @@ def _backward_step_kernel(t, rec, transposed, dout, mask, c0, keep, gates, cs, t
     _backward_cells(t, 0, N, dout, mask, c0, keep, gates, cs, tanh_cs, da, dh_state, dc_state)
 
 
-PAD_WH = True       # padded_rows for the per-step product (benchmarks: docs/performance.md)
+def parallel_cells(N, H4):
+    """Whether the forward cells of a step of N rows and H4 gates run on every Numba thread (a
+    parallel kernel: its workqueue pool must not be entered from two threads at once)."""
+    return N * H4 >= PARALLEL_MIN_CELLS and numba.get_num_threads() > 1
 
 
 def padded_rows(W):
@@ -101,8 +104,8 @@ def _forward_blas(mask, h0, c0, Wh, b, keep, gates, hs, cs, tanh_cs, out):
     N, T, H4 = gates.shape
     rec = np.empty((N, H4), gates.dtype)
     gate_scale = _gate_scale(H4 // 4, gates.dtype)
-    parallel = N * H4 >= PARALLEL_MIN_CELLS and numba.get_num_threads() > 1
-    Wh = padded_rows(Wh) if PAD_WH else Wh
+    parallel = parallel_cells(N, H4)
+    Wh = padded_rows(Wh)
     for t in range(T):
         np.matmul(hs[:, t - 1] if t > 0 else h0, Wh, out=rec)
         if parallel:

@@ -63,14 +63,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 
 from .activations_numba import tanh_approx  # noqa: F401  (the kernels' activations, for tests and lessons)
-from .lstm import LSTMCache, check_float, check_lstm_inputs, lstm_param_grads, neuron_mask
-from .lstm_blas_numba import PARALLEL_MIN_CELLS, _backward_blas, _forward_blas
+from .lstm import LSTMCache, check_float, check_lstm_inputs, lstm_param_grads, neuron_mask, second_thread
+from .lstm_blas_numba import _backward_blas, _forward_blas, parallel_cells
 from .lstm_fused_numba import _backward_fused, _forward_fused
 
 RECURRENCES = ("fused", "blas")
@@ -97,7 +96,6 @@ def choose_recurrence(N, H, dtype):
 
 
 _HERE = threading.local()     # .one_core: this thread's LSTM runs beside another (one_core)
-_SECOND_CORE = []             # the thread of _beside, started on first use
 BESIDE_MIN_WORK = 2 ** 24
 """Multiply-adds of backward's dWh product from which it runs on a second thread (below, handing
 it over costs more than it saves)."""
@@ -107,11 +105,12 @@ it over costs more than it saves)."""
 def one_core():
     """Inside it, this thread's LSTM calls use one core: a BiLSTM direction run beside the other
     (model.bilstm), which already keeps the second core busy."""
+    before = getattr(_HERE, "one_core", False)
     _HERE.one_core = True
     try:
         yield
     finally:
-        _HERE.one_core = False
+        _HERE.one_core = before
 
 
 def _beside(work):
@@ -121,9 +120,7 @@ def _beside(work):
     and their bytes are the same either way."""
     if getattr(_HERE, "one_core", False) or numba.get_num_threads() < 2 or work < BESIDE_MIN_WORK:
         return None
-    if not _SECOND_CORE:
-        _SECOND_CORE.append(ThreadPoolExecutor(1, thread_name_prefix="lstm-dWh"))
-    return _SECOND_CORE[0]
+    return second_thread()
 
 
 def concurrent_directions(N, H, dtype):
@@ -133,7 +130,7 @@ def concurrent_directions(N, H, dtype):
     entered from two threads), and where Numba was given at least two threads (a --jobs worker with
     one thread stays on one core).  Each direction's arithmetic is the same either way."""
     return (numba.get_num_threads() >= 2 and choose_recurrence(N, H, dtype) == "blas"
-            and N * 4 * H < PARALLEL_MIN_CELLS)
+            and not parallel_cells(N, 4 * H))
 
 
 def _forward_loop(recurrence, mask, h0, c0, Wh, b, keep, gates, hs, cs, tanh_cs, out):
