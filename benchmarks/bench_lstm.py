@@ -45,6 +45,7 @@ except ImportError:
     sys.exit(f"{__file__} sets BLAS threads with threadpoolctl, which is not installed:\n{INSTALL}")
 
 from lstm_numpy.model.lstm import init_lstm_params, lstm_backward, lstm_forward, lstm_param_grads
+from lstm_numpy.model.lstm_blas_numba import BLAS_TRANSPOSED_MIN_H, padded_rows
 from lstm_numpy.model.lstm_numba import (_backward_loop, _forward_loop, backward_with_recurrence,
                                          choose_recurrence, forward_with_recurrence, lstm_backward_numba,
                                          lstm_forward_numba)
@@ -139,7 +140,7 @@ def numba_parts(dtype, N, T, D, H, rng, repeats, min_time, recurrence):
     zeros = np.zeros((N, H), dtype)
     dout = rng.normal(size=(N, T, H)).astype(dtype)
     _, _, cache = forward_with_recurrence(recurrence, x, mask, zeros, zeros, p["Wx"], p["Wh"], p["b"])
-    fmask, keep = mask.astype(dtype), np.ones(H, dtype)
+    fmask, keep = mask.astype(dtype), np.ones((N, H), dtype)  # one neuron mask per sentence, as the kernels read it
     buffers = [np.empty((N, T, H), dtype) for _ in range(4)]
     gates = np.empty((N, T, 4 * H), dtype)
     da = np.empty((N, T, 4 * H), dtype)
@@ -157,9 +158,57 @@ def numba_parts(dtype, N, T, D, H, rng, repeats, min_time, recurrence):
     def param_grads():
         lstm_param_grads(da, zeros, zeros, cache)
 
-    names = ("input GEMM", "forward loop", "backward loop", "param GEMMs")
-    seconds = best_seconds((input_gemm, forward_loop, backward_loop, param_grads), repeats, min_time)
+    names = ["input GEMM", "forward loop", "backward loop", "param GEMMs"]
+    fns = [input_gemm, forward_loop, backward_loop, param_grads]
+    if recurrence == "blas":  # the loops' own products, alone: the rest of each loop is the cell kernels and calls
+        Wh, WhT = padded_rows(p["Wh"]), np.ascontiguousarray(p["Wh"].T)
+        rec, rec_back = np.empty((N, 4 * H), dtype), np.empty((H, N) if H >= BLAS_TRANSPOSED_MIN_H else (N, H), dtype)
+
+        def forward_products():
+            for t in range(T):
+                np.matmul(cache.h[:, t - 1] if t else zeros, Wh, out=rec)
+
+        def backward_products():
+            for t in range(T):
+                if H >= BLAS_TRANSPOSED_MIN_H:
+                    np.matmul(p["Wh"], cache.gates[:, t].T, out=rec_back)
+                else:
+                    np.matmul(cache.gates[:, t], WhT, out=rec_back)
+
+        names += ["fwd step GEMMs", "bwd step GEMMs"]
+        fns += [forward_products, backward_products]
+    seconds = best_seconds(fns, repeats, min_time)
     return dict(zip(names, seconds))
+
+
+def onednn_parts(torch, dtype, N, T, D, H, seed, repeats=5):
+    """Seconds of oneDNN's own LSTM primitives inside torch.nn.LSTM forward+backward (training
+    mode), best of ``repeats``: {"oneDNN forward": s, "oneDNN backward": s}, read from oneDNN's
+    verbose log (``torch.backends.mkldnn.verbose``; its C-level stdout is caught through a file).
+    Empty where torch took another path (float64)."""
+    import re
+    import tempfile
+    fwd_bwd, _ = torch_calls(torch, dtype, N, T, D, H, seed)
+    fwd_bwd()
+    sys.stdout.flush()
+    with tempfile.TemporaryFile("w+") as log:
+        saved = os.dup(1)
+        os.dup2(log.fileno(), 1)
+        try:
+            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                for _ in range(repeats):
+                    fwd_bwd()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        log.seek(0)
+        found = {}
+        for line in log:
+            if ",exec,cpu,rnn," in line:  # ...,exec,cpu,rnn,<impl>,<forward_training|backward>,...,<ms>
+                kind = "oneDNN backward" if ",backward," in line else "oneDNN forward"
+                ms = float(re.split(r",", line.strip())[-1])
+                found[kind] = min(found.get(kind, float("inf")), ms / 1e3)
+    return found
 
 
 def step_gemm_gflops(dtype, N, H, rng, repeats, min_time):
@@ -218,7 +267,9 @@ def main(argv=None):
     parser.add_argument("--min-time", type=float, default=0.05, help="seconds per timed run (about)")
     parser.add_argument("--pause", type=float, default=1.0,
                         help="seconds of sleep before timing each backend (default 1)")
-    parser.add_argument("--parts", action="store_true", help="also time the parts of numba fwd+bwd")
+    parser.add_argument("--parts", action="store_true",
+                        help="also time the parts of numba fwd+bwd (its GEMMs apart from its loops) and, with the "
+                             "torch backend in float32, oneDNN's own forward and backward primitives")
     parser.add_argument("--threading-layer", default="workqueue", choices=["workqueue", "omp", "tbb", "default"],
                         help="Numba threading layer (default workqueue: its idle threads sleep instead of "
                              "spinning, so they do not slow the BLAS and torch threads that run in between)")
@@ -289,6 +340,9 @@ def main(argv=None):
                             path = choose_recurrence(N, H, dtype) if recurrence == "auto" else recurrence
                             seconds = numba_parts(dtype, N, T, D, H, np.random.default_rng(args.seed),
                                                   args.repeats, args.min_time, path)
+                            if "torch" in args.backends and torch is not None:
+                                time.sleep(args.pause)
+                                seconds.update(onednn_parts(torch, dtype, N, T, D, H, args.seed))
                             parts.append({"dtype": dtype_name, "H": H, "threads": threads, "recurrence": path,
                                           **{k: v * 1e3 for k, v in seconds.items()}})
 
@@ -318,11 +372,14 @@ def main(argv=None):
               f"{r['fwd_of_bound']:12.2f} {r['step_gemm_gflops']:9.0f}")
     if parts:
         print("\nnumba forward+backward, ms per batch by part")
-        names = [k for k in parts[0] if k not in ("dtype", "H", "threads", "recurrence")]
-        print(f"{'dtype':8} {'H':>4} {'thr':>3} {'path':6} " + " ".join(f"{n:>14}" for n in names))
+        names = list(dict.fromkeys(k for p in parts for k in p if k not in ("dtype", "H", "threads", "recurrence")))
+        print(f"{'dtype':8} {'H':>4} {'thr':>3} {'path':6} " + " ".join(f"{n:>15}" for n in names))
         for p in parts:
             print(f"{p['dtype']:8} {p['H']:4d} {p['threads']:3d} {p['recurrence']:6} "
-                  + " ".join(f"{p[n]:14.3f}" for n in names))
+                  + " ".join(f"{p[n]:15.3f}" if n in p else f"{'':15}" for n in names))
+        print("(the step GEMMs are the loops' own products timed alone; with the input and param GEMMs they are "
+              "every product of numba fwd+bwd; oneDNN's forward and backward are its primitives' own times, "
+              "torch's Python and autograd aside)")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ TINY = {
     "bench_dev_pass": ["--repeats", "1"],
     "bench_patching": ["--pairs", "5", "--hidden", "4", "--clamp-neurons", "2", "--repeats", "1", "--json"],
     "bench_epoch_torch": ["--data", "generated", "--models", "paper", "--epochs", "1", "--threads", "1", "--json"],
+    "bench_step_layouts": ["--hidden", "64", "--threads", "1", "--rounds", "1", "--repeats", "1", "--json"],
 }
 NEEDS_TORCH = {"bench_epoch_torch"}
 
@@ -80,3 +81,32 @@ def test_bench_epoch_torch_trains_the_same_data_on_both_sides():
     (row,) = json.loads(result.stdout.strip().splitlines()[-1])["rows"]
     assert row["model"] == "paper" and row["tokens"] > 10_000 and row["here_s"] > 0 and row["torch_s"] > 0
     assert row["speedup"] == pytest.approx(row["torch_s"] / row["here_s"])
+
+
+def test_bench_lstm_parts_time_the_products_and_onednn():
+    """--parts times numba's GEMMs apart from its loops and, with torch in float32, oneDNN's own
+    forward and backward primitives (read from its verbose log)."""
+    pytest.importorskip("torch", reason="optional comparison: PyTorch is not installed")
+    args = TINY["bench_lstm"][:]
+    args[args.index("--hidden") + 1] = "32"  # N 32, H 32: the BLAS path, whose step products are timed
+    at = args.index("--backends")
+    args[at + 1:at + 3] = ["numba", "torch"]
+    result = bench(ROOT / "benchmarks" / "bench_lstm.py", *args, "--parts")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (part,) = json.loads(result.stdout.strip().splitlines()[-1])["parts_ms"]
+    assert part["recurrence"] == "blas"
+    for name in ("input GEMM", "forward loop", "backward loop", "param GEMMs", "fwd step GEMMs", "bwd step GEMMs",
+                 "oneDNN forward", "oneDNN backward"):
+        assert part[name] > 0, name
+
+
+def test_bench_step_layouts_variants_compute_the_same_layer():
+    """The layouts tried in bench_step_layouts.py compute the project's layer: their hidden states and
+    gradients agree with lstm_forward_numba / lstm_backward_numba to float32 rounding."""
+    result = bench(ROOT / "benchmarks" / "bench_step_layouts.py", *TINY["bench_step_layouts"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = json.loads(result.stdout.strip().splitlines()[-1])["rows"]
+    assert row["H"] == 64 and set(row["max_abs_diff"]) == {"time-major h", "time-major dWh", "time-major dx",
+                                                           "transposed h"}
+    assert max(row["max_abs_diff"].values()) < 1e-4
+    assert all(ms > 0 for ms in row["ms"].values())
