@@ -15,10 +15,19 @@ each alone, with the same cell arithmetic:
     transposed   the forward product as (Wh^T h_{t-1}^T), (4H, N), as the backward's already is
                  from H = 256 (OpenBLAS ran it alone 1.1-1.4x faster with 2 threads), turned back
                  to (N, 4H) at the start of the cell kernel
+    padded       the per-step product written into a buffer whose rows are 64 bytes more than
+                 4H apart (not a multiple of 4,096 bytes), which the cell kernel then reads
+    parallel     the project's forward with its cells on Numba's threads at every step
+                 (``PARALLEL_MIN_CELLS`` set to 0; the project keeps them on one thread below 2^17
+                 gate values a step)
+    split        the forward's neurons in two halves, each with its own columns of Wh, its own
+                 product and its own cells: with 2 threads on two Python threads (BLAS held to one
+                 thread each) that meet at a barrier after every step; with 1 thread one half after
+                 the other (what a rule by shape alone would run there)
 
 Each variant is timed against the project's own forward (``lstm_forward_numba``) and
 backward (``lstm_backward_numba``) in alternating rounds (best of --repeats calls a round,
-best round kept), N 32, T 30, D 100, float32. The kernels below are this script's: the
+best round kept, a --pause before each), N 32, T 30, D 100, float32. The kernels below are this script's: the
 package has neither layout. docs/performance.md ("The layer at every size") has the figures.
 """
 from __future__ import annotations
@@ -28,9 +37,12 @@ import os
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
@@ -44,7 +56,8 @@ except ImportError:
     sys.exit(f"{__file__} sets BLAS threads with threadpoolctl, which is not installed:\n{INSTALL}")
 
 from lstm_numpy.model.activations_numba import tanh as _tanh  # noqa: E402
-from lstm_numpy.model.lstm_blas_numba import padded_rows  # noqa: E402
+from lstm_numpy.model import lstm_blas_numba  # noqa: E402
+from lstm_numpy.model.lstm_blas_numba import _forward_step_kernel, padded_rows  # noqa: E402
 from lstm_numpy.model.lstm_cells_numba import _forward_cells, _gate_scale  # noqa: E402
 from lstm_numpy.model.lstm_numba import lstm_backward_numba, lstm_forward_numba  # noqa: E402
 
@@ -118,6 +131,107 @@ def _forward_step_transposed(t, recT, rec, mask, b, gate_scale, keep, h0, c0, ga
     _forward_cells(t, 0, N, rec, mask, b, gate_scale, keep, h0, c0, gates, hs, cs, tanh_cs, out)
 
 
+@njit(fastmath=True, error_model="numpy", nogil=True)
+def _forward_step_half(t, j0, rec, mask, b, keep, h0, c0, gates, hs, cs, tanh_cs, out):
+    """The project's cells for neurons j0:j0+Hk only, rec (N, 4Hk) their gates' products."""
+    N, H, Hk = gates.shape[0], hs.shape[2], rec.shape[1] // 4
+    one, half = hs.dtype.type(1), hs.dtype.type(0.5)
+    for n in range(N):
+        m = mask[n, t]
+        for k in range(4):
+            a, bk, rk = gates[n, t, k * H + j0:k * H + j0 + Hk], b[k * H + j0:k * H + j0 + Hk], rec[n, k * Hk:(k + 1) * Hk]
+            if k == 2:
+                for j in range(Hk):
+                    a[j] = _tanh(a[j] + rk[j] + bk[j])
+            else:
+                for j in range(Hk):
+                    a[j] = half * _tanh(half * (a[j] + rk[j] + bk[j])) + half
+        gi, gf = gates[n, t, j0:j0 + Hk], gates[n, t, H + j0:H + j0 + Hk]
+        gg, go = gates[n, t, 2 * H + j0:2 * H + j0 + Hk], gates[n, t, 3 * H + j0:3 * H + j0 + Hk]
+        prev_h = hs[n, t - 1, j0:j0 + Hk] if t > 0 else h0[n, j0:j0 + Hk]
+        prev_c = cs[n, t - 1, j0:j0 + Hk] if t > 0 else c0[n, j0:j0 + Hk]
+        tc, c, h = tanh_cs[n, t, j0:j0 + Hk], cs[n, t, j0:j0 + Hk], hs[n, t, j0:j0 + Hk]
+        kp, o = keep[n, j0:j0 + Hk], out[n, t, j0:j0 + Hk]
+        for j in range(Hk):
+            tc[j] = gf[j] * prev_c[j] + gi[j] * gg[j]
+        for j in range(Hk):
+            c[j] = m * tc[j] + (one - m) * prev_c[j]
+        for j in range(Hk):
+            tc[j] = _tanh(tc[j])
+        for j in range(Hk):
+            h[j] = m * (go[j] * tc[j] * kp[j]) + (one - m) * prev_h[j]
+        for j in range(Hk):
+            o[j] = h[j] * m
+
+
+_SECOND = ThreadPoolExecutor(1)
+
+
+def forward_split(x, mask, h0, c0, Wx, Wh, b, keep, threaded):
+    """The layer's forward with the neurons in two halves: (gates, hs, cs, tanh_cs, out)."""
+    N, T, D = x.shape
+    H = Wh.shape[0]
+    Hk = H // 2
+    gates = (x.reshape(N * T, D) @ Wx).reshape(N, T, 4 * H)
+    hs = np.empty((N, T, H), x.dtype)
+    cs, tanh_cs, out = np.empty_like(hs), np.empty_like(hs), np.empty_like(hs)
+    columns = [np.concatenate([np.arange(g * H + k * Hk, g * H + (k + 1) * Hk) for g in range(4)]) for k in range(2)]
+    Whs = [np.ascontiguousarray(Wh[:, cols]) for cols in columns]
+    recs = [np.empty((N, 4 * Hk), x.dtype) for _ in range(2)]
+
+    def step(k, t):
+        np.matmul(hs[:, t - 1] if t > 0 else h0, Whs[k], out=recs[k])
+        _forward_step_half(t, k * Hk, recs[k], mask, b, keep, h0, c0, gates, hs, cs, tanh_cs, out)
+
+    if not threaded:
+        for t in range(T):
+            step(0, t)
+            step(1, t)
+        return gates, hs, cs, tanh_cs, out
+    barrier = threading.Barrier(2)
+
+    def half(k):
+        for t in range(T):
+            step(k, t)
+            barrier.wait()
+
+    other = _SECOND.submit(half, 1)  # the caller holds BLAS to one thread (one_blas_thread)
+    half(0)
+    other.result()
+    return gates, hs, cs, tanh_cs, out
+
+
+def one_blas_thread(name):
+    """The context a variant is timed in: BLAS held to one thread for the threaded split (entered
+    outside the timed calls: changing OpenBLAS's thread count costs milliseconds), else none."""
+    return threadpool_limits(limits=1, user_api="blas") if name == "forward split" else contextlib.nullcontext()
+
+
+def forward_padded(x, mask, h0, c0, Wx, Wh, b, keep):
+    """The layer's forward with the product's buffer padded to rows of 4H + 16 floats."""
+    N, T, D = x.shape
+    H = Wh.shape[0]
+    gates = (x.reshape(N * T, D) @ Wx).reshape(N, T, 4 * H)
+    hs = np.empty((N, T, H), x.dtype)
+    cs, tanh_cs, out = np.empty_like(hs), np.empty_like(hs), np.empty_like(hs)
+    rec = np.empty((N, 4 * H + 16), x.dtype)[:, :4 * H]
+    scale, Wh_padded = _gate_scale(H, x.dtype), padded_rows(Wh)
+    for t in range(T):
+        np.matmul(hs[:, t - 1] if t > 0 else h0, Wh_padded, out=rec)
+        _forward_step_kernel(t, rec, mask, b, scale, keep, h0, c0, gates, hs, cs, tanh_cs, out)
+    return gates, hs, cs, tanh_cs, out
+
+
+def forward_parallel_cells(x, mask, h0, c0, Wx, Wh, b):
+    """The project's forward with its cells on every Numba thread at each step."""
+    before = lstm_blas_numba.PARALLEL_MIN_CELLS
+    lstm_blas_numba.PARALLEL_MIN_CELLS = 0
+    try:
+        return lstm_forward_numba(x, mask, h0, c0, Wx, Wh, b)
+    finally:
+        lstm_blas_numba.PARALLEL_MIN_CELLS = before
+
+
 def forward_time_major(x, mask, h0, c0, Wx, Wh, b, keep):
     """The layer's forward with (T, N, .) arrays: (xt (T, N, D), gates, hs, cs, tanh_cs (T, N, .))."""
     N, T, D = x.shape
@@ -181,6 +295,9 @@ def main(argv=None):
                         help="threads for BLAS and Numba; several are run one after the other (default 1 2)")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds (default 4)")
     parser.add_argument("--repeats", type=int, default=7, help="calls a round, the best kept (default 7)")
+    parser.add_argument("--pause", type=float, default=0.3,
+                        help="seconds of sleep before timing each variant (default 0.3): OpenBLAS's idle "
+                             "threads keep spinning for a while after a product, and slowed the threaded split")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
     about = machine()
@@ -204,38 +321,56 @@ def main(argv=None):
                 tm = forward_time_major(x, mask, h0, c0, Wx, Wh, b, keep)
                 grads_tm = backward_time_major(dout_tm, mask, c0, Wx, Wh, keep, h0, *tm)
                 tr = forward_transposed(x, mask, h0, c0, Wx, Wh, b, keep)
+                pd = forward_padded(x, mask, h0, c0, Wx, Wh, b, keep)
+                pc = forward_parallel_cells(x, mask, h0, c0, Wx, Wh, b)
+                threaded = threads > 1
+                with one_blas_thread("forward split"):
+                    sp = forward_split(x, mask, h0, c0, Wx, Wh, b, keep, threaded)
                 pairs = {"time-major h": (tm[2].transpose(1, 0, 2), cache.h),
                          "time-major dWh": (grads_tm["dWh"], grads["dWh"]),
                          "time-major dx": (grads_tm["dx"].transpose(1, 0, 2), grads["dx"]),
-                         "transposed h": (tr[1], cache.h)}
+                         "transposed h": (tr[1], cache.h), "split h": (sp[1], cache.h),
+                         "padded h": (pd[1], cache.h), "parallel h": (pc[2].h, cache.h)}
                 same = {name: bool(np.array_equal(a, b)) for name, (a, b) in pairs.items()}
                 diff = {name: float(np.abs(a - b).max()) for name, (a, b) in pairs.items()}
                 calls = {"forward": lambda: lstm_forward_numba(x, mask, h0, c0, Wx, Wh, b),
                          "forward time-major": lambda: forward_time_major(x, mask, h0, c0, Wx, Wh, b, keep),
                          "forward transposed": lambda: forward_transposed(x, mask, h0, c0, Wx, Wh, b, keep),
+                         "forward split": lambda: forward_split(x, mask, h0, c0, Wx, Wh, b, keep, threaded),
+                         "forward padded": lambda: forward_padded(x, mask, h0, c0, Wx, Wh, b, keep),
+                         "forward parallel": lambda: forward_parallel_cells(x, mask, h0, c0, Wx, Wh, b),
                          "backward": lambda: lstm_backward_numba(dout, None, None, cache),
                          "backward time-major": lambda: backward_time_major(dout_tm, mask, c0, Wx, Wh, keep, h0,
                                                                             *tm)}
                 ms = {name: float("inf") for name in calls}
                 for _ in range(args.rounds):
                     for name, fn in calls.items():
-                        ms[name] = min(ms[name], best_ms(fn, args.repeats))
+                        time.sleep(args.pause)  # OpenBLAS's idle threads spin for a while after a product
+                        with one_blas_thread(name):
+                            ms[name] = min(ms[name], best_ms(fn, args.repeats))
                 rows.append({"H": H, "threads": threads, "ms": ms, "same_bits": same, "max_abs_diff": diff,
                              "time_major_forward_x": ms["forward"] / ms["forward time-major"],
                              "time_major_backward_x": ms["backward"] / ms["backward time-major"],
-                             "transposed_forward_x": ms["forward"] / ms["forward transposed"]})
+                             "transposed_forward_x": ms["forward"] / ms["forward transposed"],
+                             "split_forward_x": ms["forward"] / ms["forward split"],
+                             "padded_forward_x": ms["forward"] / ms["forward padded"],
+                             "parallel_forward_x": ms["forward"] / ms["forward parallel"]})
     if args.json:
         print(json.dumps({"rows": rows, "settings": {"command": " ".join(["python", *sys.argv]), **about}}))
         return
     for key, value in about.items():
         print(f"  {key}: {value}")
     print(f"\nms a call, N={N} T={T} D={D} float32; x = the project's time over the variant's (above 1: faster)")
-    print(f"{'H':>4} {'thr':>3} {'fwd':>7} {'fwd tm':>7} {'x':>5} {'fwd tr':>7} {'x':>5} {'bwd':>7} {'bwd tm':>7} {'x':>5}"
+    print(f"{'H':>4} {'thr':>3} {'fwd':>7} {'fwd tm':>7} {'x':>5} {'fwd tr':>7} {'x':>5} {'fwd sp':>7} {'x':>5} "
+          f"{'fwd pad':>7} {'x':>5} {'fwd par':>7} {'x':>5} {'bwd':>7} {'bwd tm':>7} {'x':>5}"
           "  same bits as the project")
     for r in rows:
         m = r["ms"]
         print(f"{r['H']:4d} {r['threads']:3d} {m['forward']:7.2f} {m['forward time-major']:7.2f} "
               f"{r['time_major_forward_x']:5.2f} {m['forward transposed']:7.2f} {r['transposed_forward_x']:5.2f} "
+              f"{m['forward split']:7.2f} {r['split_forward_x']:5.2f} "
+              f"{m['forward padded']:7.2f} {r['padded_forward_x']:5.2f} "
+              f"{m['forward parallel']:7.2f} {r['parallel_forward_x']:5.2f} "
               f"{m['backward']:7.2f} {m['backward time-major']:7.2f} {r['time_major_backward_x']:5.2f}  "
               + ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in r["same_bits"].items()))
 

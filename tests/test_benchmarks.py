@@ -23,7 +23,8 @@ TINY = {
     "bench_dev_pass": ["--repeats", "1"],
     "bench_patching": ["--pairs", "5", "--hidden", "4", "--clamp-neurons", "2", "--repeats", "1", "--json"],
     "bench_epoch_torch": ["--data", "generated", "--models", "paper", "--epochs", "1", "--threads", "1", "--json"],
-    "bench_step_layouts": ["--hidden", "64", "--threads", "1", "--rounds", "1", "--repeats", "1", "--json"],
+    "bench_step_layouts": ["--hidden", "64", "--threads", "1", "2", "--rounds", "1", "--repeats", "1", "--pause", "0",
+                           "--json"],
 }
 NEEDS_TORCH = {"bench_epoch_torch"}
 
@@ -105,8 +106,10 @@ def test_bench_step_layouts_variants_compute_the_same_layer():
     gradients agree with lstm_forward_numba / lstm_backward_numba to float32 rounding."""
     result = bench(ROOT / "benchmarks" / "bench_step_layouts.py", *TINY["bench_step_layouts"])
     assert result.returncode == 0, result.stderr[-3000:]
-    (row,) = json.loads(result.stdout.strip().splitlines()[-1])["rows"]
-    assert row["H"] == 64 and set(row["max_abs_diff"]) == {"time-major h", "time-major dWh", "time-major dx",
-                                                           "transposed h"}
-    assert max(row["max_abs_diff"].values()) < 1e-4
-    assert all(ms > 0 for ms in row["ms"].values())
+    rows = json.loads(result.stdout.strip().splitlines()[-1])["rows"]
+    assert [row["threads"] for row in rows] == [1, 2]  # the split variant one half after the other, then threaded
+    for row in rows:
+        assert row["H"] == 64 and set(row["max_abs_diff"]) == {"time-major h", "time-major dWh", "time-major dx",
+                                                               "transposed h", "split h", "padded h", "parallel h"}
+        assert max(row["max_abs_diff"].values()) < 1e-4
+        assert all(ms > 0 for ms in row["ms"].values())
