@@ -164,6 +164,14 @@ def _forward_step_half(t, j0, rec, mask, b, keep, h0, c0, gates, hs, cs, tanh_cs
             o[j] = h[j] * m
 
 
+def _batch_major(x, Wx, H):
+    """The project's arrays for a forward: gates (N, T, 4H) holding x Wx, and empty hs, cs, tanh_cs, out (N, T, H)."""
+    N, T, D = x.shape
+    gates = (x.reshape(N * T, D) @ Wx).reshape(N, T, 4 * H)
+    hs = np.empty((N, T, H), x.dtype)
+    return gates, hs, np.empty_like(hs), np.empty_like(hs), np.empty_like(hs)
+
+
 _SECOND = ThreadPoolExecutor(1)
 
 
@@ -209,11 +217,9 @@ def one_blas_thread(name):
 
 def forward_padded(x, mask, h0, c0, Wx, Wh, b, keep):
     """The layer's forward with the product's buffer padded to rows of 4H + 16 floats."""
-    N, T, D = x.shape
+    N, T, _ = x.shape
     H = Wh.shape[0]
-    gates = (x.reshape(N * T, D) @ Wx).reshape(N, T, 4 * H)
-    hs = np.empty((N, T, H), x.dtype)
-    cs, tanh_cs, out = np.empty_like(hs), np.empty_like(hs), np.empty_like(hs)
+    gates, hs, cs, tanh_cs, out = _batch_major(x, Wx, H)
     rec = np.empty((N, 4 * H + 16), x.dtype)[:, :4 * H]
     scale, Wh_padded = _gate_scale(H, x.dtype), padded_rows(Wh)
     for t in range(T):
@@ -264,11 +270,9 @@ def backward_time_major(dout_tm, mask, c0, Wx, Wh, keep, h0, xt, gates, hs, cs, 
 
 def forward_transposed(x, mask, h0, c0, Wx, Wh, b, keep):
     """The layer's forward with the per-step product transposed: (gates, hs, cs, tanh_cs, out)."""
-    N, T, D = x.shape
+    N, T, _ = x.shape
     H = Wh.shape[0]
-    gates = (x.reshape(N * T, D) @ Wx).reshape(N, T, 4 * H)
-    hs = np.empty((N, T, H), x.dtype)
-    cs, tanh_cs, out = np.empty_like(hs), np.empty_like(hs), np.empty_like(hs)
+    gates, hs, cs, tanh_cs, out = _batch_major(x, Wx, H)
     rec, recT = np.empty((N, 4 * H), x.dtype), np.empty((4 * H, N), x.dtype)
     scale, WhT = _gate_scale(H, x.dtype), np.ascontiguousarray(Wh.T)
     for t in range(T):
