@@ -21,7 +21,9 @@ PyTorch: a plain tagger (``nn.Embedding``, ``nn.LSTM`` over packed sequences, ``
 oneDNN's on CPU). Each (model, side) runs in a fresh process of this script, one after
 the other, so that Numba's and PyTorch's thread pools never meet; both get --threads
 threads, and BLAS one (OPENBLAS_NUM_THREADS=1, as run.py sets it). The first epoch pays
-compilation (Numba) and warm-up on both sides; the last of --epochs is reported.
+compilation (Numba) and warm-up on both sides; the last of --epochs is reported. The two sides
+take turns --rounds times (default 3) and each side's median round is reported, with every
+round's ratio: on a shared 2-core machine one epoch swung by 20% between runs.
 Needs PyTorch (a CPU build); without it the script says so and stops.
 """
 from __future__ import annotations
@@ -123,6 +125,9 @@ def main(argv=None):
                         help="default: conll2003 when ../shared/data/conll2003 exists, else generated")
     parser.add_argument("--threads", type=int, default=2, help="Numba and PyTorch threads (default 2)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per side; the last is reported (default 2)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of the two sides taking turns; each side's median round is reported, and "
+                             "each round's ratio beside it (default 3: single epochs here swung by 20%%)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--side", choices=("here", "torch"), help=argparse.SUPPRESS)   # a child process
     args = parser.parse_args(argv)
@@ -138,35 +143,44 @@ def main(argv=None):
         parser.error(f"--models: unknown {', '.join(unknown)} (choose from {', '.join(MODELS)})")
     rows = []
     for name in names:
-        row = {"model": name, **MODELS[name]}
-        for side in ("here", "torch"):
-            command = [sys.executable, str(Path(__file__).resolve()), "--models", name, "--side", side,
-                       "--threads", str(args.threads), "--epochs", str(args.epochs)]
-            command += ["--data", args.data] if args.data else []
-            result = subprocess.run(command, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise SystemExit(f"error: {name} ({side}) failed:\n{result.stderr[-2000:]}")
-            measured = json.loads(result.stdout.strip().splitlines()[-1])
-            row[f"{side}_s"] = measured["epochs"][-1]["seconds"]
-            row["data"], row[f"{side}_tokens"] = measured["data"], measured["tokens"]
-            row["torch_version"] = measured["torch"] or row.get("torch_version")
+        row = {"model": name, **MODELS[name], "rounds": []}
+        for _ in range(args.rounds):   # the two sides take turns, so a slow spell of the machine hits both
+            measured_round = {}
+            for side in ("here", "torch"):
+                command = [sys.executable, str(Path(__file__).resolve()), "--models", name, "--side", side,
+                           "--threads", str(args.threads), "--epochs", str(args.epochs)]
+                command += ["--data", args.data] if args.data else []
+                result = subprocess.run(command, capture_output=True, text=True)
+                if result.returncode != 0:
+                    raise SystemExit(f"error: {name} ({side}) failed:\n{result.stderr[-2000:]}")
+                measured = json.loads(result.stdout.strip().splitlines()[-1])
+                measured_round[f"{side}_s"] = measured["epochs"][-1]["seconds"]
+                row["data"], row[f"{side}_tokens"] = measured["data"], measured["tokens"]
+                row["torch_version"] = measured["torch"] or row.get("torch_version")
+            measured_round["speedup"] = measured_round["torch_s"] / measured_round["here_s"]
+            row["rounds"].append(measured_round)
         if row["here_tokens"] != row["torch_tokens"]:
             raise SystemExit(f"error: {name}: the two sides read different data ({row['here_tokens']:,} and "
                              f"{row['torch_tokens']:,} tokens)")
         row["tokens"] = row["here_tokens"]
+        for side in ("here", "torch"):   # the median round of each side
+            row[f"{side}_s"] = float(np.median([r[f"{side}_s"] for r in row["rounds"]]))
         row["speedup"] = row["torch_s"] / row["here_s"]
         rows.append(row)
         if not args.json:
+            each = " ".join(f"{r['speedup']:.2f}x" for r in row["rounds"])
             print(f"{name:7s} ({'bi' if row['bidirectional'] else 'uni'}LSTM of {row['hidden']}): here "
                   f"{row['here_s']:.2f} s, PyTorch {row['torch_s']:.2f} s an epoch -> {row['speedup']:.2f}x "
-                  f"({row['tokens']:,} tokens of {row['data']})", flush=True)
-    facts = {**machine_facts(), "threads": args.threads, "epochs": args.epochs}
+                  f"({row['tokens']:,} tokens of {row['data']}" + (f"; rounds {each}" if args.rounds > 1 else "")
+                  + ")", flush=True)
+    facts = {**machine_facts(), "threads": args.threads, "epochs": args.epochs, "rounds": args.rounds}
     if args.json:
         print(json.dumps({"command": " ".join(["bench_epoch_torch.py"] + (argv or sys.argv[1:])), "rows": rows,
                           **facts}))
     else:
         print(f"({facts['cpu']}, {args.threads} threads a side, OPENBLAS_NUM_THREADS={facts['openblas_threads']}, "
-              f"torch {rows[0]['torch_version']}, epoch {args.epochs} of {args.epochs}, {facts['date']})")
+              f"torch {rows[0]['torch_version']}, epoch {args.epochs} of {args.epochs}, median of {args.rounds} "
+              f"round{'s' if args.rounds > 1 else ''}, {facts['date']})")
     return rows
 
 

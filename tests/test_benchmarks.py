@@ -22,7 +22,8 @@ TINY = {
     "bench_train": ["--data", "generated", "--epochs", "1", "--threads", "1", "--json"],
     "bench_dev_pass": ["--repeats", "1"],
     "bench_patching": ["--pairs", "5", "--hidden", "4", "--clamp-neurons", "2", "--repeats", "1", "--json"],
-    "bench_epoch_torch": ["--data", "generated", "--models", "paper", "--epochs", "1", "--threads", "1", "--json"],
+    "bench_epoch_torch": ["--data", "generated", "--models", "paper", "--epochs", "1", "--threads", "1", "--rounds",
+                          "1", "--json"],
     "bench_step_layouts": ["--hidden", "64", "--threads", "1", "2", "--rounds", "1", "--repeats", "1", "--pause", "0",
                            "--json"],
 }
@@ -82,6 +83,22 @@ def test_bench_epoch_torch_trains_the_same_data_on_both_sides():
     (row,) = json.loads(result.stdout.strip().splitlines()[-1])["rows"]
     assert row["model"] == "paper" and row["tokens"] > 10_000 and row["here_s"] > 0 and row["torch_s"] > 0
     assert row["speedup"] == pytest.approx(row["torch_s"] / row["here_s"])
+    (one,) = row["rounds"]   # --rounds 1: the median round is that round
+    assert (one["here_s"], one["torch_s"]) == (row["here_s"], row["torch_s"])
+
+
+def test_bench_epoch_torch_reports_each_sides_median_round():
+    """With --rounds 3 the sides take turns three times; each side's figure is its median round."""
+    pytest.importorskip("torch", reason="optional comparison: PyTorch is not installed")
+    args = TINY["bench_epoch_torch"][:]
+    args[args.index("--rounds") + 1] = "3"
+    result = bench(ROOT / "benchmarks" / "bench_epoch_torch.py", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = json.loads(result.stdout.strip().splitlines()[-1])["rows"]
+    assert len(row["rounds"]) == 3
+    for side in ("here_s", "torch_s"):
+        assert row[side] == sorted(r[side] for r in row["rounds"])[1]
+    assert [r["speedup"] for r in row["rounds"]] == pytest.approx([r["torch_s"] / r["here_s"] for r in row["rounds"]])
 
 
 def test_bench_lstm_parts_time_the_products_and_onednn():
