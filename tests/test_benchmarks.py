@@ -24,6 +24,7 @@ TINY = {
     "bench_patching": ["--pairs", "5", "--hidden", "4", "--clamp-neurons", "2", "--repeats", "1", "--json"],
     "bench_epoch_torch": ["--data", "generated", "--models", "paper", "--epochs", "1", "--threads", "1", "--rounds",
                           "1", "--json"],
+    "bench_consistency": ["--models", "3", "--hidden", "12", "--json"],
     "bench_step_layouts": ["--hidden", "64", "--threads", "1", "2", "--rounds", "1", "--repeats", "1", "--pause", "0",
                            "--json"],
 }
@@ -130,3 +131,13 @@ def test_bench_step_layouts_variants_compute_the_same_layer():
                                                                "transposed h", "split h", "padded h", "parallel h"}
         assert max(row["max_abs_diff"].values()) < 1e-4
         assert all(ms > 0 for ms in row["ms"].values())
+
+
+def test_bench_consistency_times_both_matchings_on_the_same_results():
+    """The consistency benchmark times the NumPy and Numba matchings on the same models, and the
+    two give the same results (3 models: 3 pairs)."""
+    result = bench(ROOT / "benchmarks" / "bench_consistency.py", *TINY["bench_consistency"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["pairs"] == 3 and report["same_results"] is True
+    assert report["numpy_s_per_pair"] > 0 and report["numba_s_per_pair"] > 0

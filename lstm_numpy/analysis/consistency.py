@@ -14,7 +14,8 @@ seeds), P permutations.
   from permuting the labels of one matrix (rows and columns together).
 - `match_neurons(S_a, S_b)`: a one-to-one matching of neurons between two
   models that maximises the summed correlation of their sensitivity profiles
-  (columns of S), found with the Hungarian algorithm (`linear_assignment`).
+  (columns of S), found with the Hungarian algorithm (`linear_assignment`; the
+  matching runs its Numba kernel, `linear_assignment_numba`, which equals it).
 - `pairwise_consistency(Ss, labels, rng)`: all of the above for every pair.
 """
 
@@ -24,6 +25,7 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
+from numba import njit
 
 from .findings import paper_findings
 from .results import Consistency, PairAgreement
@@ -32,6 +34,7 @@ __all__ = [
     "label_correlation",
     "mantel_test",
     "linear_assignment",
+    "linear_assignment_numba",
     "match_neurons",
     "pairwise_consistency",
 ]
@@ -129,19 +132,49 @@ def linear_assignment(cost, maximize: bool = False):
 
     Rows are added one at a time; each addition grows a shortest augmenting
     path with Dijkstra over reduced costs cost[i, j] - u[i] - v[j] >= 0, then
-    flips the path. The inner loop over columns is vectorised with NumPy.
+    flips the path (:func:`_hungarian`). The inner loop over columns is
+    vectorised with NumPy. :func:`linear_assignment_numba` is the same in a
+    Numba kernel.
     """
+    return _assignment(cost, maximize, _hungarian)
+
+
+def linear_assignment_numba(cost, maximize: bool = False):
+    """:func:`linear_assignment` (same arguments, same results, bit for bit) with the
+    augmenting paths in one Numba kernel, :func:`_hungarian_kernel`.
+
+    The NumPy version makes about ten array operations per step of a path; at the
+    50 x 50 matchings of :func:`match_neurons` those calls were nearly all of
+    :func:`pairwise_consistency`'s time (``benchmarks/bench_consistency.py``).
+    """
+    return _assignment(cost, maximize, _hungarian_kernel)
+
+
+def _assignment(cost, maximize, solve):
+    """linear_assignment's checks, sign and orientation around ``solve``, which takes a
+    finite (n, m) float64 cost with n <= m and returns row_of_col (m + 1,) as
+    :func:`_hungarian` does."""
     cost = _as_matrix(cost, "cost")
     if not np.all(np.isfinite(cost)):
         raise ValueError("linear_assignment: cost must be finite")
     if maximize:
         cost = -cost
     if cost.shape[0] > cost.shape[1]:
-        cols, rows = linear_assignment(cost.T)
+        cols, rows = _assignment(cost.T, False, solve)
         order = np.argsort(rows)
         return rows[order], cols[order]
+    row_of_col = solve(np.ascontiguousarray(cost))
+    cols = np.flatnonzero(row_of_col[1:]).astype(np.int64)
+    rows = row_of_col[1:][cols] - 1
+    order = np.argsort(rows)
+    return rows[order].astype(np.int64), cols[order]
+
+
+def _hungarian(cost):
+    """The minimising assignment of a finite (n, m) cost, n <= m: row_of_col (m + 1,) int64,
+    row_of_col[j] = 1 + the row assigned to column j - 1, or 0 for none (1-based as in the
+    textbook version: column 0 and row 0 are the virtual start)."""
     n, m = cost.shape
-    # 1-based as in the textbook version: column 0 and row 0 are the virtual start
     u, v = np.zeros(n + 1), np.zeros(m + 1)
     row_of_col = np.zeros(m + 1, dtype=np.int64)  # row assigned to column j (0: none)
     way = np.zeros(m + 1, dtype=np.int64)  # previous column on the augmenting path
@@ -172,10 +205,54 @@ def linear_assignment(cost, maximize: bool = False):
             j1 = way[j0]
             row_of_col[j0] = row_of_col[j1]
             j0 = j1
-    cols = np.flatnonzero(row_of_col[1:]).astype(np.int64)
-    rows = row_of_col[1:][cols] - 1
-    order = np.argsort(rows)
-    return rows[order].astype(np.int64), cols[order]
+    return row_of_col
+
+
+@njit(cache=True)
+def _hungarian_kernel(cost):
+    """:func:`_hungarian` with its array operations as loops over the columns; must equal it.
+
+    The same operations on the same floats in the same order, element by element (no
+    fastmath), and np.argmin's first minimum kept by a strict ``<``: the same bits.
+    """
+    n, m = cost.shape
+    u, v = np.zeros(n + 1), np.zeros(m + 1)
+    row_of_col = np.zeros(m + 1, dtype=np.int64)
+    way = np.zeros(m + 1, dtype=np.int64)
+    min_reduced = np.empty(m + 1)
+    used = np.empty(m + 1, dtype=np.bool_)
+    for i in range(1, n + 1):
+        row_of_col[0] = i
+        j0 = 0
+        min_reduced[:] = np.inf
+        used[:] = False
+        while True:
+            used[j0] = True
+            i0 = row_of_col[j0]
+            for j in range(1, m + 1):
+                if not used[j]:
+                    reduced = cost[i0 - 1, j - 1] - u[i0] - v[j]
+                    if reduced < min_reduced[j]:
+                        min_reduced[j] = reduced
+                        way[j] = j0
+            j1, delta = 0, np.inf  # column 0 is used: its candidate is inf, as in np.where
+            for j in range(1, m + 1):
+                if not used[j] and min_reduced[j] < delta:
+                    j1, delta = j, min_reduced[j]
+            for j in range(m + 1):
+                if used[j]:
+                    u[row_of_col[j]] += delta
+                    v[j] -= delta
+                else:
+                    min_reduced[j] -= delta
+            j0 = j1
+            if row_of_col[j0] == 0:
+                break
+        while j0:
+            j1 = way[j0]
+            row_of_col[j0] = row_of_col[j1]
+            j0 = j1
+    return row_of_col
 
 
 def match_neurons(S_a, S_b):
@@ -195,7 +272,7 @@ def match_neurons(S_a, S_b):
         raise ValueError(f"match_neurons: both models need the same K labels, got {S_a.shape} and {S_b.shape}")
     keep = ~np.any(np.isnan(S_a), axis=1) & ~np.any(np.isnan(S_b), axis=1)
     R = _row_correlations(S_a[keep].T, S_b[keep].T)  # (H_a, H_b)
-    rows, cols = linear_assignment(np.nan_to_num(R, nan=0.0), maximize=True)
+    rows, cols = linear_assignment_numba(np.nan_to_num(R, nan=0.0), maximize=True)
     return np.stack([rows, cols], axis=1), R[rows, cols]
 
 

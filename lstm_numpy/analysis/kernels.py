@@ -17,7 +17,9 @@ Dimension legend: n tokens, H neurons, K labels, k ablated (or kept) neurons.
   O(n K k) instead of the O(n K H) of a full recomputation.
 
 conlleval's entity totals, the sweeps' other hot spot, have their kernel pair
-with the entity scores (:mod:`lstm_numpy.evaluation.entities`).
+with the entity scores (:mod:`lstm_numpy.evaluation.entities`); the Hungarian
+matching of neurons across seeds has its pair with the consistency measures
+(:mod:`lstm_numpy.analysis.consistency`).
 """
 from __future__ import annotations
 
