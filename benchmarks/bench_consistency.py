@@ -41,7 +41,9 @@ def timed(Ss, labels, matching):
 
 
 def same(a, b):
-    """Whether two Consistency results hold the same values (NaN equal to NaN)."""
+    """Whether two Consistency results hold the same values (NaN equal to NaN): the Mantel r and p,
+    the matched counts, chance levels and mean profile correlations of every pair; not the
+    assignments themselves, which tests/test_consistency.py compares kernel against reference."""
     def flat(x):
         if dataclasses.is_dataclass(x):
             return [flat(getattr(x, f.name)) for f in dataclasses.fields(x)]

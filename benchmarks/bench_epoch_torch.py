@@ -22,8 +22,8 @@ oneDNN's on CPU). Each (model, side) runs in a fresh process of this script, one
 the other, so that Numba's and PyTorch's thread pools never meet; both get --threads
 threads, and BLAS one (OPENBLAS_NUM_THREADS=1, as run.py sets it). The first epoch pays
 compilation (Numba) and warm-up on both sides; the last of --epochs is reported. The two sides
-take turns --rounds times (default 3) and each side's median round is reported, with every
-round's ratio: on a shared 2-core machine one epoch swung by 20% between runs.
+take turns --rounds times (default 3; each side goes first in every other round) and each side's
+median round is reported, with every round's ratio: on a shared 2-core machine one epoch swung by 20% between runs.
 Needs PyTorch (a CPU build); without it the script says so and stops.
 """
 from __future__ import annotations
@@ -133,6 +133,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.side:
         return child(args)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -144,9 +146,9 @@ def main(argv=None):
     rows = []
     for name in names:
         row = {"model": name, **MODELS[name], "rounds": []}
-        for _ in range(args.rounds):   # the two sides take turns, so a slow spell of the machine hits both
+        for round_ in range(args.rounds):   # the two sides take turns, so a slow spell of the machine hits both
             measured_round = {}
-            for side in ("here", "torch"):
+            for side in ("here", "torch") if round_ % 2 == 0 else ("torch", "here"):   # each side first in turn
                 command = [sys.executable, str(Path(__file__).resolve()), "--models", name, "--side", side,
                            "--threads", str(args.threads), "--epochs", str(args.epochs)]
                 command += ["--data", args.data] if args.data else []

@@ -181,9 +181,10 @@ def numba_parts(dtype, N, T, D, H, rng, repeats, min_time, recurrence):
     return dict(zip(names, seconds))
 
 
-def onednn_parts(torch, dtype, N, T, D, H, seed, repeats=5):
+def onednn_parts(torch, dtype, N, T, D, H, seed, repeats):
     """Seconds of oneDNN's own LSTM primitives inside torch.nn.LSTM forward+backward (training
-    mode), best of ``repeats``: {"oneDNN forward": s, "oneDNN backward": s}, read from oneDNN's
+    mode), the best of ``repeats`` single calls (oneDNN logs each call; numba's parts are the best
+    of averaged runs, so this side gets the kinder statistic), without its weight reorders: {"oneDNN forward": s, "oneDNN backward": s}, read from oneDNN's
     verbose log (``torch.backends.mkldnn.verbose``; its C-level stdout is caught through a file).
     Empty where torch took another path (float64)."""
     import re
@@ -342,7 +343,7 @@ def main(argv=None):
                                                   args.repeats, args.min_time, path)
                             if "torch" in args.backends and torch is not None:
                                 time.sleep(args.pause)
-                                seconds.update(onednn_parts(torch, dtype, N, T, D, H, args.seed))
+                                seconds.update(onednn_parts(torch, dtype, N, T, D, H, args.seed, args.repeats))
                             parts.append({"dtype": dtype_name, "H": H, "threads": threads, "recurrence": path,
                                           **{k: v * 1e3 for k, v in seconds.items()}})
 

@@ -1,4 +1,4 @@
-"""Two layouts tried for the BLAS path's time loop, against the one it uses, side by side.
+"""Layouts and threadings tried for the BLAS path's time loop, against the one it uses, side by side.
 
     python benchmarks/bench_step_layouts.py                       # H 128 256 512, 1 then 2 threads
     python benchmarks/bench_step_layouts.py --hidden 256 --threads 1 --rounds 6
@@ -7,7 +7,10 @@ The project's path (``lstm_numpy.model.lstm_blas_numba``) keeps every per-step a
 batch-major, (N, T, .): step t reads and writes the strided slices ``gates[:, t]``,
 ``hs[:, t]``, ...  At H = 256 and 512 their row stride is a multiple of 4,096 bytes, the
 4K-aliasing case oneDNN's workspace avoids; oneDNN keeps its workspace time-major. Tried here,
-each alone, with the same cell arithmetic:
+each alone, with the same cell arithmetic (the time-major forward leaves out the separate
+masked output ``out``, which saves it one write a step; the transposed and split variants get
+their weights laid out once, outside the timed calls, while the project's forward pads its Wh
+at every call):
 
     time-major   gates, h, c, tanh(c) and da as (T, N, .) arrays, so each step's block is
                  contiguous (x is transposed to (T, N, D) first; the weight gradients then sum
@@ -28,7 +31,7 @@ each alone, with the same cell arithmetic:
 Each variant is timed against the project's own forward (``lstm_forward_numba``) and
 backward (``lstm_backward_numba``) in alternating rounds (best of --repeats calls a round,
 best round kept, a --pause before each), N 32, T 30, D 100, float32. The kernels below are this script's: the
-package has neither layout. docs/performance.md ("The layer at every size") has the figures.
+package has none of these variants. docs/performance.md ("The layer at every size") has the figures.
 """
 from __future__ import annotations
 
@@ -57,7 +60,7 @@ except ImportError:
 
 from lstm_numpy.model.activations_numba import tanh as _tanh  # noqa: E402
 from lstm_numpy.model import lstm_blas_numba  # noqa: E402
-from lstm_numpy.model.lstm_blas_numba import _forward_step_kernel, padded_rows  # noqa: E402
+from lstm_numpy.model.lstm_blas_numba import BLAS_TRANSPOSED_MIN_H, _forward_step_kernel, padded_rows  # noqa: E402
 from lstm_numpy.model.lstm_cells_numba import _forward_cells, _gate_scale  # noqa: E402
 from lstm_numpy.model.lstm_numba import lstm_backward_numba, lstm_forward_numba  # noqa: E402
 
@@ -89,12 +92,17 @@ def _forward_step_time_major(t, rec, mask, b, gate_scale, keep, h0, c0, gates, h
 
 
 @njit(fastmath=True, error_model="numpy", nogil=True)
-def _backward_step_time_major(t, rec, dout, mask, c0, keep, gates, cs, tanh_cs, da, dh_state, dc_state):
-    """lstm_blas_numba._backward_step_kernel (transposed rec) on (T, N, .) arrays."""
+def _backward_step_time_major(t, rec, transposed, dout, mask, c0, keep, gates, cs, tanh_cs, da, dh_state, dc_state):
+    """lstm_blas_numba._backward_step_kernel on (T, N, .) arrays (rec (H, N) if transposed, else (N, H))."""
     N, H = dh_state.shape
-    for k in range(H):
+    if transposed:
+        for k in range(H):
+            for n in range(N):
+                dh_state[n, k] += rec[k, n]
+    else:
         for n in range(N):
-            dh_state[n, k] += rec[k, n]
+            for k in range(H):
+                dh_state[n, k] += rec[n, k]
     H = np.uint64(H)
     H2, H3 = H + H, H + H + H
     one = cs.dtype.type(1)
@@ -175,16 +183,21 @@ def _batch_major(x, Wx, H):
 _SECOND = ThreadPoolExecutor(1)
 
 
-def forward_split(x, mask, h0, c0, Wx, Wh, b, keep, threaded):
-    """The layer's forward with the neurons in two halves: (gates, hs, cs, tanh_cs, out)."""
-    N, T, D = x.shape
+def split_weights(Wh):
+    """Wh (H, 4H), H even, as two (H, 4 H/2) halves: the i, f, g, o columns of neurons 0:H/2 and of
+    H/2:H, each with its rows padded like the project's Wh (padded_rows)."""
     H = Wh.shape[0]
     Hk = H // 2
-    gates = (x.reshape(N * T, D) @ Wx).reshape(N, T, 4 * H)
-    hs = np.empty((N, T, H), x.dtype)
-    cs, tanh_cs, out = np.empty_like(hs), np.empty_like(hs), np.empty_like(hs)
     columns = [np.concatenate([np.arange(g * H + k * Hk, g * H + (k + 1) * Hk) for g in range(4)]) for k in range(2)]
-    Whs = [np.ascontiguousarray(Wh[:, cols]) for cols in columns]
+    return [padded_rows(np.ascontiguousarray(Wh[:, cols])) for cols in columns]
+
+
+def forward_split(x, mask, h0, c0, Wx, Whs, b, keep, threaded):
+    """The layer's forward with the neurons in two halves (Whs from split_weights):
+    (gates, hs, cs, tanh_cs, out)."""
+    N, T, _ = x.shape
+    H, Hk = Whs[0].shape[0], Whs[0].shape[1] // 4
+    gates, hs, cs, tanh_cs, out = _batch_major(x, Wx, H)
     recs = [np.empty((N, 4 * Hk), x.dtype) for _ in range(2)]
 
     def step(k, t):
@@ -254,27 +267,35 @@ def forward_time_major(x, mask, h0, c0, Wx, Wh, b, keep):
 
 
 def backward_time_major(dout_tm, mask, c0, Wx, Wh, keep, h0, xt, gates, hs, cs, tanh_cs):
-    """The layer's backward on forward_time_major's arrays: the gradient dict (dx time-major)."""
+    """The layer's backward on forward_time_major's arrays: the gradient dict (dx time-major). The
+    per-step product as the project's (transposed from BLAS_TRANSPOSED_MIN_H)."""
     T, N, H = hs.shape
     da = np.empty((T, N, 4 * H), hs.dtype)
-    dh, dc, rec = np.zeros((N, H), hs.dtype), np.zeros((N, H), hs.dtype), np.zeros((H, N), hs.dtype)
+    transposed = H >= BLAS_TRANSPOSED_MIN_H
+    dh, dc = np.zeros((N, H), hs.dtype), np.zeros((N, H), hs.dtype)
+    rec = np.zeros((H, N) if transposed else (N, H), hs.dtype)
+    WhT = None if transposed else np.ascontiguousarray(Wh.T)
     for t in range(T - 1, -1, -1):
-        _backward_step_time_major(t, rec, dout_tm, mask, c0, keep, gates, cs, tanh_cs, da, dh, dc)
-        np.matmul(Wh, da[t].T, out=rec)
-    dh += rec.T
+        _backward_step_time_major(t, rec, transposed, dout_tm, mask, c0, keep, gates, cs, tanh_cs, da, dh, dc)
+        if transposed:
+            np.matmul(Wh, da[t].T, out=rec)
+        else:
+            np.matmul(da[t], WhT, out=rec)
+    dh += rec.T if transposed else rec
     da2 = da.reshape(T * N, 4 * H)
     h_prev = np.concatenate([h0[None], hs[:-1]]).reshape(T * N, H)
     return {"dx": (da2 @ Wx.T).reshape(T, N, -1), "dWx": xt.reshape(T * N, -1).T @ da2, "dWh": h_prev.T @ da2,
             "db": da2.sum(axis=0), "dh0": dh, "dc0": dc}
 
 
-def forward_transposed(x, mask, h0, c0, Wx, Wh, b, keep):
-    """The layer's forward with the per-step product transposed: (gates, hs, cs, tanh_cs, out)."""
+def forward_transposed(x, mask, h0, c0, Wx, WhT, b, keep):
+    """The layer's forward with the per-step product transposed, given WhT (4H, H) C-contiguous:
+    (gates, hs, cs, tanh_cs, out)."""
     N, T, _ = x.shape
-    H = Wh.shape[0]
+    H = WhT.shape[1]
     gates, hs, cs, tanh_cs, out = _batch_major(x, Wx, H)
     rec, recT = np.empty((N, 4 * H), x.dtype), np.empty((4 * H, N), x.dtype)
-    scale, WhT = _gate_scale(H, x.dtype), np.ascontiguousarray(Wh.T)
+    scale = _gate_scale(H, x.dtype)
     for t in range(T):
         np.matmul(WhT, (hs[:, t - 1] if t > 0 else h0).T, out=recT)
         _forward_step_transposed(t, recT, rec, mask, b, scale, keep, h0, c0, gates, hs, cs, tanh_cs, out)
@@ -304,6 +325,8 @@ def main(argv=None):
                              "threads keep spinning for a while after a product, and slowed the threaded split")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
+    if any(H < 2 or H % 2 for H in args.hidden):
+        parser.error("--hidden: every H must be even (the split variant halves the neurons)")
     about = machine()
     N, T, D, dtype = 32, 30, 100, np.float32
     rows = []
@@ -324,12 +347,13 @@ def main(argv=None):
                 grads = lstm_backward_numba(dout, None, None, cache)
                 tm = forward_time_major(x, mask, h0, c0, Wx, Wh, b, keep)
                 grads_tm = backward_time_major(dout_tm, mask, c0, Wx, Wh, keep, h0, *tm)
-                tr = forward_transposed(x, mask, h0, c0, Wx, Wh, b, keep)
+                WhT, Whs = np.ascontiguousarray(Wh.T), split_weights(Wh)
+                tr = forward_transposed(x, mask, h0, c0, Wx, WhT, b, keep)
                 pd = forward_padded(x, mask, h0, c0, Wx, Wh, b, keep)
                 pc = forward_parallel_cells(x, mask, h0, c0, Wx, Wh, b)
                 threaded = threads > 1
                 with one_blas_thread("forward split"):
-                    sp = forward_split(x, mask, h0, c0, Wx, Wh, b, keep, threaded)
+                    sp = forward_split(x, mask, h0, c0, Wx, Whs, b, keep, threaded)
                 pairs = {"time-major h": (tm[2].transpose(1, 0, 2), cache.h),
                          "time-major dWh": (grads_tm["dWh"], grads["dWh"]),
                          "time-major dx": (grads_tm["dx"].transpose(1, 0, 2), grads["dx"]),
@@ -339,8 +363,8 @@ def main(argv=None):
                 diff = {name: float(np.abs(a - b).max()) for name, (a, b) in pairs.items()}
                 calls = {"forward": lambda: lstm_forward_numba(x, mask, h0, c0, Wx, Wh, b),
                          "forward time-major": lambda: forward_time_major(x, mask, h0, c0, Wx, Wh, b, keep),
-                         "forward transposed": lambda: forward_transposed(x, mask, h0, c0, Wx, Wh, b, keep),
-                         "forward split": lambda: forward_split(x, mask, h0, c0, Wx, Wh, b, keep, threaded),
+                         "forward transposed": lambda: forward_transposed(x, mask, h0, c0, Wx, WhT, b, keep),
+                         "forward split": lambda: forward_split(x, mask, h0, c0, Wx, Whs, b, keep, threaded),
                          "forward padded": lambda: forward_padded(x, mask, h0, c0, Wx, Wh, b, keep),
                          "forward parallel": lambda: forward_parallel_cells(x, mask, h0, c0, Wx, Wh, b),
                          "backward": lambda: lstm_backward_numba(dout, None, None, cache),

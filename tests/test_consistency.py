@@ -7,6 +7,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lstm_numpy.analysis.consistency import (
+    _hungarian,
+    _hungarian_kernel,
     label_correlation,
     linear_assignment,
     linear_assignment_numba,
@@ -134,13 +136,14 @@ def test_linear_assignment_matches_brute_force(n, m, seed, ties):
 
 
 @settings(deadline=None, max_examples=80)
-@given(n=st.integers(1, 12), m=st.integers(1, 12), seed=st.integers(0, 2**31), ties=st.booleans(),
+@given(n=st.integers(0, 12), m=st.integers(0, 12), seed=st.integers(0, 2**31), ties=st.booleans(),
        maximize=st.booleans())
 @example(n=50, m=50, seed=1, ties=False, maximize=True)   # match_neurons' shape
 @example(n=9, m=40, seed=2, ties=True, maximize=False)
+@example(n=0, m=3, seed=0, ties=False, maximize=False)
 def test_linear_assignment_numba_equals_numpy(n, m, seed, ties, maximize):
-    """The Numba kernel gives the NumPy reference's assignment, ties and all (the same
-    augmenting paths, so the same pairs)."""
+    """The Numba kernel gives the NumPy reference's assignment, ties and all: the same
+    row_of_col from the solver itself (the same augmenting paths), so the same pairs."""
     rng = np.random.default_rng(seed)
     cost = rng.integers(0, 3, size=(n, m)).astype(float) if ties else rng.normal(size=(n, m))
     rows, cols = linear_assignment(cost, maximize=maximize)
@@ -148,8 +151,18 @@ def test_linear_assignment_numba_equals_numpy(n, m, seed, ties, maximize):
     np.testing.assert_array_equal(rows_nb, rows)
     np.testing.assert_array_equal(cols_nb, cols)
     assert rows_nb.dtype == cols_nb.dtype == np.int64
-    with pytest.raises(ValueError, match="finite"):
-        linear_assignment_numba(np.full((2, 2), np.nan))
+    square = np.ascontiguousarray(-cost if maximize else cost)
+    square = square if n <= m else np.ascontiguousarray(square.T)
+    np.testing.assert_array_equal(_hungarian_kernel(square), _hungarian(square))
+
+
+def test_linear_assignment_numba_refuses_what_numpy_refuses():
+    for bad in (np.full((2, 2), np.nan), np.array([[1.0, np.inf]]), np.zeros(3)):
+        with pytest.raises(ValueError) as numpy_error:
+            linear_assignment(bad)
+        with pytest.raises(ValueError) as numba_error:
+            linear_assignment_numba(bad)
+        assert str(numba_error.value) == str(numpy_error.value)
 
 
 def test_match_neurons_recovers_a_permutation():
