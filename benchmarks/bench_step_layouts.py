@@ -60,7 +60,8 @@ except ImportError:
 
 from lstm_numpy.model.activations_numba import tanh as _tanh  # noqa: E402
 from lstm_numpy.model import lstm_blas_numba  # noqa: E402
-from lstm_numpy.model.lstm_blas_numba import BLAS_TRANSPOSED_MIN_H, _forward_step_kernel, padded_rows  # noqa: E402
+from lstm_numpy.model.lstm_blas_numba import (BLAS_TRANSPOSED_MIN_H, _add_recurrent,  # noqa: E402
+                                               _forward_step_kernel, padded_rows)
 from lstm_numpy.model.lstm_cells_numba import _forward_cells, _gate_scale  # noqa: E402
 from lstm_numpy.model.lstm_numba import lstm_backward_numba, lstm_forward_numba  # noqa: E402
 
@@ -94,15 +95,8 @@ def _forward_step_time_major(t, rec, mask, b, gate_scale, keep, h0, c0, gates, h
 @njit(fastmath=True, error_model="numpy", nogil=True)
 def _backward_step_time_major(t, rec, transposed, dout, mask, c0, keep, gates, cs, tanh_cs, da, dh_state, dc_state):
     """lstm_blas_numba._backward_step_kernel on (T, N, .) arrays (rec (H, N) if transposed, else (N, H))."""
+    _add_recurrent(rec, transposed, dh_state)
     N, H = dh_state.shape
-    if transposed:
-        for k in range(H):
-            for n in range(N):
-                dh_state[n, k] += rec[k, n]
-    else:
-        for n in range(N):
-            for k in range(H):
-                dh_state[n, k] += rec[n, k]
     H = np.uint64(H)
     H2, H3 = H + H, H + H + H
     one = cs.dtype.type(1)

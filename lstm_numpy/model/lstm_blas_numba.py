@@ -65,6 +65,13 @@ def _backward_step_kernel(t, rec, transposed, dout, mask, c0, keep, gates, cs, t
     (N, H), or its transpose (H, N) if ``transposed`` (zeros at t = T-1); must equal it.
     Adds rec to dh_state, then as :func:`_backward_cells`; arguments as in
     :func:`_backward_blas`."""
+    _add_recurrent(rec, transposed, dh_state)
+    _backward_cells(t, 0, dh_state.shape[0], dout, mask, c0, keep, gates, cs, tanh_cs, da, dh_state, dc_state)
+
+
+@njit(inline="always")
+def _add_recurrent(rec, transposed, dh_state):
+    """dh_state (N, H) += rec, given as (N, H), or as its transpose (H, N) if ``transposed``."""
     N, H = dh_state.shape
     if transposed:
         for k in range(H):
@@ -74,7 +81,6 @@ def _backward_step_kernel(t, rec, transposed, dout, mask, c0, keep, gates, cs, t
         for n in range(N):
             for k in range(H):
                 dh_state[n, k] += rec[n, k]
-    _backward_cells(t, 0, N, dout, mask, c0, keep, gates, cs, tanh_cs, da, dh_state, dc_state)
 
 
 def parallel_cells(N, H4):
